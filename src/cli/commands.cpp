@@ -1,0 +1,38 @@
+// The soroka CLI: global options, subcommand dispatch, error-to-exit-code mapping.
+#include "cli/commands.h"
+
+#include <cstdio>
+#include <vector>
+
+namespace soroka::cli {
+
+int run(int argc, char** argv) {
+  CLI::App app{"soroka: speech transcription that the OOM killer never takes down"};
+  app.set_version_flag("--version", "soroka 0.1.0");
+  app.require_subcommand(1);
+  Global global;
+  app.add_option("-c,--config", global.config_path,
+                 "TOML config file (default: $SOROKA_CONFIG, ./soroka.toml, "
+                 "~/.config/soroka/soroka.toml, /etc/soroka/soroka.toml)");
+
+  std::vector<std::pair<CLI::App*, Runner>> runners;
+  auto add = [&](Runner (*fn)(CLI::App&, const Global&)) {
+    std::size_t before = app.get_subcommands({}).size();
+    Runner r = fn(app, global);
+    auto subs = app.get_subcommands({});
+    if (subs.size() > before) runners.emplace_back(subs.back(), std::move(r));
+  };
+  add(add_monitor_command);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? kOk : kUsage;
+  }
+  for (auto& [sub, runner] : runners)
+    if (sub->parsed()) return runner();
+  return kUsage;
+}
+
+}  // namespace soroka::cli

@@ -1,0 +1,308 @@
+// Settings: every tunable of Soroka, from defaults, a TOML file and SOROKA_* variables.
+#include "config/settings.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <functional>
+#include <variant>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include "config/units.h"
+#include "util/file_reader.h"
+#include "util/parse.h"
+
+extern char** environ;
+
+namespace soroka {
+
+namespace {
+
+// A raw value from TOML or the environment, before typing.
+using Raw = std::variant<std::int64_t, double, bool, std::string>;
+
+std::string raw_to_string(const Raw& r) {
+  return std::visit(
+      [](const auto& v) -> std::string {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, std::string>) return "\"" + v + "\"";
+        else if constexpr (std::is_same_v<T, bool>) return v ? "true" : "false";
+        else return fmt::format("{}", v);
+      },
+      r);
+}
+
+enum class Kind { percent, size, millis, micros, boolean, text };
+
+struct Field {
+  const char* section;
+  const char* key;
+  Kind kind;
+  const char* help;
+  std::function<void(Settings&, double, std::uint64_t, bool, const std::string&)> set;
+  std::function<std::string(const Settings&)> get;
+};
+
+const std::vector<Field>& fields() {
+  using ms = std::chrono::milliseconds;
+  using us = std::chrono::microseconds;
+  static const std::vector<Field> f = {
+      {"memory", "warning_percent", Kind::percent, "used share of the limit that is a warning",
+       [](Settings& s, double d, auto, auto, auto&) { s.monitor.thresholds.warning_percent = d; },
+       [](const Settings& s) { return fmt::format("{}", s.monitor.thresholds.warning_percent); }},
+      {"memory", "critical_percent", Kind::percent, "used share of the limit that is critical",
+       [](Settings& s, double d, auto, auto, auto&) { s.monitor.thresholds.critical_percent = d; },
+       [](const Settings& s) { return fmt::format("{}", s.monitor.thresholds.critical_percent); }},
+      {"memory", "min_available", Kind::size, "critical when less than this is available",
+       [](Settings& s, auto, std::uint64_t b, auto, auto&) {
+         s.monitor.thresholds.min_available_bytes = b;
+       },
+       [](const Settings& s) { return format_size(s.monitor.thresholds.min_available_bytes); }},
+      {"memory", "hysteresis_percent", Kind::percent,
+       "points below a threshold before its level is left",
+       [](Settings& s, double d, auto, auto, auto&) { s.monitor.thresholds.hysteresis_percent = d; },
+       [](const Settings& s) { return fmt::format("{}", s.monitor.thresholds.hysteresis_percent); }},
+      {"memory", "max_file_size", Kind::size, "largest input file accepted",
+       [](Settings& s, auto, std::uint64_t b, auto, auto&) { s.admission.max_file_bytes = b; },
+       [](const Settings& s) { return format_size(s.admission.max_file_bytes); }},
+      {"monitor", "poll_interval_ms", Kind::millis, "sampling floor between kernel events",
+       [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.monitor.poll_interval = ms(v); },
+       [](const Settings& s) { return fmt::format("{}", s.monitor.poll_interval.count()); }},
+      {"monitor", "fast_poll_interval_ms", Kind::millis,
+       "sampling floor at warning or above (at most 100 recommended)",
+       [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.monitor.fast_poll_interval = ms(v); },
+       [](const Settings& s) { return fmt::format("{}", s.monitor.fast_poll_interval.count()); }},
+      {"monitor", "rescan_interval_ms", Kind::millis, "how often cgroup limits are re-discovered",
+       [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.monitor.rescan_interval = ms(v); },
+       [](const Settings& s) { return fmt::format("{}", s.monitor.rescan_interval.count()); }},
+      {"monitor", "cgroup_v1_thresholds", Kind::boolean, "use cgroup v1 eventfd thresholds",
+       [](Settings& s, auto, auto, bool b, auto&) { s.monitor.use_v1_thresholds = b; },
+       [](const Settings& s) { return s.monitor.use_v1_thresholds ? "true" : "false"; }},
+      {"monitor", "cgroup_v2_events", Kind::boolean, "watch cgroup v2 memory.events",
+       [](Settings& s, auto, auto, bool b, auto&) { s.monitor.use_v2_events = b; },
+       [](const Settings& s) { return s.monitor.use_v2_events ? "true" : "false"; }},
+      {"monitor", "psi_trigger", Kind::boolean, "use a PSI trigger where the kernel allows",
+       [](Settings& s, auto, auto, bool b, auto&) { s.monitor.use_psi_trigger = b; },
+       [](const Settings& s) { return s.monitor.use_psi_trigger ? "true" : "false"; }},
+      {"monitor", "psi_stall_us", Kind::micros, "PSI trigger: stall time per window",
+       [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.monitor.psi_stall = us(v); },
+       [](const Settings& s) { return fmt::format("{}", s.monitor.psi_stall.count()); }},
+      {"monitor", "psi_window_us", Kind::micros, "PSI trigger: window (500000..10000000)",
+       [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.monitor.psi_window = us(v); },
+       [](const Settings& s) { return fmt::format("{}", s.monitor.psi_window.count()); }},
+      {"monitor", "trim_heap", Kind::boolean, "malloc_trim after cleanup",
+       [](Settings& s, auto, auto, bool b, auto&) { s.monitor.trim_heap = b; },
+       [](const Settings& s) { return s.monitor.trim_heap ? "true" : "false"; }},
+      {"log", "level", Kind::text, "trace, debug, info, warn, error, critical or off",
+       [](Settings& s, auto, auto, auto, const std::string& t) { s.log_level = t; },
+       [](const Settings& s) { return s.log_level; }},
+  };
+  return f;
+}
+
+const char* kind_name(Kind k) {
+  switch (k) {
+    case Kind::percent: return "percent";
+    case Kind::size: return "size";
+    case Kind::millis: return "milliseconds";
+    case Kind::micros: return "microseconds";
+    case Kind::boolean: return "bool";
+    case Kind::text: return "string";
+  }
+  return "?";
+}
+
+// Types a raw value for a field and stores it; from_env: values arrive as strings.
+Result<void> assign(Settings& s, const Field& f, const Raw& raw, const std::string& origin) {
+  const std::string name = fmt::format("{}.{}", f.section, f.key);
+  auto bad = [&](std::string_view why) {
+    return fail(fmt::format("{}: invalid value {} for {}: {}", origin, raw_to_string(raw), name,
+                            why),
+                EINVAL);
+  };
+  const std::string* str = std::get_if<std::string>(&raw);
+  switch (f.kind) {
+    case Kind::percent: {
+      std::optional<double> d;
+      if (auto* i = std::get_if<std::int64_t>(&raw)) d = static_cast<double>(*i);
+      else if (auto* x = std::get_if<double>(&raw)) d = *x;
+      else if (str) d = parse::f64(*str);
+      if (!d) return bad("expected a number");
+      if (!(*d >= 0 && *d <= 100)) return bad("expected a percentage in [0, 100]");
+      f.set(s, *d, 0, false, {});
+      return {};
+    }
+    case Kind::size:
+    case Kind::millis:
+    case Kind::micros: {
+      std::optional<std::uint64_t> v;
+      if (auto* i = std::get_if<std::int64_t>(&raw)) {
+        if (*i >= 0) v = static_cast<std::uint64_t>(*i);
+      } else if (str) {
+        v = f.kind == Kind::size ? parse_size(*str) : parse::u64(*str);
+      }
+      if (!v)
+        return bad(f.kind == Kind::size ? "expected bytes or a size like \"200MiB\""
+                                        : "expected a non-negative integer");
+      if (f.kind != Kind::size && *v == 0) return bad("must be greater than 0");
+      f.set(s, 0, *v, false, {});
+      return {};
+    }
+    case Kind::boolean: {
+      std::optional<bool> b;
+      if (auto* x = std::get_if<bool>(&raw)) b = *x;
+      else if (str) {
+        std::string t = *str;
+        std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return std::tolower(c); });
+        if (t == "1" || t == "true" || t == "yes" || t == "on") b = true;
+        if (t == "0" || t == "false" || t == "no" || t == "off") b = false;
+      }
+      if (!b) return bad("expected true or false");
+      f.set(s, 0, 0, *b, {});
+      return {};
+    }
+    case Kind::text: {
+      if (!str) return bad("expected a string");
+      f.set(s, 0, 0, false, *str);
+      return {};
+    }
+  }
+  return bad("unsupported type");
+}
+
+const Field* find_field(std::string_view section, std::string_view key) {
+  for (const auto& f : fields())
+    if (section == f.section && key == f.key) return &f;
+  return nullptr;
+}
+
+Result<void> validate(const Settings& s, const std::string& origin) {
+  if (auto r = s.monitor.thresholds.validate(); !r)
+    return std::unexpected(std::move(r.error()).with_context(origin));
+  if (s.monitor.fast_poll_interval > s.monitor.poll_interval)
+    return fail(fmt::format("{}: invalid monitor.fast_poll_interval_ms = {}: must not exceed "
+                            "monitor.poll_interval_ms ({})",
+                            origin, s.monitor.fast_poll_interval.count(),
+                            s.monitor.poll_interval.count()),
+                EINVAL);
+  if (s.admission.max_file_bytes == 0)
+    return fail(origin + ": invalid memory.max_file_size = 0: must be positive", EINVAL);
+  static constexpr std::string_view levels[] = {"trace", "debug", "info", "warn",
+                                                "error", "critical", "off"};
+  if (std::find(std::begin(levels), std::end(levels), s.log_level) == std::end(levels))
+    return fail(fmt::format("{}: invalid log.level = \"{}\": expected one of trace, debug, "
+                            "info, warn, error, critical, off",
+                            origin, s.log_level),
+                EINVAL);
+  return {};
+}
+
+}  // namespace
+
+std::vector<std::string> default_config_paths(const std::map<std::string, std::string>& env) {
+  std::vector<std::string> out;
+  if (auto it = env.find("SOROKA_CONFIG"); it != env.end() && !it->second.empty())
+    out.push_back(it->second);
+  out.push_back("./soroka.toml");
+  if (auto it = env.find("XDG_CONFIG_HOME"); it != env.end() && !it->second.empty())
+    out.push_back(it->second + "/soroka/soroka.toml");
+  else if (auto h = env.find("HOME"); h != env.end() && !h->second.empty())
+    out.push_back(h->second + "/.config/soroka/soroka.toml");
+  out.push_back("/etc/soroka/soroka.toml");
+  return out;
+}
+
+std::map<std::string, std::string> current_environment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv = *e;
+    auto eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    env.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+  }
+  return env;
+}
+
+Result<void> apply_toml(Settings& s, std::string_view text, const std::string& origin) {
+  toml::table tbl;
+  try {
+    tbl = toml::parse(text, origin);
+  } catch (const toml::parse_error& e) {
+    const auto& b = e.source().begin;
+    return fail(fmt::format("{}:{}:{}: TOML syntax error: {}", origin, b.line, b.column,
+                            e.description()),
+                EINVAL);
+  }
+  for (const auto& [section, node] : tbl) {
+    const toml::table* sec = node.as_table();
+    if (!sec)
+      return fail(fmt::format("{}: '{}' must be a [section]", origin, section.str()), EINVAL);
+    for (const auto& [key, value] : *sec) {
+      const Field* f = find_field(section.str(), key.str());
+      if (!f)
+        return fail(fmt::format("{}: unknown key {}.{}", origin, section.str(), key.str()),
+                    EINVAL);
+      Raw raw;
+      if (auto i = value.value_exact<std::int64_t>()) raw = *i;
+      else if (auto d = value.value_exact<double>()) raw = *d;
+      else if (auto b = value.value_exact<bool>()) raw = *b;
+      else if (auto t = value.value_exact<std::string>()) raw = *t;
+      else
+        return fail(fmt::format("{}: {}.{} has an unsupported type", origin, section.str(),
+                                key.str()),
+                    EINVAL);
+      if (auto r = assign(s, *f, raw, origin); !r) return r;
+    }
+  }
+  return validate(s, origin);
+}
+
+Result<void> apply_env(Settings& s, const std::map<std::string, std::string>& env) {
+  for (const auto& f : fields()) {
+    std::string var = fmt::format("SOROKA_{}_{}", f.section, f.key);
+    std::transform(var.begin(), var.end(), var.begin(),
+                   [](unsigned char c) { return std::toupper(c); });
+    auto it = env.find(var);
+    if (it == env.end()) continue;
+    if (auto r = assign(s, f, Raw{it->second}, "environment " + var); !r) return r;
+  }
+  return validate(s, "environment");
+}
+
+Result<Settings> load_settings(const std::optional<std::string>& config_path,
+                               const std::map<std::string, std::string>& env) {
+  Settings s;
+  std::optional<std::string> path = config_path;
+  if (auto it = env.find("SOROKA_CONFIG"); !path && it != env.end() && !it->second.empty())
+    path = it->second;  // named explicitly: must exist
+  if (!path) {
+    for (const auto& p : default_config_paths(env)) {
+      if (::access(p.c_str(), F_OK) == 0) {
+        path = p;
+        break;
+      }
+    }
+  }
+  if (path) {
+    auto text = read_file(*path);
+    if (!text) return std::unexpected(std::move(text.error()).with_context("config"));
+    if (auto r = apply_toml(s, *text, *path); !r) return std::unexpected(r.error());
+    s.loaded_from = *path;
+  }
+  if (auto r = apply_env(s, env); !r) return std::unexpected(r.error());
+  return s;
+}
+
+std::vector<KeyDoc> settings_keys() {
+  Settings defaults;
+  std::vector<KeyDoc> out;
+  for (const auto& f : fields())
+    out.push_back({fmt::format("{}.{}", f.section, f.key), kind_name(f.kind), f.get(defaults),
+                   f.help});
+  return out;
+}
+
+}  // namespace soroka
