@@ -4,9 +4,12 @@
 #include <cstdio>
 #include <vector>
 
+#include "util/log.h"
+
 namespace soroka::cli {
 
 int run(int argc, char** argv) {
+  log::init("info");  // stderr; stdout is for results
   CLI::App app{"soroka: speech transcription that the OOM killer never takes down"};
   app.set_version_flag("--version", "soroka 0.1.0");
   app.require_subcommand(1);
@@ -23,6 +26,7 @@ int run(int argc, char** argv) {
     if (subs.size() > before) runners.emplace_back(subs.back(), std::move(r));
   };
   add(add_monitor_command);
+  add(add_transcribe_command);
 
   try {
     app.parse(argc, argv);

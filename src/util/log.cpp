@@ -6,6 +6,7 @@
 namespace soroka::log {
 
 void init(std::string_view level) {
+  spdlog::drop("soroka");
   auto logger = spdlog::stderr_logger_mt("soroka");
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %-5l %v", spdlog::pattern_time_type::utc);
   logger->set_level(spdlog::level::from_str(std::string(level)));

@@ -1,0 +1,230 @@
+// Audit of OOM protection (soroka monitor --check-oom): limits, thresholds, oom_score_adj,
+// OOM kills in the cgroup and the kernel log.
+#include "oomguard/audit.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "util/fd.h"
+#include "util/parse.h"
+
+namespace soroka::oomguard {
+
+namespace {
+std::string mib(std::uint64_t b) {
+  if (b >= 1024 * kMiB) return fmt::format("{:.1f} GiB", static_cast<double>(b) / (1024.0 * kMiB));
+  return fmt::format("{:.1f} MiB", static_cast<double>(b) / kMiB);
+}
+}  // namespace
+
+const char* to_string(Severity s) noexcept {
+  switch (s) {
+    case Severity::ok: return "ok";
+    case Severity::info: return "info";
+    case Severity::warn: return "warn";
+    case Severity::weak: return "weak";
+    case Severity::oom: return "oom";
+  }
+  return "?";
+}
+
+AuditReport audit(const AuditInput& in) {
+  AuditReport r;
+  const Snapshot& s = in.snapshot;
+  const TargetInfo& t = in.target;
+  auto add = [&](std::string check, Severity sev, std::string msg) {
+    r.findings.push_back({std::move(check), sev, std::move(msg)});
+  };
+  const bool has_cgroup = s.cgroup.has_value();
+  const std::string where =
+      has_cgroup ? fmt::format("{} {}", to_string(s.source), t.cgroup_path) : "the host";
+
+  // 1. A memory limit.
+  std::optional<std::uint64_t> limit = has_cgroup ? s.cgroup->limit_bytes : std::nullopt;
+  if (limit && *limit < s.system.total_bytes) {
+    add("memory_limit", Severity::ok,
+        fmt::format("memory limit {} on {} (host has {})", mib(*limit), where,
+                    mib(s.system.total_bytes)));
+  } else if (limit) {
+    add("memory_limit", Severity::weak,
+        fmt::format("memory limit {} on {} is not below the host's {}: it protects nothing; "
+                    "set MemoryMax= in the unit",
+                    mib(*limit), where, mib(s.system.total_bytes)));
+  } else {
+    add("memory_limit", Severity::weak,
+        fmt::format("no memory limit on {}: the service can take all {} of the host and the "
+                    "OOM killer picks among every process; set MemoryMax= (e.g. MemoryMax=2G) "
+                    "in the unit",
+                    where, mib(s.system.total_bytes)));
+  }
+
+  // 2. memory.high (MemoryHigh): throttling before the hard limit.
+  if (has_cgroup && limit) {
+    if (s.cgroup->high_bytes && *s.cgroup->high_bytes < *limit) {
+      add("memory_high", Severity::ok,
+          fmt::format("memory.high {} ({:.0f} % of the limit): the kernel throttles and "
+                      "reclaims before the hard limit",
+                      mib(*s.cgroup->high_bytes),
+                      100.0 * static_cast<double>(*s.cgroup->high_bytes) /
+                          static_cast<double>(*limit)));
+    } else if (s.source == Source::cgroup_v2) {
+      add("memory_high", Severity::info,
+          "no memory.high below the limit: consider MemoryHigh= at about 75 % of MemoryMax");
+    }
+  }
+
+  // 3. Swap.
+  if (s.system.swap_total_bytes == 0) {
+    add("swap_limit", Severity::ok, "the host has no swap: nothing to limit");
+  } else if (has_cgroup && s.cgroup->swap_limit_bytes) {
+    add("swap_limit", Severity::ok,
+        fmt::format("swap limit {} (host swap {})", mib(*s.cgroup->swap_limit_bytes),
+                    mib(s.system.swap_total_bytes)));
+  } else {
+    add("swap_limit", Severity::warn,
+        fmt::format("no swap limit with {} of swap on the host: a leak can thrash swap for "
+                    "minutes before the OOM killer acts; set MemorySwapMax=",
+                    mib(s.system.swap_total_bytes)));
+  }
+
+  // 4. Thresholds relative to the limit.
+  {
+    EffectiveThresholds e = effective_thresholds(in.thresholds, s);
+    double lim = static_cast<double>(s.limit_bytes);
+    auto warn_b = static_cast<std::uint64_t>(lim * e.warning_percent / 100.0);
+    auto crit_b = static_cast<std::uint64_t>(lim * e.critical_percent / 100.0);
+    std::string msg = fmt::format(
+        "warning at {:.1f} % ({}), critical at {:.1f} % ({}) or under {} available, of {}",
+        e.warning_percent, mib(warn_b), e.critical_percent, mib(crit_b),
+        mib(e.min_available_bytes), mib(s.limit_bytes));
+    if (e.warning_percent < in.thresholds.warning_percent) msg += "; memory.high lowers warning";
+    if (s.limit_bytes <= 2 * e.min_available_bytes) {
+      add("thresholds", Severity::weak,
+          msg + fmt::format(": a limit of {} leaves no room above the {} minimum",
+                            mib(s.limit_bytes), mib(e.min_available_bytes)));
+    } else if (s.limit_bytes > crit_b && s.limit_bytes - crit_b < e.min_available_bytes) {
+      add("thresholds", Severity::info,
+          msg + ": the minimum-available rule turns critical before the percentage does");
+    } else {
+      add("thresholds", Severity::ok, msg);
+    }
+  }
+
+  // 5. oom_score_adj: who the kernel kills first.
+  if (in.oom_score_adj) {
+    int adj = *in.oom_score_adj;
+    Severity sev = adj < 0 ? Severity::ok : adj >= 500 ? Severity::warn : Severity::info;
+    std::string advice =
+        adj < 0 ? "the kernel prefers other victims"
+        : adj >= 500
+            ? "the kernel picks this process early; that suits a worker, not the service"
+            : "neutral; Soroka's service lowers its own score and raises its workers' to 1000";
+    add("oom_score_adj", sev,
+        fmt::format("pid {} has oom_score_adj {}: {}",
+                    s.process ? s.process->pid : 0, adj, advice));
+  }
+
+  // 6. OOM kills: the cgroup's counter, then the kernel log.
+  bool oom = false;
+  if (has_cgroup) {
+    if (s.cgroup->oom_kill_count > 0) {
+      oom = true;
+      add("oom_kills", Severity::oom,
+          fmt::format("{} OOM kill(s) recorded in {}", s.cgroup->oom_kill_count, where));
+    } else {
+      add("oom_kills", Severity::ok, fmt::format("no OOM kills recorded in {}", where));
+    }
+  }
+  if (in.kernel_log.readable) {
+    if (in.kernel_log.kills > 0) {
+      oom = true;
+      std::string last = in.kernel_log.lines.empty() ? "" : ": " + in.kernel_log.lines.back();
+      add("kernel_log", Severity::oom,
+          fmt::format("{} OOM kill(s) for {} in the kernel log{}", in.kernel_log.kills, where,
+                      last));
+    } else {
+      add("kernel_log", Severity::ok, fmt::format("no OOM kills for {} in the kernel log", where));
+    }
+  } else {
+    add("kernel_log", Severity::info,
+        "kernel log not readable (" + in.kernel_log.detail + "); run as root to check it");
+  }
+
+  bool weak = false;
+  for (const auto& f : r.findings) weak = weak || f.severity == Severity::weak;
+  r.exit_code = oom ? 2 : weak ? 1 : 0;
+  return r;
+}
+
+KernelLogKills parse_kernel_log_kills(std::string_view text, std::string_view cgroup_path) {
+  KernelLogKills k;
+  k.readable = true;
+  const bool any = cgroup_path.empty() || cgroup_path == "/";
+  // Since 4.19 the kernel logs one summary line per kill:
+  //   "oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,
+  //    oom_memcg=/x,task_memcg=/x/y,task=stress,pid=123,uid=0"
+  // followed by "Memory cgroup out of memory: Killed process 123 (stress) ...".
+  // We count the summary lines; older kernels only have "Killed process" lines.
+  bool saw_summary = false;
+  std::string_view scan = text;
+  while (!scan.empty()) {
+    std::string_view line = parse::next_line(scan);
+    if (line.find("oom-kill:") != std::string_view::npos) saw_summary = true;
+  }
+  while (!text.empty()) {
+    std::string_view line = parse::next_line(text);
+    bool match = false;
+    if (line.find("oom-kill:") != std::string_view::npos) {
+      if (any) {
+        match = true;
+      } else {
+        auto pos = line.find("task_memcg=");
+        if (pos != std::string_view::npos) {
+          std::string_view memcg = line.substr(pos + 11);
+          memcg = memcg.substr(0, memcg.find(','));
+          match = memcg == cgroup_path ||
+                  (memcg.size() > cgroup_path.size() && memcg.starts_with(cgroup_path) &&
+                   memcg[cgroup_path.size()] == '/');
+        }
+      }
+    } else if (!saw_summary && any && line.find("Killed process") != std::string_view::npos) {
+      match = true;
+    }
+    if (match) {
+      ++k.kills;
+      if (k.lines.size() < 20) k.lines.emplace_back(parse::trim(line));
+    }
+  }
+  return k;
+}
+
+KernelLogKills read_kernel_log_kills(std::string_view cgroup_path, const std::string& kmsg_path) {
+  int fd = ::open(kmsg_path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    KernelLogKills k;
+    k.detail = fmt::format("open {}: errno {}", kmsg_path, errno);
+    return k;
+  }
+  Fd guard(fd);
+  std::string text;
+  char buf[8192];  // one record per read; records are at most ~1 KiB
+  for (int i = 0; i < 100000; ++i) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EPIPE) continue;  // records overwritten while reading: skip ahead
+      break;                         // EAGAIN: the end
+    }
+    if (n == 0) break;
+    std::string_view rec(buf, static_cast<std::size_t>(n));
+    auto semi = rec.find(';');  // "pri,seq,ts,flags;message\n"
+    if (semi != std::string_view::npos) rec.remove_prefix(semi + 1);
+    rec = rec.substr(0, rec.find('\n'));  // continuation lines start with a space
+    text.append(rec);
+    text.push_back('\n');
+  }
+  return parse_kernel_log_kills(text, cgroup_path);
+}
+
+}  // namespace soroka::oomguard
