@@ -180,7 +180,7 @@ Runner add_monitor_command(CLI::App& app, const Global& g) {
   sub->add_option("--cgroup-v2-root", o->cgroup_v2_root,
                   "cgroup v2 mount (default: from mountinfo)")
       ->group("Advanced");
-  sub->add_option("--kmsg", o->kmsg, "Kernel log device (default /dev/kmsg)")->group("Advanced");
+  sub->add_option("--kmsg", o->kmsg, "Kernel log: /dev/kmsg (default) or a saved dmesg/journalctl -k file")->group("Advanced");
   return [o, &g] { return run_monitor(*o, g); };
 }
 

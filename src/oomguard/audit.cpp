@@ -3,11 +3,13 @@
 #include "oomguard/audit.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
 #include "util/fd.h"
+#include "util/file_reader.h"
 #include "util/parse.h"
 
 namespace soroka::oomguard {
@@ -201,6 +203,15 @@ KernelLogKills parse_kernel_log_kills(std::string_view text, std::string_view cg
 }
 
 KernelLogKills read_kernel_log_kills(std::string_view cgroup_path, const std::string& kmsg_path) {
+  struct stat st;
+  if (::stat(kmsg_path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+    // A saved log (dmesg output, journalctl -k): plain lines.
+    auto text = read_file(kmsg_path);
+    if (text) return parse_kernel_log_kills(*text, cgroup_path);
+    KernelLogKills k;
+    k.detail = text.error().message;
+    return k;
+  }
   int fd = ::open(kmsg_path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     KernelLogKills k;

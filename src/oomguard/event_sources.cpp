@@ -2,6 +2,8 @@
 #include "oomguard/event_sources.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <unistd.h>
@@ -22,6 +24,12 @@ Result<V1ThresholdSource> V1ThresholdSource::arm(const std::vector<std::string>&
   s.efd_.reset(efd);
   std::string last_error = "no limited cgroup level";
   for (const auto& dir : chain) {
+    // Registrations only mean something on cgroupfs (a fixture tree would accept the write).
+    struct statfs sfs;
+    if (::statfs(dir.c_str(), &sfs) != 0 || sfs.f_type != CGROUP_SUPER_MAGIC) {
+      last_error = dir + " is not on a cgroup v1 filesystem";
+      continue;
+    }
     auto lim_text = read_file(dir + "/memory.limit_in_bytes");
     if (!lim_text) continue;
     auto lim = parse_v1_limit(*lim_text);

@@ -86,11 +86,12 @@ struct Monitor::Impl {
     sources.push_back({std::move(name), active, std::move(detail)});
   }
 
-  void epoll_add(int fd, Tag tag, std::uint32_t events) {
+  // False when the fd cannot be polled (e.g. EPERM: a regular file, not a kernel file).
+  bool epoll_add(int fd, Tag tag, std::uint32_t events) {
     epoll_event ev{};
     ev.events = events;
     ev.data.u32 = tag;
-    ::epoll_ctl(epfd.get(), EPOLL_CTL_ADD, fd, &ev);
+    return ::epoll_ctl(epfd.get(), EPOLL_CTL_ADD, fd, &ev) == 0;
   }
 
   std::vector<double> v1_percents() const {
@@ -106,23 +107,22 @@ struct Monitor::Impl {
       v1.reset();
       auto s = V1ThresholdSource::arm(info.chain, v1_percents(),
                                       tracker.thresholds().min_available_bytes);
-      if (s) {
+      if (s && epoll_add(s->fd(), kV1, EPOLLIN)) {
         v1 = std::move(*s);
-        epoll_add(v1->fd(), kV1, EPOLLIN);
         set_status("cgroup-v1-threshold", true,
                    fmt::format("{} eventfd registrations", v1->registrations()));
       } else {
-        set_status("cgroup-v1-threshold", false, s.error().message);
+        set_status("cgroup-v1-threshold", false,
+                   s ? "eventfd not pollable" : s.error().message);
       }
     }
     if (info.source == Source::cgroup_v2 && params.use_v2_events && !v2) {
       auto s = V2EventsSource::watch(info.chain);
-      if (s) {
+      if (s && epoll_add(s->fd(), kV2, EPOLLIN)) {
         v2 = std::move(*s);
-        epoll_add(v2->fd(), kV2, EPOLLIN);
         set_status("cgroup-v2-events", true, "inotify on memory.events");
       } else {
-        set_status("cgroup-v2-events", false, s.error().message);
+        set_status("cgroup-v2-events", false, s ? "inotify fd not pollable" : s.error().message);
       }
     }
     if (params.use_psi_trigger && !psi) {
@@ -131,12 +131,12 @@ struct Monitor::Impl {
                              : sampler.roots().proc + "/pressure/memory";
       auto s = PsiTriggerSource::arm(file, static_cast<std::uint64_t>(params.psi_stall.count()),
                                      static_cast<std::uint64_t>(params.psi_window.count()));
-      if (s) {
+      if (s && epoll_add(s->fd(), kPsi, EPOLLPRI)) {
         psi = std::move(*s);
-        epoll_add(psi->fd(), kPsi, EPOLLPRI);
         set_status("psi-trigger", true, file);
       } else {
-        set_status("psi-trigger", false, s.error().message + "; polling covers");
+        set_status("psi-trigger", false,
+                   (s ? file + " is not pollable" : s.error().message) + "; polling covers");
       }
     }
     set_status("poll", true,
