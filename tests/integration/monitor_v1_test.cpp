@@ -25,12 +25,20 @@ struct Recorder {
     changes.emplace_back(c.from, c.to);
     cv.notify_all();
   }
+  // Waits for a change to `l` after the last one waited for, looking through every change.
   bool wait_for_level(Level l, std::chrono::milliseconds timeout) {
     std::unique_lock lk(mu);
     return cv.wait_for(lk, timeout, [&] {
-      return !changes.empty() && changes.back().second == l;
+      for (; seen < changes.size(); ++seen) {
+        if (changes[seen].second == l) {
+          ++seen;
+          return true;
+        }
+      }
+      return false;
     });
   }
+  std::size_t seen = 0;
   std::vector<std::pair<Level, Level>> snapshot() {
     std::lock_guard lk(mu);
     return changes;

@@ -52,10 +52,21 @@ struct Changes {
     to.push_back(c.to);
     cv.notify_all();
   }
+  // Waits for a change to `l` after the last one waited for (changes may come faster than
+  // the test thread wakes up, so look through all of them, in order).
   bool wait(Level l, std::chrono::milliseconds t) {
     std::unique_lock lk(mu);
-    return cv.wait_for(lk, t, [&] { return !to.empty() && to.back() == l; });
+    return cv.wait_for(lk, t, [&] {
+      for (; seen < to.size(); ++seen) {
+        if (to[seen] == l) {
+          ++seen;
+          return true;
+        }
+      }
+      return false;
+    });
   }
+  std::size_t seen = 0;
 };
 
 MonitorParams fast_params() {
