@@ -59,7 +59,12 @@ bool warning_entered(const EffectiveThresholds& t, const Snapshot& s) noexcept {
   return s.used_percent >= t.warning_percent;
 }
 bool warning_left(const EffectiveThresholds& t, const Snapshot& s) noexcept {
-  return s.used_percent < t.warning_percent - t.hysteresis_percent;
+  // A memory.high far below the limit can lower the warning point under the hysteresis
+  // (MemoryHigh=1% of MemoryMax): the exit would be below 0 % and never reached. Then half
+  // the warning point is the margin. validate() keeps configured ones below it.
+  double margin =
+      t.hysteresis_percent < t.warning_percent ? t.hysteresis_percent : t.warning_percent / 2;
+  return s.used_percent < t.warning_percent - margin;
 }
 }  // namespace
 

@@ -256,9 +256,14 @@ Result<LevelSample> Sampler::read_level(Level& l, bool fast, double grey_percent
   bool need_stat = !fast || l.stat_read_ns == 0 || now - l.stat_read_ns >= kSlowRefreshNs;
   if (!need_stat) {
     // Usage bounds the working set from above: only near a limit does the cache matter.
+    // The limit as compute_effective sees it: never above MemTotal (docker --memory=64g on
+    // an 8 GiB host binds at 8 GiB, so 7.8 GiB charged is near it).
     auto near = [&](const Limit& lim) {
-      return lim && static_cast<double>(out.usage_bytes) * 100.0 >=
-                        grey_percent * static_cast<double>(*lim);
+      if (!lim) return false;
+      std::uint64_t binding = *lim;
+      if (meminfo_cache_.total_bytes != 0) binding = std::min(binding, meminfo_cache_.total_bytes);
+      return static_cast<double>(out.usage_bytes) * 100.0 >=
+             grey_percent * static_cast<double>(binding);
     };
     need_stat = near(out.limit_bytes) || near(out.high_bytes);
   }

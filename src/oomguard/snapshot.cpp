@@ -37,7 +37,10 @@ void compute_effective(Snapshot& snap, const LevelSample* levels, std::size_t co
     }
   }
   // memory.high anywhere on the path throttles us; take the tightest one below the limit.
-  for (std::size_t i = 0; i < count; ++i) {
+  // Only when a cgroup binds: a cgroup's high measured against the host's MemTotal and the
+  // host's usage (other tenants included) would put the warning point at a meaningless
+  // share of the host (MemoryHigh=1G on 24 GiB: "warning" from 4 % host usage).
+  for (std::size_t i = 0; by_cgroup && i < count; ++i) {
     const auto& h = levels[i].high_bytes;
     if (h && *h < limit && (high == 0 || *h < high)) high = *h;
   }
