@@ -97,7 +97,10 @@ Result<Sampler> Sampler::open(const Roots& roots, const Target& target) {
   if (target.cgroup) {
     std::string c = strip_trailing_slash(*target.cgroup);
     if (c.empty() || c.front() != '/') return fail("cgroup path must start with '/': " + c, EINVAL);
-    if (v2 && under(c, *v2) && c != "/" && is_dir(c)) {
+    // The root of a hierarchy is the whole host: watch it as the system.
+    if (c == "/" || (v2 && c == *v2) || (v1 && c == *v1)) {
+      // source stays Source::system
+    } else if (v2 && under(c, *v2) && c != "/" && is_dir(c)) {
       if (!exists(c + "/memory.current"))
         return fail("cgroup " + c + " has no memory controller (no memory.current)", ENOENT);
       pick(Source::cgroup_v2, *v2, c.substr(v2->size()));
@@ -130,7 +133,8 @@ Result<Sampler> Sampler::open(const Roots& roots, const Target& target) {
         ProcCgroups pc = select_memory_cgroups(*entries);
         if (pc.v2_path && v2_usable(*pc.v2_path) && *pc.v2_path != "/")
           pick(Source::cgroup_v2, *v2, *pc.v2_path);
-        else if (pc.v1_memory_path && v1_usable(*pc.v1_memory_path))
+        else if (pc.v1_memory_path && *pc.v1_memory_path != "/" &&
+                 v1_usable(*pc.v1_memory_path))
           pick(Source::cgroup_v1, *v1, *pc.v1_memory_path);
       }
     }

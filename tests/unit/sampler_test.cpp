@@ -245,6 +245,12 @@ TEST(SamplerV1, ProcessInTheRootCgroupHasNoCgroupLimit) {
   EXPECT_FALSE(snap->bound_by_cgroup);
   EXPECT_EQ(snap->limit_bytes, 8'000'000ULL * 1024);
   EXPECT_EQ(snap->available_bytes, 6'000'000ULL * 1024);
+  // The root of a hierarchy is the host itself, reported as on v2.
+  EXPECT_EQ(s->info().source, Source::system);
+  EXPECT_FALSE(snap->cgroup.has_value());
+  auto by_path = Sampler::open(t.roots(), Target{.pid = 0, .cgroup = std::string("/")});
+  ASSERT_TRUE(by_path) << by_path.error().message;
+  EXPECT_EQ(by_path->info().source, Source::system);
 }
 
 // ====================================================================== hybrid host
