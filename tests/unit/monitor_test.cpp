@@ -77,6 +77,17 @@ MonitorParams fast_params() {
   return p;
 }
 
+// Starts a monitor on the host's service; polling only unless `events`.
+std::unique_ptr<Monitor> start(const V2Host& h, MonitorParams p, bool events = false) {
+  auto s = h.sampler();
+  EXPECT_TRUE(s) << s.error().message;
+  if (!s) return nullptr;
+  p.use_v2_events = events;
+  auto m = Monitor::start(std::move(*s), p);
+  EXPECT_TRUE(m) << m.error().message;
+  return m ? std::move(*m) : nullptr;
+}
+
 const EventSourceStatus* find(const std::vector<EventSourceStatus>& v, const std::string& n) {
   for (const auto& s : v)
     if (s.name == n) return &s;
@@ -85,17 +96,13 @@ const EventSourceStatus* find(const std::vector<EventSourceStatus>& v, const std
 
 TEST(MonitorFixture, PollingFallbackTracksLevelsWhenNoKernelEvents) {
   V2Host h;
-  auto s = h.sampler();
-  ASSERT_TRUE(s) << s.error().message;
-  MonitorParams p = fast_params();
-  p.use_v2_events = false;  // polling alone must do
-  auto m = Monitor::start(std::move(*s), p);
-  ASSERT_TRUE(m) << m.error().message;
+  auto m = start(h, fast_params());
+  ASSERT_TRUE(m);
   Changes ch;
-  (*m)->add_listener([&](const LevelChange& c) { ch.add(c); });
-  EXPECT_EQ((*m)->level(), Level::normal);
+  m->add_listener([&](const LevelChange& c) { ch.add(c); });
+  EXPECT_EQ(m->level(), Level::normal);
   // PSI triggers cannot be armed on a fixture file; the refusal is reported, polling covers.
-  auto sources = (*m)->sources();
+  auto sources = m->sources();
   const auto* psi = find(sources, "psi-trigger");
   ASSERT_NE(psi, nullptr);
   EXPECT_FALSE(psi->active);
@@ -109,19 +116,15 @@ TEST(MonitorFixture, PollingFallbackTracksLevelsWhenNoKernelEvents) {
   EXPECT_TRUE(ch.wait(Level::critical, 2s));
   h.set_current(400 * kMiB);
   EXPECT_TRUE(ch.wait(Level::normal, 2s));
-  EXPECT_EQ((*m)->event_wakeups(), 0u);
+  EXPECT_EQ(m->event_wakeups(), 0u);
 }
 
 TEST(MonitorFixture, HoveringAtTheThresholdDoesNotFlap) {
   V2Host h;
-  auto s = h.sampler();
-  ASSERT_TRUE(s);
-  MonitorParams p = fast_params();
-  p.use_v2_events = false;
-  auto m = Monitor::start(std::move(*s), p);
+  auto m = start(h, fast_params());
   ASSERT_TRUE(m);
   std::atomic<int> changes{0};
-  (*m)->add_listener([&](const LevelChange&) { ++changes; });
+  m->add_listener([&](const LevelChange&) { ++changes; });
   // Oscillate between 84.5 % and 85.5 % (hysteresis is 2 points): one change, not twenty.
   for (int i = 0; i < 20; ++i) {
     h.set_current(static_cast<std::uint64_t>(static_cast<double>(kLimit) * (i % 2 ? 0.845 : 0.855)));
@@ -129,40 +132,34 @@ TEST(MonitorFixture, HoveringAtTheThresholdDoesNotFlap) {
   }
   std::this_thread::sleep_for(100ms);
   EXPECT_EQ(changes.load(), 1);
-  EXPECT_EQ((*m)->level(), Level::warning);
+  EXPECT_EQ(m->level(), Level::warning);
 }
 
 TEST(MonitorFixture, V2MemoryEventsWakeTheMonitor) {
   V2Host h;
-  auto s = h.sampler();
-  ASSERT_TRUE(s);
   MonitorParams p = fast_params();
   p.poll_interval = 5000ms;  // so that only the inotify event can explain a prompt sample
   p.fast_poll_interval = 100ms;
-  auto m = Monitor::start(std::move(*s), p);
+  auto m = start(h, p, /*events=*/true);
   ASSERT_TRUE(m);
-  const auto* ev = find((*m)->sources(), "cgroup-v2-events");
+  const auto* ev = find(m->sources(), "cgroup-v2-events");
   ASSERT_NE(ev, nullptr);
   EXPECT_TRUE(ev->active) << ev->detail;
   Changes ch;
-  (*m)->add_listener([&](const LevelChange& c) { ch.add(c); });
+  m->add_listener([&](const LevelChange& c) { ch.add(c); });
   std::this_thread::sleep_for(50ms);
   h.set_current(900 * kMiB);
   h.tree.write(std::string("sys/fs/cgroup") + kLeaf + "/memory.events",
                test::v2_events_text(1, 0, 0));
   EXPECT_TRUE(ch.wait(Level::warning, 1s)) << "memory.events change did not wake the monitor";
-  EXPECT_GE((*m)->event_wakeups(), 1u);
+  EXPECT_GE(m->event_wakeups(), 1u);
 }
 
 TEST(MonitorFixture, MalformedFilesAreErrorsNotCrashes) {
   V2Host h;
-  auto s = h.sampler();
-  ASSERT_TRUE(s);
-  MonitorParams p = fast_params();
-  p.use_v2_events = false;
-  auto m = Monitor::start(std::move(*s), p);
+  auto m = start(h, fast_params());
   ASSERT_TRUE(m);
-  std::uint64_t before = (*m)->samples();
+  std::uint64_t before = m->samples();
   for (const char* bad : {"", "garbage\n", "12abc\n", "-5\n", "99999999999999999999999\n"}) {
     h.set_current(0);
     h.tree.write(std::string("sys/fs/cgroup") + kLeaf + "/memory.current", bad);
@@ -171,27 +168,23 @@ TEST(MonitorFixture, MalformedFilesAreErrorsNotCrashes) {
   h.tree.write(std::string("sys/fs/cgroup") + kLeaf + "/memory.stat", "inactive_file\n");
   std::this_thread::sleep_for(60ms);
   // Failed samples are not counted; the monitor keeps going and recovers when files heal.
-  EXPECT_EQ((*m)->level(), Level::normal);
+  EXPECT_EQ(m->level(), Level::normal);
   h.tree.write(std::string("sys/fs/cgroup") + kLeaf + "/memory.stat",
                test::v2_memory_stat_text(900 * kMiB, 0, 0));
   h.set_current(900 * kMiB);
-  for (int i = 0; i < 100 && (*m)->level() != Level::warning; ++i) std::this_thread::sleep_for(10ms);
-  EXPECT_EQ((*m)->level(), Level::warning);
-  EXPECT_GT((*m)->samples(), before);
+  for (int i = 0; i < 100 && m->level() != Level::warning; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(m->level(), Level::warning);
+  EXPECT_GT(m->samples(), before);
 }
 
 TEST(MonitorFixture, ThrowingListenerDoesNotStopOthers) {
   V2Host h;
-  auto s = h.sampler();
-  ASSERT_TRUE(s);
-  MonitorParams p = fast_params();
-  p.use_v2_events = false;
-  auto m = Monitor::start(std::move(*s), p);
+  auto m = start(h, fast_params());
   ASSERT_TRUE(m);
   Changes ch;
-  (*m)->add_listener([](const LevelChange&) { throw std::runtime_error("boom"); });
-  (*m)->add_listener([](const LevelChange&) { throw 42; });
-  (*m)->add_listener([&](const LevelChange& c) { ch.add(c); });
+  m->add_listener([](const LevelChange&) { throw std::runtime_error("boom"); });
+  m->add_listener([](const LevelChange&) { throw 42; });
+  m->add_listener([&](const LevelChange& c) { ch.add(c); });
   h.set_current(900 * kMiB);
   EXPECT_TRUE(ch.wait(Level::warning, 2s));
   h.set_current(100 * kMiB);
@@ -200,11 +193,7 @@ TEST(MonitorFixture, ThrowingListenerDoesNotStopOthers) {
 
 TEST(MonitorFixture, CleanupRunsByPriorityUntilBackUnderCritical) {
   V2Host h;
-  auto s = h.sampler();
-  ASSERT_TRUE(s);
-  MonitorParams p = fast_params();
-  p.use_v2_events = false;
-  auto m = Monitor::start(std::move(*s), p);
+  auto m = start(h, fast_params());
   ASSERT_TRUE(m);
   std::mutex mu;
   std::vector<std::string> ran;
@@ -218,11 +207,11 @@ TEST(MonitorFixture, CleanupRunsByPriorityUntilBackUnderCritical) {
   };
   // Registered out of order; "caches" (priority 1) must run first, and since it brings
   // memory back to 80 %, "models" (2) and "jobs" (3) must not run at all.
-  (*m)->add_cleanup(handler("jobs", 3, 0));
-  (*m)->add_cleanup(handler("caches", 1, 820 * kMiB));
-  (*m)->add_cleanup(handler("models", 2, 0));
+  m->add_cleanup(handler("jobs", 3, 0));
+  m->add_cleanup(handler("caches", 1, 820 * kMiB));
+  m->add_cleanup(handler("models", 2, 0));
   Changes ch;
-  (*m)->add_listener([&](const LevelChange& c) { ch.add(c); });
+  m->add_listener([&](const LevelChange& c) { ch.add(c); });
   h.set_current(1000 * kMiB);
   EXPECT_TRUE(ch.wait(Level::critical, 2s));
   EXPECT_TRUE(ch.wait(Level::normal, 2s));
@@ -235,34 +224,30 @@ TEST(MonitorFixture, CleanupRunsByPriorityUntilBackUnderCritical) {
 
 TEST(MonitorFixture, CleanupGoesDownThePriorityListWhileStillCritical) {
   V2Host h;
-  auto s = h.sampler();
-  ASSERT_TRUE(s);
-  MonitorParams p = fast_params();
-  p.use_v2_events = false;
-  auto m = Monitor::start(std::move(*s), p);
+  auto m = start(h, fast_params());
   ASSERT_TRUE(m);
   std::mutex mu;
   std::vector<std::string> ran;
-  (*m)->add_cleanup({"small", 1, {}, [&] {
+  m->add_cleanup({"small", 1, {}, [&] {
                        std::lock_guard lk(mu);
                        ran.push_back("small");
                        return std::uint64_t{0};  // frees nothing: still critical
                      }});
-  (*m)->add_cleanup({"throws", 2, {}, [&]() -> std::uint64_t {
+  m->add_cleanup({"throws", 2, {}, [&]() -> std::uint64_t {
                        {
                          std::lock_guard lk(mu);
                          ran.push_back("throws");
                        }
                        throw std::runtime_error("cleanup failed");
                      }});
-  (*m)->add_cleanup({"big", 3, {}, [&] {
+  m->add_cleanup({"big", 3, {}, [&] {
                        std::lock_guard lk(mu);
                        ran.push_back("big");
                        h.set_current(200 * kMiB);
                        return 800 * kMiB;
                      }});
   Changes ch;
-  (*m)->add_listener([&](const LevelChange& c) { ch.add(c); });
+  m->add_listener([&](const LevelChange& c) { ch.add(c); });
   h.set_current(1000 * kMiB);
   EXPECT_TRUE(ch.wait(Level::critical, 2s));
   EXPECT_TRUE(ch.wait(Level::normal, 2s));
@@ -272,17 +257,14 @@ TEST(MonitorFixture, CleanupGoesDownThePriorityListWhileStillCritical) {
 
 TEST(MonitorFixture, CriticalByMinAvailableAlone) {
   V2Host h;
-  auto s = h.sampler();
-  ASSERT_TRUE(s);
   MonitorParams p = fast_params();
-  p.use_v2_events = false;
   p.thresholds.min_available_bytes = 200 * kMiB;
   p.thresholds.warning_percent = 90;
   p.thresholds.critical_percent = 99;
-  auto m = Monitor::start(std::move(*s), p);
+  auto m = start(h, p);
   ASSERT_TRUE(m);
   Changes ch;
-  (*m)->add_listener([&](const LevelChange& c) { ch.add(c); });
+  m->add_listener([&](const LevelChange& c) { ch.add(c); });
   h.set_current(kLimit - 150 * kMiB);  // 85 %: below warning, but under 200 MiB available
   EXPECT_TRUE(ch.wait(Level::critical, 2s));
 }
