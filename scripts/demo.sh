@@ -9,3 +9,33 @@ echo "== soroka monitor --once (what the memory guard sees here)"
 echo
 echo "== soroka monitor --check-oom"
 "$SOROKA" monitor --check-oom || true
+
+# --- transcription ---
+SAMPLES="$BUILD_DIR/samples"
+LIBRIVOX=/usr/share/pocketsphinx/test/data/librivox
+echo
+echo "== scripts/make-samples.sh $SAMPLES (flite voices slt/awb/rms in OGG, MP3, MP4)"
+"$(dirname "$0")/make-samples.sh" "$SAMPLES"
+shopt -s nullglob
+samples=("$SAMPLES"/*.ogg "$SAMPLES"/*.mp3 "$SAMPLES"/*.mp4 "$SAMPLES"/*.m4a)
+shopt -u nullglob
+if [ ${#samples[@]} -gt 0 ]; then
+  echo
+  echo "== soroka transcribe ${#samples[@]} samples (progress on stderr, text on stdout)"
+  "$SOROKA" transcribe "${samples[@]}" || true
+  echo
+  echo "== soroka transcribe --format srt $(basename "${samples[0]}")"
+  "$SOROKA" transcribe --quiet --format srt "${samples[0]}" || true
+fi
+
+echo
+echo "== a real LibriVox recording (pocketsphinx-testdata), transcript next to its reference"
+id=sense_and_sensibility_01_austen_64kb-0920
+if [ -f "$LIBRIVOX/$id.wav" ]; then
+  ref=$(grep -F "($id)" "$LIBRIVOX/transcription" | sed -E 's/<\/?s>//g; s/ *\([^)]*\) *$//; s/^ +//')
+  hyp=$("$SOROKA" transcribe --quiet "$LIBRIVOX/$id.wav" || true)
+  printf '  reference: %s\n  soroka:    %s\n' "$ref" "$hyp"
+  "$SOROKA" transcribe --quiet --format vtt "$LIBRIVOX/$id.wav" || true
+else
+  echo "  (pocketsphinx-testdata is not installed: make deps)"
+fi

@@ -26,6 +26,7 @@ struct Global {
 // A subcommand: set up its options on `app`; the returned function runs it after parsing.
 using Runner = std::function<int()>;
 Runner add_monitor_command(CLI::App& app, const Global& global);
+Runner add_transcribe_command(CLI::App& app, const Global& global);
 
 // Runs the whole CLI on argv; returns the exit code. main() is only this.
 int run(int argc, char** argv);

@@ -26,10 +26,25 @@ struct SegmentText {
 };
 
 struct SessionParams {
-  std::string language = "en";
+  std::string language = "en";  // ISO 639-1; an engine refuses the ones it does not know
 };
 
-// One transcription in progress: fed segment by segment, in order. Not thread-safe.
+// What an engine needs in memory, for admission. A remote engine (a Whisper HTTP server)
+// reports 0 for the model and only its request buffers per session.
+struct MemoryCost {
+  std::uint64_t model_bytes = 0;    // one loaded model (measured once loaded, else estimated)
+  std::uint64_t to_load_bytes = 0;  // what start() would load now (0 when an idle one is ready)
+  std::uint64_t session_bytes = 0;  // working memory of one session on top of its model
+};
+
+// What the pipeline may rely on; lets it cut audio to suit the engine.
+struct Capabilities {
+  bool word_timings = false;
+  double max_segment_s = 20.0;  // longest segment the engine handles well (Whisper: 30 s)
+};
+
+// One transcription in progress: fed segment by segment, in order. Not thread-safe; one
+// thread at a time. A segment that holds no recognisable speech gives an empty text.
 class Session {
  public:
   virtual ~Session() = default;
@@ -37,13 +52,28 @@ class Session {
 };
 
 // An engine: loads its model (through oomguard's ModelRegistry) and opens sessions.
-// Thread-safe: start() may be called from several jobs.
+// Thread-safe: start() may be called from several jobs. The engine must outlive its sessions.
 class Engine {
  public:
   virtual ~Engine() = default;
   virtual std::string name() const = 0;  // "pocketsphinx"
   virtual std::vector<std::string> languages() const = 0;
+  virtual Capabilities capabilities() const = 0;
+  virtual MemoryCost memory_cost() const = 0;
+  // Fails with a user-facing message: unsupported language, model missing, no memory.
   virtual Result<std::unique_ptr<Session>> start(const SessionParams& p) = 0;
+};
+
+// A step after recognition (diarization fills `speaker`, a punctuation model edits `text`).
+// process() sees each segment's audio and text in order; finish() sees the whole transcript
+// once, for decisions that need all of it (clustering speakers). Not thread-safe; one per
+// transcription.
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  virtual std::string name() const = 0;
+  virtual Result<void> process(const segment::Segment& audio, SegmentText& text) = 0;
+  virtual Result<void> finish(std::vector<SegmentText>& /*all*/) { return {}; }
 };
 
 }  // namespace soroka::engine

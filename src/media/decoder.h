@@ -25,15 +25,27 @@ struct MediaInfo {
 
 struct DecodeLimits {
   double max_duration_s = 4 * 3600.0;  // longer inputs are refused
-  // A read that makes no progress for this long fails (hung or pathological input).
+  // An open() or read() that yields no audio for this long fails (hung or pathological input,
+  // a FIFO nobody writes to). Time spent by the caller between reads does not count.
   std::chrono::milliseconds stall_timeout{10'000};
 };
 
-// Cheap: reads headers only. Errors are user-facing ("not a media file", "no audio stream").
+// Errors are user-facing values: "file not found", "empty file", "not a media file",
+// "no audio stream", "unsupported audio codec 'x'", "truncated or corrupt at 12.3 s",
+// "longer than the 4 h limit", "reading stalled: no progress for 10 s".
+//
+// The first call sets FFmpeg's process-wide log callback (to spdlog debug) and caps any single
+// FFmpeg allocation at 128 MB (av_max_alloc), see media/ffmpeg_log.h.
+
+// Cheap: reads headers only (at most 2 MB and 3 s of media). Refuses what open() would refuse
+// before decoding: unknown container, no audio, no decoder, a declared length over the limit.
 Result<MediaInfo> probe_media(const std::string& path, const DecodeLimits& limits = {});
 
-// Streams a file's first audio stream as 16 kHz mono s16. Memory does not grow with the
-// length of the input. Move-only; not thread-safe.
+// Streams a file's best audio stream (FFmpeg's choice, normally the first) as 16 kHz mono
+// s16; other streams (video, cover art) are skipped unread where the container allows. Memory
+// does not grow with the length of the input: ~10 MB at the peak for a voice note of any
+// length, most of it FFmpeg's code and tables. Move-only; one instance is not thread-safe,
+// separate instances may run on separate threads.
 class AudioDecoder {
  public:
   static Result<AudioDecoder> open(const std::string& path, const DecodeLimits& limits = {});
@@ -42,7 +54,11 @@ class AudioDecoder {
   ~AudioDecoder();
 
   const MediaInfo& info() const noexcept;
-  // Fills up to out.size() samples; returns how many, 0 at the end of the stream.
+  // Fills up to out.size() samples; returns how many, 0 at the end of the stream. Memory is
+  // one codec frame of lookahead, whatever out.size() and the input length. An error is
+  // returned only once the samples decoded before it have been handed out, so a caller may
+  // keep a partial result; after an error every call returns it again. Errors found at the
+  // end: "truncated or corrupt at N s" (less audio than the header declared, or none at all).
   Result<std::size_t> read(std::span<std::int16_t> out);
   // Seconds of audio delivered so far.
   double position_s() const noexcept;

@@ -27,7 +27,9 @@ const char* to_string(Refusal r) noexcept;
 struct Verdict {
   bool ok() const noexcept { return refusal == Refusal::none; }
   Refusal refusal = Refusal::none;
-  std::string message;  // for the user: "file is 150.0 MiB, the limit is 100.0 MiB"
+  // For the user: "file is 150.0 MiB; the limit is 100.0 MiB". It does not repeat the path
+  // (which may be a server-side temp file); callers add the name the user knows.
+  std::string message;
   std::uint64_t file_bytes = 0;
   std::uint64_t estimated_bytes = 0;
 };

@@ -34,6 +34,7 @@ class Reservation {
   // Shrinking always succeeds. Growing succeeds if the budget has room, or if `force`
   // (used when a measurement shows more was really used than reserved: the budget then
   // reports itself over-committed until something is released).
+  // Growing is not a new request: pause and queued waiters do not apply to it.
   bool resize(std::uint64_t new_bytes, bool force = false);
   void release() noexcept;
 
@@ -61,11 +62,13 @@ class MemoryBudget {
   ~MemoryBudget();
 
   // Succeeds at once or fails: ENOMEM if `bytes` exceeds the capacity (it can never fit),
-  // EAGAIN if it does not fit now, EBUSY while paused.
+  // EBUSY while paused, EAGAIN if it does not fit now or reserve() callers are queued (they
+  // are served first).
   Result<Reservation> try_reserve(std::uint64_t bytes, std::string label);
 
-  // Waits up to `timeout` for room. Fails at once with ENOMEM if `bytes` can never fit;
-  // ETIMEDOUT after the timeout, with a message naming what holds the budget.
+  // Waits up to `timeout` for room. Fails at once with ENOMEM if `bytes` can never fit (also
+  // when the capacity shrinks below it while waiting); ETIMEDOUT after the timeout, with a
+  // message naming the free bytes and what holds the budget.
   Result<Reservation> reserve(std::uint64_t bytes, std::string label,
                               std::chrono::milliseconds timeout);
 
@@ -78,6 +81,7 @@ class MemoryBudget {
   std::uint64_t reserved() const;
   std::uint64_t available() const;  // capacity - reserved, 0 if over-committed
   bool paused() const;
+  std::size_t waiting() const;  // callers queued in reserve()
   std::vector<ReservationInfo> list() const;
 
  private:
@@ -85,6 +89,9 @@ class MemoryBudget {
   void release_id(std::uint64_t id, std::uint64_t bytes) noexcept;
   bool resize_id(std::uint64_t id, std::uint64_t old_bytes, std::uint64_t new_bytes, bool force);
   std::string holders_locked() const;
+  bool fits_locked(std::uint64_t bytes) const noexcept;
+  std::uint64_t available_locked() const noexcept;
+  Reservation grant_locked(std::uint64_t bytes, std::string label);
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -39,6 +39,15 @@ template <class T>
 class ModelLease {
  public:
   ModelLease() = default;
+  ModelLease(ModelLease&&) noexcept = default;
+  ModelLease(const ModelLease&) = default;
+  ModelLease& operator=(ModelLease o) noexcept {
+    // Drop our object before our token (see below); then take the other lease.
+    object_.reset();
+    token_ = std::move(o.token_);
+    object_ = std::move(o.object_);
+    return *this;
+  }
   T* get() const noexcept { return object_.get(); }
   T* operator->() const noexcept { return object_.get(); }
   T& operator*() const noexcept { return *object_; }
@@ -47,12 +56,16 @@ class ModelLease {
  private:
   friend class ModelRegistry;
   ModelLease(std::shared_ptr<T> obj, std::shared_ptr<void> token)
-      : object_(std::move(obj)), token_(std::move(token)) {}
-  std::shared_ptr<T> object_;
+      : token_(std::move(token)), object_(std::move(obj)) {}
+  // token_ is declared first so that object_ is dropped before the model is marked idle:
+  // the registry may unload an idle model at once, and it credits the budget only after
+  // dropping what must then be the last reference.
   std::shared_ptr<void> token_;  // its destruction marks the model idle
+  std::shared_ptr<T> object_;
 };
 
 // Thread-safe. Concurrent acquire() of one model loads it once; the others wait for it.
+// The registry must outlive its leases, and the budget must outlive the registry.
 class ModelRegistry {
  public:
   struct Params {
@@ -65,8 +78,10 @@ class ModelRegistry {
 
   // Returns a lease on `name`, loading it if needed: reserves `estimated_bytes` in the
   // budget first, evicting idle models least-recently-used first to make room; refuses
-  // (ENOMEM, with the sizes in the message) when it cannot fit even then. A measured size
-  // from the loader replaces the estimate.
+  // (ENOMEM, with the sizes in the message) when it cannot fit even then, evicting nothing
+  // in that case. Fails with EBUSY while the budget is paused, and with the loader's error
+  // (given to every caller that waited for that load). A measured size from the loader
+  // replaces the estimate.
   template <class T>
   Result<ModelLease<T>> acquire(const std::string& name, std::uint64_t estimated_bytes,
                                 std::function<Result<LoadedModel>()> loader) {
@@ -85,8 +100,19 @@ class ModelRegistry {
 
  private:
   struct Entry;
+  struct Token;
   Result<std::pair<std::shared_ptr<void>, std::shared_ptr<void>>> acquire_erased(
       const std::string& name, std::uint64_t estimated_bytes, ModelLoader loader);
+  // Reserves `bytes`, evicting idle models (unlocking `lock` while it unloads them).
+  Result<Reservation> reserve_locked(std::unique_lock<std::mutex>& lock, const std::string& name,
+                                     std::uint64_t bytes);
+  std::unexpected<Error> abandon_locked(const std::shared_ptr<Entry>& entry, Error error);
+  std::shared_ptr<Entry> find_locked(const std::string& name) const;
+  std::pair<std::shared_ptr<void>, std::shared_ptr<void>> lease_locked(
+      const std::shared_ptr<Entry>& entry);
+  void release_lease(Entry& entry) noexcept;
+  // Frees the objects, then their reservations; call without the lock. Returns bytes freed.
+  static std::uint64_t unload(std::vector<std::shared_ptr<Entry>>& victims) noexcept;
 
   MemoryBudget& budget_;
   Params params_;

@@ -2,6 +2,7 @@
 // segments of bounded length.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -33,10 +34,17 @@ using SegmentSink = std::function<void(Segment&&)>;
 // Not thread-safe.
 class Segmenter {
  public:
+  // Out-of-range parameters are clamped (max_segment_s to >= 1 s and >= 2 pad_s + 0.5 s).
   explicit Segmenter(SegmenterParams p = {});
+  Segmenter(Segmenter&&) noexcept;
+  Segmenter& operator=(Segmenter&&) noexcept;
   ~Segmenter();
+  // Any chunk size; segments are passed to sink as soon as they are decided, in order, with
+  // increasing, non-overlapping sample ranges.
   void push(std::span<const std::int16_t> pcm, const SegmentSink& sink);
-  void finish(const SegmentSink& sink);  // flushes the last segment
+  void finish(const SegmentSink& sink);  // flushes the last segment; the segmenter starts over
+  // Samples held right now (audio of the open segment plus lookahead); for tests and metrics.
+  std::size_t buffered_samples() const noexcept;
 
   struct Impl;
 

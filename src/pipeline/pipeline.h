@@ -1,0 +1,56 @@
+// transcribe_file: admission, probe, streaming decode -> segmenter -> engine -> stages.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "media/decoder.h"
+#include "oomguard/admission.h"
+#include "pipeline/transcript.h"
+#include "segment/segmenter.h"
+#include "util/result.h"
+
+namespace soroka::pipeline {
+
+struct TranscribeOptions {
+  std::string language = "en";
+  oomguard::AdmissionParams admission;
+  // What the process may still use now (the monitor's latest snapshot) and the floor kept
+  // free; admission refuses a file whose estimated cost does not fit between them.
+  std::uint64_t available_bytes = std::numeric_limits<std::uint64_t>::max();
+  std::uint64_t min_available_bytes = 0;
+  media::DecodeLimits decode;
+  // max_segment_s is lowered to the engine's own maximum when that is shorter.
+  segment::SegmenterParams segmenter;
+  // Each transcription gets fresh stages from these factories, run in this order.
+  std::vector<std::function<std::unique_ptr<engine::Stage>()>> stages;
+  // Requesting a stop makes transcribe_file return ECANCELED at the next chunk.
+  std::stop_token stop;
+};
+
+inline TranscribeOptions default_options() { return {}; }
+
+// Called with the seconds of audio processed so far and the total (0 when the container
+// does not say); done never decreases and ends at the decoded duration.
+using ProgressCallback = std::function<void(double done_s, double total_s)>;
+
+// The memory cost of transcribing `duration_s` seconds with `cost` from the engine; what
+// admission compares with the free memory. Pure; exposed for tests and the server.
+std::uint64_t estimate_cost(const engine::MemoryCost& cost, double duration_s,
+                            const segment::SegmenterParams& seg);
+
+// Transcribes one file. Memory stays bounded by one segment plus the transcript, whatever
+// the input's length. Errors are user-facing and do not repeat the path ("file not found",
+// "not a media file", "language 'fr' is not supported by pocketsphinx (supported: en)").
+// Thread-safe as long as `engine` is; runs on the calling thread.
+Result<Transcript> transcribe_file(engine::Engine& engine, const std::string& path,
+                                   const TranscribeOptions& options,
+                                   const ProgressCallback& progress = {});
+
+}  // namespace soroka::pipeline

@@ -1,0 +1,36 @@
+// LineChannel: newline-delimited messages (text or JSON) to and from a worker's stdio.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "util/result.h"
+
+namespace soroka::worker {
+
+// Does not own the fds (they stay with the WorkerHandle) but makes them non-blocking, so
+// that a stuck worker costs a timeout, never a hung thread. For a socketpair pass the
+// socket twice. Writing to a worker that died is EPIPE, never a SIGPIPE for the service.
+// Not thread-safe: one thread sends, or use one channel per direction.
+class LineChannel {
+ public:
+  // 1 MiB: an hour of speech is ~60 KB of JSON; a longer line is a protocol error.
+  static constexpr std::size_t kMaxLine = 1024 * 1024;
+
+  LineChannel(int write_fd, int read_fd);
+
+  // Writes `line` and a '\n'. ETIMEDOUT when the worker does not read in time.
+  Result<void> send(std::string_view line, std::chrono::milliseconds timeout);
+  // The next line, without its '\n'. ETIMEDOUT when none arrives in time; EPIPE at end of
+  // stream (the worker closed stdout or died); EMSGSIZE beyond kMaxLine.
+  Result<std::string> receive(std::chrono::milliseconds timeout);
+
+ private:
+  int wfd_ = -1, rfd_ = -1;
+  bool w_socket_ = false;
+  std::string buf_;  // read but not yet returned
+};
+
+}  // namespace soroka::worker
