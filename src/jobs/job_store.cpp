@@ -83,12 +83,12 @@ std::optional<TimeMs> opt_time(const Query& q, int col) {
   if (q.is_null(col)) return std::nullopt;
   return from_db_time(q.i64(col));
 }
-// SQLite integers are signed 64-bit; byte counts beyond 8 EiB saturate rather than wrap.
-std::int64_t db_bytes(std::uint64_t v) {
+// SQLite integers are signed 64-bit; counts beyond 2^63 (8 EiB) saturate rather than wrap.
+std::int64_t db_u64(std::uint64_t v) {
   constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
   return static_cast<std::int64_t>(std::min(v, kMax));
 }
-std::uint64_t from_db_bytes(std::int64_t v) {
+std::uint64_t from_db_u64(std::int64_t v) {
   return v < 0 ? 0 : static_cast<std::uint64_t>(v);
 }
 std::int32_t db_i32(std::int64_t v) {
@@ -107,10 +107,10 @@ Job read_job(const Query& q) {
   if (!q.is_null(kDedupKey)) j.spec.dedup_key = q.text(kDedupKey);
   j.spec.input_path = q.text(kInputPath);
   j.spec.original_name = q.text(kOriginalName);
-  j.spec.size_bytes = from_db_bytes(q.i64(kSizeBytes));
+  j.spec.size_bytes = from_db_u64(q.i64(kSizeBytes));
   j.spec.priority = db_i32(q.i64(kPriority));
   j.spec.max_attempts = db_i32(q.i64(kMaxAttempts));
-  j.spec.estimated_peak_bytes = from_db_bytes(q.i64(kEstimatedPeak));
+  j.spec.estimated_peak_bytes = from_db_u64(q.i64(kEstimatedPeak));
   j.attempts = db_i32(q.i64(kAttempts));
   j.degrade = db_i32(q.i64(kDegrade));
   j.runs = db_i32(q.i64(kRuns));
@@ -118,7 +118,7 @@ Job read_job(const Query& q) {
   j.progress = q.f64(kProgress);
   j.result_text = q.text(kResultText);
   j.result_path = q.text(kResultPath);
-  j.observed_peak_bytes = from_db_bytes(q.i64(kObservedPeak));
+  j.observed_peak_bytes = from_db_u64(q.i64(kObservedPeak));
   j.created_at = from_db_time(q.i64(kCreatedAt));
   j.started_at = opt_time(q, kStartedAt);
   j.finished_at = opt_time(q, kFinishedAt);
@@ -251,7 +251,7 @@ Result<void> apply_outcome(Connection& c, std::int64_t seq, const Outcome& o, Ti
       .bind(4, std::int64_t{o.degrade})
       .bind(5, o.last_error)
       .bind(6, db_time(now))
-      .bind(7, db_bytes(observed_peak));
+      .bind(7, db_u64(observed_peak));
   return q->run();
 }
 
@@ -364,10 +364,10 @@ Result<std::string> SqliteJobStore::submit(const JobSpec& spec) {
       .bind(5, spec.dedup_key)
       .bind(6, spec.input_path)
       .bind(7, spec.original_name)
-      .bind(8, db_bytes(spec.size_bytes))
+      .bind(8, db_u64(spec.size_bytes))
       .bind(9, std::int64_t{spec.priority})
       .bind(10, std::int64_t{spec.max_attempts})
-      .bind(11, db_bytes(spec.estimated_peak_bytes))
+      .bind(11, db_u64(spec.estimated_peak_bytes))
       .bind(12, db_time(now));
   if (auto r = q->run(); !r) return err(r, "submitting a job");
   if (auto r = impl_->commit(*txn, "submit"); !r) return err(r, "submitting a job");
@@ -404,7 +404,7 @@ Result<std::vector<Job>> SqliteJobStore::list(const ListFilter& filter) {
   int i = 0;
   for (JobState s : filter.states) q->bind(++i, to_string(s));
   if (!filter.submitter.empty()) q->bind(++i, filter.submitter);
-  q->bind(++i, db_bytes(filter.limit));
+  q->bind(++i, db_u64(filter.limit));
   std::vector<Job> jobs;
   for (;;) {
     auto row = q->step();
@@ -424,6 +424,15 @@ Result<std::optional<Job>> SqliteJobStore::claim_next(const LeaseOwner& owner,
   std::lock_guard lock(impl_->mu);
   Connection& c = impl_->conn;
   const TimeMs now = impl_->now();
+  {
+    // Idle workers poll: answer "empty" from a read, without queueing for the write lock
+    // behind busy writers. A job submitted just after is seen by the next poll.
+    auto any = c.query("SELECT 1 FROM jobs WHERE state = 'queued' LIMIT 1");
+    if (!any) return err(any, "claiming a job");
+    auto row = any->step();
+    if (!row) return err(row, "claiming a job");
+    if (!*row) return std::optional<Job>{};
+  }
   // The write lock is taken before the queue head is read, so no other claimer (thread,
   // process or node on this file) can read the same head until this transaction ends.
   auto txn = Transaction::begin(c);
@@ -511,7 +520,7 @@ Result<void> SqliteJobStore::complete(std::string_view id, const Lease& lease,
   q->bind(1, row->seq)
       .bind(2, done.result_text)
       .bind(3, done.result_path)
-      .bind(4, db_bytes(done.observed_peak_bytes))
+      .bind(4, db_u64(done.observed_peak_bytes))
       .bind(5, db_time(now));
   if (auto r = q->run(); !r) return err(r, ctx);
   if (auto r = impl_->commit(*txn, "complete"); !r) return err(r, ctx);

@@ -961,8 +961,8 @@ TEST(JobStoreProcesses, KilledDuringASubmitStormLosesNoCommittedJob) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20 + rng() % 150));
     ::kill(kid, SIGKILL);
     ASSERT_EQ(wait_child(kid), -SIGKILL);
-    const auto committed = lines_of(std::string(first, static_cast<std::size_t>(n)) +
-                                    read_all(ids.read.get()));
+    const auto committed =
+        lines_of(std::string(first, static_cast<std::size_t>(n)) + read_all(ids.read.get()));
     auto store = open_store(db);
     EXPECT_TRUE(must(store->integrity_ok(), "integrity"));
     ASSERT_FALSE(committed.empty()) << "the child committed nothing in time";
