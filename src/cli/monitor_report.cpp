@@ -70,8 +70,11 @@ json snapshot_json(const Snapshot& s, const TargetInfo& t, const Thresholds& th,
   } else {
     j["cgroup"] = nullptr;
   }
-  if (s.process)
+  if (s.process) {
     j["process"] = {{"pid", s.process->pid}, {"rss_bytes", s.process->rss_bytes}};
+    if (s.process->peak_rss_bytes) j["process"]["peak_rss_bytes"] = *s.process->peak_rss_bytes;
+    if (s.process->swap_bytes) j["process"]["swap_bytes"] = *s.process->swap_bytes;
+  }
   else
     j["process"] = nullptr;
   if (s.psi)

@@ -123,6 +123,7 @@ Result<Sampler> Sampler::open(const Roots& roots, const Target& target) {
       return fail("no process " + std::to_string(target.pid), ESRCH);
     s.statm_ = open_optional(pid_dir + "/statm");
     if (!s.statm_.is_open()) return fail("cannot read " + pid_dir + "/statm", EACCES);
+    s.status_ = open_optional(pid_dir + "/status");
     s.info_.pid = target.pid == 0 ? ::getpid() : target.pid;
     if (!target.cgroup) {
       auto text = read_file(pid_dir + "/cgroup");
@@ -381,7 +382,15 @@ Result<Snapshot> Sampler::sample_impl(bool fast, double grey_percent) {
     auto t = statm_.read();
     if (t && !t->empty()) {
       if (auto rss = parse_statm_rss(*t, page_size_); rss)
-        snap.process = ProcessSample{*info_.pid, *rss};
+        snap.process = ProcessSample{*info_.pid, *rss, std::nullopt, std::nullopt};
+      if (snap.process && !fast && status_.is_open()) {
+        if (auto st = status_.read(); st) {
+          if (auto ps = parse_proc_status(*st); ps) {
+            snap.process->peak_rss_bytes = ps->hwm_bytes;
+            snap.process->swap_bytes = ps->swap_bytes;
+          }
+        }
+      }
     } else {
       process_gone_ = true;  // ESRCH: the process exited
     }

@@ -93,7 +93,7 @@ class Sampler {
   Roots roots_;
   Target target_;
   TargetInfo info_;
-  FileReader meminfo_, statm_, psi_, events_, oom_control_, failcnt_, memsw_limit_;
+  FileReader meminfo_, statm_, status_, psi_, events_, oom_control_, failcnt_, memsw_limit_;
   std::vector<Level> levels_;
   std::uint64_t page_size_ = 4096;
   // Slow parts cached between fast samples.

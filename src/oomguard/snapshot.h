@@ -36,7 +36,10 @@ struct CgroupSample {
 
 struct ProcessSample {
   pid_t pid = 0;
-  std::uint64_t rss_bytes = 0;
+  std::uint64_t rss_bytes = 0;  // statm resident: read on every sample
+  // From /proc/PID/status, read by full samples only (10 us: too slow for the hot path).
+  std::optional<std::uint64_t> peak_rss_bytes;  // VmHWM
+  std::optional<std::uint64_t> swap_bytes;      // VmSwap
 };
 
 struct Snapshot {
