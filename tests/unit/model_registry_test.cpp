@@ -291,8 +291,12 @@ TEST_F(ModelRegistryTest, UnloadExpiredAfterIdleTtl) {
   const auto info = reg.list();
   ASSERT_EQ(info.size(), 2u);
   for (const auto& m : info) {
-    if (m.name == "old") EXPECT_EQ(m.idle_for, std::chrono::steady_clock::duration(61s));
-    if (m.name == "held") EXPECT_EQ(m.idle_for, std::chrono::steady_clock::duration::zero());
+    if (m.name == "old") {
+      EXPECT_EQ(m.idle_for, std::chrono::steady_clock::duration(61s));
+    } else {
+      EXPECT_EQ(m.name, "held");
+      EXPECT_EQ(m.idle_for, std::chrono::steady_clock::duration::zero());
+    }
   }
   EXPECT_EQ(reg.unload_expired(), 100 * MiB);
   EXPECT_EQ(log.get(), std::vector<std::string>{"old"});
