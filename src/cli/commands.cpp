@@ -27,6 +27,8 @@ int run(int argc, char** argv) {
   };
   add(add_monitor_command);
   add(add_transcribe_command);
+  add(add_serve_command);
+  add(add_worker_command);
 
   try {
     app.parse(argc, argv);

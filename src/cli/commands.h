@@ -27,6 +27,8 @@ struct Global {
 using Runner = std::function<int()>;
 Runner add_monitor_command(CLI::App& app, const Global& global);
 Runner add_transcribe_command(CLI::App& app, const Global& global);
+Runner add_serve_command(CLI::App& app, const Global& global);
+Runner add_worker_command(CLI::App& app, const Global& global);
 
 // Runs the whole CLI on argv; returns the exit code. main() is only this.
 int run(int argc, char** argv);

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -68,9 +69,10 @@ class Progress {
     }
     if (total_s > 0) {
       double frac = done_s / total_s;
-      if (frac + 1e-9 < next_step_ || frac >= 1.0) return;  // 100 % is the "done" line
+      int percent = static_cast<int>(std::floor(frac * 100));  // never rounds up to 100
+      if (frac + 1e-9 < next_step_ || percent >= 100) return;  // 100 % is the "done" line
       while (next_step_ <= frac + 1e-9) next_step_ += kStep;
-      std::fprintf(stderr, "%s: %3.0f%% (%.1f of %.1f s)\n", file_.c_str(), frac * 100, done_s,
+      std::fprintf(stderr, "%s: %3d%% (%.1f of %.1f s)\n", file_.c_str(), percent, done_s,
                    total_s);
     } else if (done_s >= next_step_ * kUnknownTotalStepS) {
       while (next_step_ * kUnknownTotalStepS <= done_s) next_step_ += kStep;

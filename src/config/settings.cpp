@@ -35,7 +35,7 @@ std::string raw_to_string(const Raw& r) {
       r);
 }
 
-enum class Kind { percent, size, millis, micros, boolean, text };
+enum class Kind { percent, size, millis, micros, count, boolean, text };
 
 struct Field {
   const char* section;
@@ -96,6 +96,36 @@ const std::vector<Field>& fields() {
       {"monitor", "trim_heap", Kind::boolean, "malloc_trim after cleanup",
        [](Settings& s, auto, auto, bool b, auto&) { s.monitor.trim_heap = b; },
        [](const Settings& s) { return s.monitor.trim_heap ? "true" : "false"; }},
+      {"server", "listen", Kind::text, "HOST:PORT the HTTP API listens on",
+       [](Settings& s, auto, auto, auto, const std::string& t) { s.service.listen = t; },
+       [](const Settings& s) { return s.service.listen; }},
+      {"server", "state_dir", Kind::text, "jobs database, uploads, results (default ./soroka-state)",
+       [](Settings& s, auto, auto, auto, const std::string& t) { s.service.state_dir = t; },
+       [](const Settings& s) { return s.service.state_dir; }},
+      {"server", "request_timeout_ms", Kind::millis, "how long a synchronous request waits",
+       [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.service.request_timeout = ms(v); },
+       [](const Settings& s) { return fmt::format("{}", s.service.request_timeout.count()); }},
+      {"server", "shutdown_timeout_ms", Kind::millis, "SIGTERM: time running jobs get to finish",
+       [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.service.shutdown_timeout = ms(v); },
+       [](const Settings& s) { return fmt::format("{}", s.service.shutdown_timeout.count()); }},
+      {"jobs", "max_queue", Kind::count, "queued jobs beyond which uploads get 503",
+       [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.service.max_queue = v; },
+       [](const Settings& s) { return fmt::format("{}", s.service.max_queue); }},
+      {"jobs", "max_attempts", Kind::count, "runs a job may fail (OOM kill, crash) before it fails",
+       [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.service.max_attempts = v; },
+       [](const Settings& s) { return fmt::format("{}", s.service.max_attempts); }},
+      {"jobs", "retention_ms", Kind::millis, "finished jobs and results are deleted after this",
+       [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.service.retention = ms(v); },
+       [](const Settings& s) { return fmt::format("{}", s.service.retention.count()); }},
+      {"worker", "memory_per_job", Kind::size, "memory reserved (and the cgroup limit) per worker",
+       [](Settings& s, auto, std::uint64_t b, auto, auto&) { s.service.worker_memory = b; },
+       [](const Settings& s) { return format_size(s.service.worker_memory); }},
+      {"worker", "max_memory", Kind::size, "cap on any worker's memory limit (0: none)",
+       [](Settings& s, auto, std::uint64_t b, auto, auto&) { s.service.worker_max_memory = b; },
+       [](const Settings& s) { return format_size(s.service.worker_max_memory); }},
+      {"worker", "timeout_ms", Kind::millis, "a worker running longer is stopped",
+       [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.service.worker_timeout = ms(v); },
+       [](const Settings& s) { return fmt::format("{}", s.service.worker_timeout.count()); }},
       {"log", "level", Kind::text, "trace, debug, info, warn, error, critical or off",
        [](Settings& s, auto, auto, auto, const std::string& t) { s.log_level = t; },
        [](const Settings& s) { return s.log_level; }},
@@ -109,6 +139,7 @@ const char* kind_name(Kind k) {
     case Kind::size: return "size";
     case Kind::millis: return "milliseconds";
     case Kind::micros: return "microseconds";
+    case Kind::count: return "integer";
     case Kind::boolean: return "bool";
     case Kind::text: return "string";
   }
@@ -137,7 +168,8 @@ Result<void> assign(Settings& s, const Field& f, const Raw& raw, const std::stri
     }
     case Kind::size:
     case Kind::millis:
-    case Kind::micros: {
+    case Kind::micros:
+    case Kind::count: {
       std::optional<std::uint64_t> v;
       if (auto* i = std::get_if<std::int64_t>(&raw)) {
         if (*i >= 0) v = static_cast<std::uint64_t>(*i);

@@ -1,6 +1,8 @@
 // Settings: every tunable of Soroka, from defaults, a TOML file and SOROKA_* variables.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -12,9 +14,26 @@
 
 namespace soroka {
 
+// `soroka serve`: the HTTP server, the job queue and the workers ([server], [jobs], [worker]).
+struct ServiceSettings {
+  std::string listen = "127.0.0.1:8080";
+  std::string state_dir;  // "" : $STATE_DIRECTORY (systemd StateDirectory=), else ./soroka-state
+  std::chrono::milliseconds request_timeout{std::chrono::minutes(10)};  // synchronous requests
+  std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(20)};  // SIGTERM drain
+  std::uint64_t max_queue = 64;   // queued jobs beyond which uploads get 503
+  std::uint64_t max_attempts = 3;
+  std::chrono::milliseconds retention{std::chrono::hours(24)};  // finished jobs and results
+  // Reservation (and cgroup limit) of one pocketsphinx worker: ~91 MiB decoder + FFmpeg +
+  // buffers; 60 MiB peak measured for a 10 s file, so 256 MiB leaves room for long inputs.
+  std::uint64_t worker_memory = 256ull << 20;
+  std::uint64_t worker_max_memory = 0;  // cap on any worker's limit; 0: none
+  std::chrono::milliseconds worker_timeout{std::chrono::hours(2)};
+};
+
 struct Settings {
   oomguard::MonitorParams monitor;  // includes the thresholds
   oomguard::AdmissionParams admission;
+  ServiceSettings service;            // soroka serve: [server], [jobs], [worker]
   std::string log_level = "info";
 
   std::string loaded_from;  // the config file used, empty when none

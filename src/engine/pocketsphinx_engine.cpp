@@ -1,7 +1,9 @@
 // PocketsphinxEngine: loads decoders through the ModelRegistry and turns segments into words.
 #include "engine/pocketsphinx_engine.h"
 
+#include <cmn.h>
 #include <err.h>
+#include <feat.h>
 #include <malloc.h>
 #include <pocketsphinx.h>
 #include <unistd.h>
@@ -42,6 +44,15 @@ using SegPtr = std::unique_ptr<ps_seg_t, SegFree>;
 // What the registry holds: one decoder. Only the session holding its slot touches it.
 struct Decoder {
   PsPtr ps;
+  // The cepstral mean as loaded (the model's -cmninit). pocketsphinx updates it after every
+  // utterance; each session starts from this, so that a file's transcript does not depend
+  // on the files decoded before it on the same decoder.
+  std::vector<mfcc_t> cmn_initial;
+
+  void reset_cmn() {
+    feat_t* feat = ps_get_feat(ps.get());
+    if (feat && feat->cmn_struct && !cmn_initial.empty()) cmn_live_set(feat->cmn_struct, cmn_initial.data());
+  }
 };
 
 // The decoder is fed with the segmenter's output, which has already dropped silence; the
@@ -121,7 +132,11 @@ Result<oomguard::LoadedModel> load_decoder(const PocketsphinxParams& p, std::uin
   spdlog::debug("loaded {}: {} measured (estimate {}) in {:.2f} s", name,
                 measured ? mib(*measured) : std::string("not"), mib(estimate), secs);
 
-  auto obj = std::make_shared<Decoder>(Decoder{std::move(ps)});
+  auto obj = std::make_shared<Decoder>(Decoder{std::move(ps), {}});
+  if (feat_t* feat = ps_get_feat(obj->ps.get()); feat && feat->cmn_struct) {
+    obj->cmn_initial.resize(static_cast<std::size_t>(feat->cmn_struct->veclen));
+    cmn_live_get(feat->cmn_struct, obj->cmn_initial.data());
+  }
   return oomguard::LoadedModel{std::move(obj), measured};
 }
 
@@ -200,7 +215,9 @@ class PocketsphinxSession final : public Session {
  public:
   PocketsphinxSession(oomguard::ModelLease<Decoder> lease,
                       std::shared_ptr<PocketsphinxEngine::Slots> slots, std::size_t slot)
-      : lease_(std::move(lease)), slots_(std::move(slots)), slot_(slot) {}
+      : lease_(std::move(lease)), slots_(std::move(slots)), slot_(slot) {
+    lease_->reset_cmn();
+  }
   ~PocketsphinxSession() override {
     lease_ = {};  // the model goes idle before the slot is offered to the next session
     slots_->give(slot_);

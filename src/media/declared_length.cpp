@@ -10,9 +10,12 @@ namespace soroka::media::detail {
 namespace {
 
 std::uint32_t le32(const std::uint8_t* p) {
-  return std::uint32_t{p[0]} | std::uint32_t{p[1]} << 8 | std::uint32_t{p[2]} << 16 | std::uint32_t{p[3]} << 24;
+  return std::uint32_t{p[0]} | std::uint32_t{p[1]} << 8 | std::uint32_t{p[2]} << 16 |
+         std::uint32_t{p[3]} << 24;
 }
-std::uint16_t le16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] | p[1] << 8); }
+std::uint16_t le16(const std::uint8_t* p) {
+  return static_cast<std::uint16_t>(p[0] | p[1] << 8);
+}
 
 // Writers that do not know the length yet put 0, 0xFFFFFFFF or a near-2 GiB value there.
 constexpr std::uint32_t kPlaceholderSize = 0x7FFF0000;
@@ -29,7 +32,8 @@ constexpr std::size_t kOggHeader = 27;
 }  // namespace
 
 std::optional<double> wav_declared_seconds(std::span<const std::uint8_t> head) {
-  if (head.size() < 12 || std::memcmp(head.data(), "RIFF", 4) != 0 || std::memcmp(head.data() + 8, "WAVE", 4) != 0)
+  if (head.size() < 12 || std::memcmp(head.data(), "RIFF", 4) != 0 ||
+      std::memcmp(head.data() + 8, "WAVE", 4) != 0)
     return std::nullopt;
   std::uint32_t byte_rate = 0;
   std::size_t pos = 12;
@@ -49,7 +53,8 @@ std::optional<double> wav_declared_seconds(std::span<const std::uint8_t> head) {
   return std::nullopt;
 }
 
-bool ogg_cut_mid_page(std::span<const std::uint8_t> tail, std::uint64_t tail_offset, std::uint64_t file_size) {
+bool ogg_cut_mid_page(std::span<const std::uint8_t> tail, std::uint64_t tail_offset,
+                      std::uint64_t file_size) {
   if (tail.size() < 4) return false;
   for (std::size_t i = tail.size() - 4 + 1; i-- > 0;) {
     if (std::memcmp(tail.data() + i, "OggS", 4) != 0) continue;

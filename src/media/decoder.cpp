@@ -52,8 +52,8 @@ struct AudioDecoder::Impl {
   std::int64_t produced = 0;   // samples converted so far
   std::int64_t delivered = 0;  // samples handed to the caller so far
   std::int64_t max_samples = 0;
-  bool flushing = false;       // the demuxer is done; draining the decoder
-  bool finished = false;       // decoder and resampler drained
+  bool flushing = false;  // the demuxer is done; draining the decoder
+  bool finished = false;  // decoder and resampler drained
   int consecutive_errors = 0;
   std::optional<Error> error;  // sticky: returned once the pending samples are out
 
@@ -62,7 +62,8 @@ struct AudioDecoder::Impl {
   double produced_s() const { return static_cast<double>(produced) / kSampleRate; }
 
   Result<void> setup_resampler(const AVFrame* f) {
-    if (f->sample_rate <= 0 || f->ch_layout.nb_channels <= 0) return std::unexpected(detail::corrupt_at(produced_s()));
+    if (f->sample_rate <= 0 || f->ch_layout.nb_channels <= 0)
+      return std::unexpected(detail::corrupt_at(produced_s()));
     AVChannelLayout in_layout{};
     if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC || !av_channel_layout_check(&f->ch_layout))
       av_channel_layout_default(&in_layout, f->ch_layout.nb_channels);
@@ -71,8 +72,9 @@ struct AudioDecoder::Impl {
     AVChannelLayout mono{};
     av_channel_layout_default(&mono, 1);
     SwrContext* raw = nullptr;
-    int ret = swr_alloc_set_opts2(&raw, &mono, AV_SAMPLE_FMT_S16, kSampleRate, &in_layout,
-                                  static_cast<AVSampleFormat>(f->format), f->sample_rate, 0, nullptr);
+    int ret =
+        swr_alloc_set_opts2(&raw, &mono, AV_SAMPLE_FMT_S16, kSampleRate, &in_layout,
+                            static_cast<AVSampleFormat>(f->format), f->sample_rate, 0, nullptr);
     av_channel_layout_uninit(&in_layout);
     swr.reset(raw);
     if (ret < 0 || (ret = swr_init(swr.get())) < 0) {
@@ -80,7 +82,8 @@ struct AudioDecoder::Impl {
       return std::unexpected(detail::corrupt_at(produced_s()));
     }
     av_channel_layout_uninit(&swr_layout);
-    if (av_channel_layout_copy(&swr_layout, &f->ch_layout) < 0) return fail("out of memory decoding audio", ENOMEM);
+    if (av_channel_layout_copy(&swr_layout, &f->ch_layout) < 0)
+      return fail("out of memory decoding audio", ENOMEM);
     swr_format = f->format;
     swr_rate = f->sample_rate;
     return {};
@@ -96,7 +99,8 @@ struct AudioDecoder::Impl {
     std::size_t at = pending.size();
     pending.resize(at + static_cast<std::size_t>(cap));
     auto* out = reinterpret_cast<std::uint8_t*>(pending.data() + at);
-    int n = f ? swr_convert(swr.get(), &out, cap, const_cast<const std::uint8_t**>(f->extended_data), in_count)
+    int n = f ? swr_convert(swr.get(), &out, cap,
+                            const_cast<const std::uint8_t**>(f->extended_data), in_count)
               : swr_convert(swr.get(), &out, cap, nullptr, 0);
     if (n < 0) {
       pending.resize(at);
@@ -124,7 +128,8 @@ struct AudioDecoder::Impl {
     if (produced <= max_samples) return;
     std::int64_t over = produced - max_samples;
     auto keep = static_cast<std::int64_t>(pending.size()) - over;
-    pending.resize(static_cast<std::size_t>(std::max<std::int64_t>(keep, static_cast<std::int64_t>(pending_pos))));
+    pending.resize(static_cast<std::size_t>(
+        std::max<std::int64_t>(keep, static_cast<std::int64_t>(pending_pos))));
     error = detail::too_long(in->limits().max_duration_s);
   }
 
@@ -134,7 +139,8 @@ struct AudioDecoder::Impl {
     double got = produced_s();
     if (produced == 0) {
       error = detail::corrupt_at(0);
-    } else if (header > 0 && got + std::max(kTruncationSlackS, kTruncationShare * header) < header) {
+    } else if (header > 0 &&
+               got + std::max(kTruncationSlackS, kTruncationShare * header) < header) {
       spdlog::debug("media: decoded {:.2f} s of a declared {:.2f} s", got, header);
       error = detail::corrupt_at(got);
     } else if (in->cut_mid_page()) {
@@ -191,7 +197,8 @@ struct AudioDecoder::Impl {
     }
     if (ret < 0) {
       spdlog::debug("media: demuxing failed at {:.1f} s: {}", produced_s(), ff::error_text(ret));
-      error = in->stalled() ? detail::stall_error(in->limits().stall_timeout) : detail::corrupt_at(produced_s());
+      error = in->stalled() ? detail::stall_error(in->limits().stall_timeout)
+                            : detail::corrupt_at(produced_s());
       return;
     }
     if (packet->stream_index == in->audio_index()) {
@@ -208,8 +215,8 @@ struct AudioDecoder::Impl {
       return true;
     }
     if (++consecutive_errors < kMaxConsecutiveDecodeErrors) return false;
-    spdlog::debug("media: {} decode errors in a row at {:.1f} s, last: {}", consecutive_errors, produced_s(),
-                  ff::error_text(ret));
+    spdlog::debug("media: {} decode errors in a row at {:.1f} s, last: {}", consecutive_errors,
+                  produced_s(), ff::error_text(ret));
     error = detail::corrupt_at(produced_s());
     return true;
   }
@@ -231,7 +238,8 @@ Result<AudioDecoder> AudioDecoder::open(const std::string& path, const DecodeLim
   impl->codec.reset(avcodec_alloc_context3(dec));
   impl->frame.reset(av_frame_alloc());
   impl->packet.reset(av_packet_alloc());
-  if (!impl->codec || !impl->frame || !impl->packet) return fail("out of memory opening the decoder", ENOMEM);
+  if (!impl->codec || !impl->frame || !impl->packet)
+    return fail("out of memory opening the decoder", ENOMEM);
   if (avcodec_parameters_to_context(impl->codec.get(), st->codecpar) < 0)
     return fail("out of memory opening the decoder", ENOMEM);
   impl->codec->pkt_timebase = st->time_base;
@@ -249,7 +257,9 @@ AudioDecoder::AudioDecoder(AudioDecoder&&) noexcept = default;
 AudioDecoder& AudioDecoder::operator=(AudioDecoder&&) noexcept = default;
 AudioDecoder::~AudioDecoder() = default;
 
-const MediaInfo& AudioDecoder::info() const noexcept { return impl_->in->info(); }
+const MediaInfo& AudioDecoder::info() const noexcept {
+  return impl_->in->info();
+}
 
 double AudioDecoder::position_s() const noexcept {
   return static_cast<double>(impl_->delivered) / kSampleRate;

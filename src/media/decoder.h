@@ -14,10 +14,10 @@ namespace soroka::media {
 inline constexpr int kSampleRate = 16000;  // what the engines take
 
 struct MediaInfo {
-  std::string container;     // "ogg", "mp3", "mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", ...
-  std::string codec;         // audio codec: "opus", "mp3", "aac", "pcm_s16le", ...
-  double duration_s = 0;     // from the container; 0 when unknown
-  int sample_rate = 0;       // of the audio stream
+  std::string container;  // "ogg", "mp3", "mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", ...
+  std::string codec;      // audio codec: "opus", "mp3", "aac", "pcm_s16le", ...
+  double duration_s = 0;  // from the container; 0 when unknown
+  int sample_rate = 0;    // of the audio stream
   int channels = 0;
   bool has_video = false;
   std::uint64_t file_bytes = 0;

@@ -49,13 +49,17 @@ double seconds_of(std::int64_t ts, AVRational tb) {
 
 }  // namespace
 
-Error not_media() { return Error{0, "not a media file"}; }
+Error not_media() {
+  return Error{0, "not a media file"};
+}
 
 Error corrupt_at(double seconds) {
   return Error{0, fmt::format("truncated or corrupt at {:.1f} s", std::max(0.0, seconds))};
 }
 
-Error too_long(double limit_s) { return Error{0, fmt::format("longer than the {} limit", limit_text(limit_s))}; }
+Error too_long(double limit_s) {
+  return Error{0, fmt::format("longer than the {} limit", limit_text(limit_s))};
+}
 
 Error stall_error(std::chrono::milliseconds t) {
   return Error{ETIMEDOUT, fmt::format("reading stalled: no progress for {}",
@@ -87,7 +91,8 @@ int Input::read_cb(void* opaque, std::uint8_t* buf, int size) {
     if (errno == EINTR) continue;
     if (errno != EAGAIN) return AVERROR(errno);
     // A pipe or FIFO with nothing to read yet: wait, but never past the deadline.
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(self->deadline_ - Clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(self->deadline_ - Clock::now());
     pollfd p{self->fd_.get(), POLLIN, 0};
     ::poll(&p, 1, static_cast<int>(std::clamp<std::int64_t>(left.count() + 1, 1, 1000)));
   }
@@ -96,7 +101,7 @@ int Input::read_cb(void* opaque, std::uint8_t* buf, int size) {
 std::int64_t Input::seek_cb(void* opaque, std::int64_t offset, int whence) {
   auto* self = static_cast<Input*>(opaque);
   if (whence & AVSEEK_SIZE) {
-    struct stat st{};
+    struct stat st {};
     if (::fstat(self->fd_.get(), &st) != 0) return AVERROR(errno);
     return st.st_size;
   }
@@ -104,7 +109,9 @@ std::int64_t Input::seek_cb(void* opaque, std::int64_t offset, int whence) {
   return pos < 0 ? AVERROR(errno) : pos;
 }
 
-int Input::interrupt_cb(void* opaque) { return static_cast<Input*>(opaque)->expired() ? 1 : 0; }
+int Input::interrupt_cb(void* opaque) {
+  return static_cast<Input*>(opaque)->expired() ? 1 : 0;
+}
 
 Error Input::error_from(int av_err, double at_s) const {
   if (stalled_ || av_err == AVERROR_EXIT) return stall_error(limits_.stall_timeout);
@@ -123,7 +130,7 @@ Result<std::unique_ptr<Input>> Input::open(const std::string& path, const Decode
     if (err == EACCES) return fail("cannot read the file: permission denied", err);
     return sys_fail("cannot open the file", err);
   }
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return sys_fail("cannot open the file");
   if (S_ISDIR(st.st_mode)) return std::unexpected(not_media());
   if (S_ISREG(st.st_mode) && st.st_size == 0) return fail("empty file");
@@ -198,7 +205,8 @@ Result<void> Input::open_container(const std::string& path, bool seekable) {
     info_.duration_s = static_cast<double>(fmt_->duration) / AV_TIME_BASE;
   for (unsigned i = 0; i < fmt_->nb_streams; ++i) {
     const AVStream* s = fmt_->streams[i];
-    if (s->codecpar->codec_type == AVMEDIA_TYPE_VIDEO && !(s->disposition & AV_DISPOSITION_ATTACHED_PIC))
+    if (s->codecpar->codec_type == AVMEDIA_TYPE_VIDEO &&
+        !(s->disposition & AV_DISPOSITION_ATTACHED_PIC))
       info_.has_video = true;
   }
   header_durations_ = std::move(declared);
@@ -245,7 +253,8 @@ void Input::read_declared_length(bool seekable) {
   if (header_duration_s_ <= 0) {
     int others = 0;
     for (unsigned i = 0; i < fmt_->nb_streams; ++i)
-      if (static_cast<int>(i) != audio_index_ && !(fmt_->streams[i]->disposition & AV_DISPOSITION_ATTACHED_PIC))
+      if (static_cast<int>(i) != audio_index_ &&
+          !(fmt_->streams[i]->disposition & AV_DISPOSITION_ATTACHED_PIC))
         ++others;
     if (name == "wav" && seekable) {
       // FFmpeg ignores a data size that runs past the end of the file; we want to know.

@@ -31,11 +31,11 @@ inline constexpr unsigned kMaxIndexBytes = 32 << 10;
 inline constexpr int kIoBufferBytes = 64 << 10;
 
 // The user-facing error texts, in one place so tests and callers can rely on them.
-Error not_media();                           // "not a media file"
-Error corrupt_at(double seconds);            // "truncated or corrupt at 12.3 s"
-Error too_long(double limit_s);              // "longer than the 4 h limit"
+Error not_media();                               // "not a media file"
+Error corrupt_at(double seconds);                // "truncated or corrupt at 12.3 s"
+Error too_long(double limit_s);                  // "longer than the 4 h limit"
 Error stall_error(std::chrono::milliseconds t);  // "reading stalled: no progress for 10 s"
-std::string limit_text(double seconds);      // 14400 -> "4 h", 1800 -> "30 min", 90 -> "90 s"
+std::string limit_text(double seconds);          // 14400 -> "4 h", 1800 -> "30 min", 90 -> "90 s"
 
 // An opened container with its best audio stream chosen and all other streams discarded.
 // Owns the file descriptor, the AVIOContext and the AVFormatContext. Not movable: FFmpeg's

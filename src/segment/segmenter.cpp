@@ -56,7 +56,9 @@ struct Segmenter::Impl {
     p.min_speech_s = std::clamp(p.min_speech_s, 0.0, 10.0);
     p.max_segment_s = std::clamp(p.max_segment_s, std::max(1.0, 2 * p.pad_s + 0.5), 3600.0);
     frame = static_cast<std::size_t>(p.sample_rate / kFramesPerSecond);
-    auto samples = [&](double s) { return static_cast<std::int64_t>(std::llround(s * p.sample_rate)); };
+    auto samples = [&](double s) {
+      return static_cast<std::int64_t>(std::llround(s * p.sample_rate));
+    };
     max_seg = samples(p.max_segment_s);
     pad = samples(p.pad_s);
     min_silence = samples(p.min_silence_s);
@@ -126,7 +128,8 @@ struct Segmenter::Impl {
   // Ends the open segment after its last active frame (plus padding) unless it is too short.
   void close_segment(const SegmentSink& sink) {
     std::int64_t stop = std::min({last_active_end + pad, end, seg_start + max_seg});
-    if (last_active_end - speech_start >= min_speech && stop > seg_start) emit(seg_start, stop, sink);
+    if (last_active_end - speech_start >= min_speech && stop > seg_start)
+      emit(seg_start, stop, sink);
     state = State::Silence;
     trim_to(end - pad);
   }
@@ -135,7 +138,9 @@ struct Segmenter::Impl {
   // third, else at the point of lowest smoothed energy there.
   void cut(const SegmentSink& sink) {
     auto f = static_cast<std::int64_t>(frame);
-    std::int64_t lo = seg_start + std::max(min_speech, static_cast<std::int64_t>(kCutSearchFrom * static_cast<double>(max_seg)));
+    std::int64_t lo =
+        seg_start + std::max(min_speech, static_cast<std::int64_t>(kCutSearchFrom *
+                                                                   static_cast<double>(max_seg)));
     auto fa = static_cast<std::size_t>((std::max(lo, base) - base + f - 1) / f);
     auto fb = static_cast<std::size_t>((end - base) / f);
     const float* e = energy.data() + ehead;
@@ -256,8 +261,14 @@ Segmenter::Segmenter(Segmenter&&) noexcept = default;
 Segmenter& Segmenter::operator=(Segmenter&&) noexcept = default;
 Segmenter::~Segmenter() = default;
 
-void Segmenter::push(std::span<const std::int16_t> pcm, const SegmentSink& sink) { impl_->push(pcm, sink); }
-void Segmenter::finish(const SegmentSink& sink) { impl_->finish(sink); }
-std::size_t Segmenter::buffered_samples() const noexcept { return impl_->buffered() + impl_->partial.size(); }
+void Segmenter::push(std::span<const std::int16_t> pcm, const SegmentSink& sink) {
+  impl_->push(pcm, sink);
+}
+void Segmenter::finish(const SegmentSink& sink) {
+  impl_->finish(sink);
+}
+std::size_t Segmenter::buffered_samples() const noexcept {
+  return impl_->buffered() + impl_->partial.size();
+}
 
 }  // namespace soroka::segment

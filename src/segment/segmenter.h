@@ -20,8 +20,8 @@ struct SegmenterParams {
 };
 
 struct Segment {
-  std::int64_t start_sample = 0;       // from the start of the stream
-  std::vector<std::int16_t> samples;   // mono, sample_rate
+  std::int64_t start_sample = 0;      // from the start of the stream
+  std::vector<std::int16_t> samples;  // mono, sample_rate
   double start_s(int rate = 16000) const { return static_cast<double>(start_sample) / rate; }
   double end_s(int rate = 16000) const {
     return static_cast<double>(start_sample + static_cast<std::int64_t>(samples.size())) / rate;

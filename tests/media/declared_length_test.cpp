@@ -11,31 +11,40 @@
 namespace soroka::media::detail {
 namespace {
 
-std::vector<std::uint8_t> bytes(const std::string& s) { return {s.begin(), s.end()}; }
+std::vector<std::uint8_t> bytes(const std::string& s) {
+  return {s.begin(), s.end()};
+}
 
 std::string le32(std::uint32_t v) {
-  return {static_cast<char>(v & 0xff), static_cast<char>(v >> 8 & 0xff), static_cast<char>(v >> 16 & 0xff),
-          static_cast<char>(v >> 24)};
+  return {static_cast<char>(v & 0xff), static_cast<char>(v >> 8 & 0xff),
+          static_cast<char>(v >> 16 & 0xff), static_cast<char>(v >> 24)};
 }
-std::string le16(std::uint16_t v) { return {static_cast<char>(v & 0xff), static_cast<char>(v >> 8)}; }
+std::string le16(std::uint16_t v) {
+  return {static_cast<char>(v & 0xff), static_cast<char>(v >> 8)};
+}
 
 // RIFF/WAVE with a 16-byte fmt chunk (as sox and flite write it), optional LIST, then data.
-std::string wav_header(std::uint16_t tag, std::uint32_t byte_rate, std::uint32_t data_size, bool list = false) {
+std::string wav_header(std::uint16_t tag, std::uint32_t byte_rate, std::uint32_t data_size,
+                       bool list = false) {
   std::string h = "RIFF" + le32(36 + data_size) + "WAVE";
-  h += "fmt " + le32(16) + le16(tag) + le16(1) + le32(byte_rate / 2) + le32(byte_rate) + le16(2) + le16(16);
+  h += "fmt " + le32(16) + le16(tag) + le16(1) + le32(byte_rate / 2) + le32(byte_rate) + le16(2) +
+       le16(16);
   if (list) h += "LIST" + le32(5) + "INFOx" + std::string(1, '\0');  // odd size, padded
   return h + "data" + le32(data_size);
 }
 
 TEST(WavDeclared, PcmDataSizeOverByteRate) {
-  EXPECT_DOUBLE_EQ(wav_declared_seconds(bytes(wav_header(1, 32000, 32000 * 14))).value_or(-1), 14.0);
-  EXPECT_DOUBLE_EQ(wav_declared_seconds(bytes(wav_header(0xFFFE, 176400, 88200, true))).value_or(-1), 0.5);
+  EXPECT_DOUBLE_EQ(wav_declared_seconds(bytes(wav_header(1, 32000, 32000 * 14))).value_or(-1),
+                   14.0);
+  EXPECT_DOUBLE_EQ(
+      wav_declared_seconds(bytes(wav_header(0xFFFE, 176400, 88200, true))).value_or(-1), 0.5);
 }
 
 TEST(WavDeclared, UnknownWhenTheHeaderDoesNotSay) {
   EXPECT_FALSE(wav_declared_seconds(bytes(wav_header(1, 32000, 0))));           // streaming writer
   EXPECT_FALSE(wav_declared_seconds(bytes(wav_header(1, 32000, 0xFFFFFFFF))));  // ditto
-  EXPECT_FALSE(wav_declared_seconds(bytes(wav_header(0x11, 32000, 32000))));    // IMA ADPCM: not exact
+  EXPECT_FALSE(
+      wav_declared_seconds(bytes(wav_header(0x11, 32000, 32000))));  // IMA ADPCM: not exact
   EXPECT_FALSE(wav_declared_seconds(bytes(wav_header(1, 0, 32000))));
   EXPECT_FALSE(wav_declared_seconds(bytes("RIFF" + le32(100) + "AVI ")));
   std::string h = wav_header(1, 32000, 64000);

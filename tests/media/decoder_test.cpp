@@ -40,7 +40,7 @@ constexpr double kDurationTolerance = 0.1;
 
 struct Decoded {
   bool opened = false;
-  std::string error;  // from open() or read(), empty when the stream ended cleanly
+  std::string error;   // from open() or read(), empty when the stream ended cleanly
   double seconds = 0;  // position_s() at the end
   std::size_t samples = 0;
   std::size_t largest_read = 0;
@@ -134,13 +134,15 @@ INSTANTIATE_TEST_SUITE_P(Media, Containers, ::testing::ValuesIn(test::container_
 
 struct BadCase {
   std::string sample;
-  std::string error;       // expected substring
-  bool at_open = true;     // refused by open() (and probe_media), or by read() after some audio
-  double cut_share = -1;   // "at N s": N / source length, when the file is cut in half
+  std::string error;      // expected substring
+  bool at_open = true;    // refused by open() (and probe_media), or by read() after some audio
+  double cut_share = -1;  // "at N s": N / source length, when the file is cut in half
   double max_duration_s = 4 * 3600.0;
 };
 
-void PrintTo(const BadCase& c, std::ostream* os) { *os << c.sample; }
+void PrintTo(const BadCase& c, std::ostream* os) {
+  *os << c.sample;
+}
 
 class BadInput : public ::testing::TestWithParam<BadCase> {};
 
@@ -221,7 +223,8 @@ TEST(Refusals, TheBombStopsAtTheLimitWithTheAudioBeforeIt) {
 class Fifo {
  public:
   Fifo() {
-    dir_ = fs::temp_directory_path() / ("soroka-fifo-" + std::to_string(::getpid()) + "-" + std::to_string(++count_));
+    dir_ = fs::temp_directory_path() /
+           ("soroka-fifo-" + std::to_string(::getpid()) + "-" + std::to_string(++count_));
     fs::create_directories(dir_);
     path_ = dir_ / "in";
     ok_ = ::mkfifo(path_.c_str(), 0600) == 0;
@@ -377,7 +380,8 @@ long status_kb(const char* field) {
   std::ifstream in("/proc/self/status");
   std::string line;
   while (std::getline(in, line))
-    if (line.rfind(field, 0) == 0) return std::strtol(line.c_str() + std::strlen(field), nullptr, 10);
+    if (line.rfind(field, 0) == 0)
+      return std::strtol(line.c_str() + std::strlen(field), nullptr, 10);
   return -1;
 }
 
@@ -401,7 +405,9 @@ ChildFigures decode_in_child(const fs::path& path) {
     Decoded d = decode(path, {}, kSampleRate / 2);
     ::getrusage(RUSAGE_SELF, &r1);
     long peak = status_kb("VmHWM:");
-    auto tv = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+    auto tv = [](const timeval& t) {
+      return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+    };
     f.cpu_s = tv(r1.ru_utime) - tv(r0.ru_utime) + tv(r1.ru_stime) - tv(r0.ru_stime);
     f.growth_mb = d.error.empty() ? static_cast<double>(peak - before) / 1024.0 : -1;
     f.wall_s = d.wall_s;
@@ -431,10 +437,13 @@ TEST(Memory, PeakRssOf30MinutesEqualsThatOf1Minute) {
   ASSERT_GE(one.growth_mb, 0) << "the 1 min decode failed";
   ASSERT_GE(thirty.growth_mb, 0) << "the 30 min decode failed";
   EXPECT_NEAR(thirty.seconds, long_note->duration_s, 1.0);  // 30 joined copies, see long_voice_note
-  if (!one.peak_reset) std::printf("[ note     ] /proc/self/clear_refs not writable: peak includes the parent's\n");
-  std::printf("[ figures  ] peak RSS growth: 1 min %.1f MB, 30 min %.1f MB; 30 min decoded in %.1f s wall, "
-              "%.1f s CPU (%.0fx realtime by CPU)\n",
-              one.growth_mb, thirty.growth_mb, thirty.wall_s, thirty.cpu_s, 1800 / std::max(thirty.cpu_s, 1e-3));
+  if (!one.peak_reset)
+    std::printf("[ note     ] /proc/self/clear_refs not writable: peak includes the parent's\n");
+  std::printf(
+      "[ figures  ] peak RSS growth: 1 min %.1f MB, 30 min %.1f MB; 30 min decoded in %.1f s wall, "
+      "%.1f s CPU (%.0fx realtime by CPU)\n",
+      one.growth_mb, thirty.growth_mb, thirty.wall_s, thirty.cpu_s,
+      1800 / std::max(thirty.cpu_s, 1e-3));
   // Constant memory: 30x the input costs less than 2 MB more at the peak (allocator noise).
   EXPECT_LT(thirty.growth_mb - one.growth_mb, 2.0);
   EXPECT_LT(thirty.growth_mb, 16.0);

@@ -62,9 +62,11 @@ Result<fs::path> cached(std::string_view name, std::string_view ext, const std::
   if (ec) return fail("cannot create " + media_cache_dir().string() + ": " + ec.message());
   char hash[17];
   std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(fnv1a(key)));
-  fs::path final_path = media_cache_dir() / (std::string(name) + "-" + std::string(hash, 8) + std::string(ext));
+  fs::path final_path =
+      media_cache_dir() / (std::string(name) + "-" + std::string(hash, 8) + std::string(ext));
   if (!fs::exists(final_path)) {
-    fs::path tmp = media_cache_dir() / (".tmp-" + std::to_string(::getpid()) + "-" + final_path.filename().string());
+    fs::path tmp = media_cache_dir() /
+                   (".tmp-" + std::to_string(::getpid()) + "-" + final_path.filename().string());
     auto r = build(tmp);
     if (!r) {
       fs::remove(tmp, ec);
@@ -85,9 +87,11 @@ std::string join(const std::vector<std::string>& v) {
 
 // ffmpeg with `args` and the output path last; quiet, single-threaded (libvpx's VP8 encoder
 // is 10x slower with threads on tiny frames), never reading stdin.
-Result<fs::path> ffmpeg_make(std::string_view name, std::string_view ext, const std::vector<std::string>& args) {
+Result<fs::path> ffmpeg_make(std::string_view name, std::string_view ext,
+                             const std::vector<std::string>& args) {
   return cached(name, ext, "ffmpeg " + join(args), [&](const fs::path& out) {
-    std::vector<std::string> argv = {"ffmpeg", "-y", "-hide_banner", "-loglevel", "error", "-nostdin"};
+    std::vector<std::string> argv = {"ffmpeg",    "-y",    "-hide_banner",
+                                     "-loglevel", "error", "-nostdin"};
     argv.insert(argv.end(), args.begin(), args.end());
     argv.insert(argv.end(), {"-threads", "1", out.string()});  // output options
     return run_tool(argv);
@@ -111,18 +115,21 @@ Result<void> write_file(const fs::path& p, std::string_view bytes) {
 
 // A derived file: `edit` gets the source's bytes and returns the new file's.
 Result<fs::path> derive(std::string_view name, std::string_view ext, const Result<fs::path>& src,
-                        std::string_view how, const std::function<Result<std::string>(std::string)>& edit) {
+                        std::string_view how,
+                        const std::function<Result<std::string>(std::string)>& edit) {
   if (!src) return std::unexpected(src.error());
-  return cached(name, ext, std::string(how) + " of " + src->string(), [&](const fs::path& out) -> Result<void> {
-    auto bytes = read_file(*src);
-    if (!bytes) return std::unexpected(bytes.error());
-    auto edited = edit(std::move(*bytes));
-    if (!edited) return std::unexpected(edited.error());
-    return write_file(out, *edited);
-  });
+  return cached(name, ext, std::string(how) + " of " + src->string(),
+                [&](const fs::path& out) -> Result<void> {
+                  auto bytes = read_file(*src);
+                  if (!bytes) return std::unexpected(bytes.error());
+                  auto edited = edit(std::move(*bytes));
+                  if (!edited) return std::unexpected(edited.error());
+                  return write_file(out, *edited);
+                });
 }
 
-Result<fs::path> first_half(std::string_view name, std::string_view ext, const Result<fs::path>& src) {
+Result<fs::path> first_half(std::string_view name, std::string_view ext,
+                            const Result<fs::path>& src) {
   return derive(name, ext, src, "first half", [](std::string b) -> Result<std::string> {
     b.resize(b.size() / 2);
     return b;
@@ -134,11 +141,13 @@ Result<fs::path> first_half(std::string_view name, std::string_view ext, const R
 Result<std::string> set_flac_total_samples(std::string b, double seconds) {
   if (b.size() < 26 || b.compare(0, 4, "fLaC") != 0) return fail("not a FLAC file");
   std::uint64_t word = 0;
-  for (int i = 0; i < 8; ++i) word = word << 8 | static_cast<unsigned char>(b[18 + static_cast<std::size_t>(i)]);
+  for (int i = 0; i < 8; ++i)
+    word = word << 8 | static_cast<unsigned char>(b[18 + static_cast<std::size_t>(i)]);
   std::uint64_t rate = word >> 44;
   auto total = static_cast<std::uint64_t>(seconds * static_cast<double>(rate));
   word = (word & ~((std::uint64_t{1} << 36) - 1)) | (total & ((std::uint64_t{1} << 36) - 1));
-  for (int i = 7; i >= 0; --i, word >>= 8) b[18 + static_cast<std::size_t>(i)] = static_cast<char>(word & 0xff);
+  for (int i = 7; i >= 0; --i, word >>= 8)
+    b[18 + static_cast<std::size_t>(i)] = static_cast<char>(word & 0xff);
   return b;
 }
 
@@ -146,7 +155,8 @@ Result<double> sox_duration(const fs::path& p) {
   auto r = run({find_on_path("soxi"), "-D", p.string()}, {}, kToolTimeout);
   double d = 0;
   auto [ptr, ec] = std::from_chars(r.out.data(), r.out.data() + r.out.size(), d);
-  if (r.exit_code != 0 || ec != std::errc{}) return fail("soxi -D " + p.string() + " failed: " + r.err);
+  if (r.exit_code != 0 || ec != std::errc{})
+    return fail("soxi -D " + p.string() + " failed: " + r.err);
   return d;
 }
 
@@ -159,9 +169,10 @@ std::string seconds_arg(double s) {
 // The speech sample's audio with a small test-pattern video of the same length.
 Result<fs::path> with_video(std::string_view name, std::string_view ext, const MediaSample& speech,
                             std::string_view source, std::vector<std::string> codecs) {
-  std::vector<std::string> args = {"-f", "lavfi", "-i",
-                                   std::string(source) + ":rate=15:duration=" + seconds_arg(speech.duration_s), "-i",
-                                   speech.path.string()};
+  std::vector<std::string> args = {
+      "-f", "lavfi",
+      "-i", std::string(source) + ":rate=15:duration=" + seconds_arg(speech.duration_s),
+      "-i", speech.path.string()};
   args.insert(args.end(), codecs.begin(), codecs.end());
   return ffmpeg_make(name, ext, args);
 }
@@ -186,7 +197,8 @@ Result<void> run_tool(const std::vector<std::string>& argv, const fs::path& stdo
   if (resolved[0].empty()) return fail(argv[0] + " is not installed");
   RunResult r = run(resolved, {}, kToolTimeout);
   if (r.exit_code != 0)
-    return fail(join(argv) + "exited with " + std::to_string(r.exit_code) + ": " + r.err.substr(0, 2000));
+    return fail(join(argv) + "exited with " + std::to_string(r.exit_code) + ": " +
+                r.err.substr(0, 2000));
   if (!stdout_to.empty()) return write_file(stdout_to, r.out);
   return {};
 }
@@ -201,15 +213,16 @@ Result<MediaSample> speech_sample() {
       {"rms", "Memory stays flat, and the out of memory killer stays away."},
   };
   auto pause = cached("pause", ".wav", "sox 0.8 s of 16 kHz silence", [](const fs::path& out) {
-    return run_tool({"sox", "-n", "-r", "16000", "-c", "1", "-b", "16", out.string(), "trim", "0", "0.8"});
+    return run_tool(
+        {"sox", "-n", "-r", "16000", "-c", "1", "-b", "16", out.string(), "trim", "0", "0.8"});
   });
   if (!pause) return std::unexpected(pause.error());
   std::vector<std::string> concat = {"sox", pause->string()};
   for (const auto& line : kLines) {
-    auto part = cached(std::string("flite-") + std::string(line.voice), ".wav", std::string(line.text),
-                       [&](const fs::path& out) {
-                         return run_tool({"flite", "-voice", std::string(line.voice), "-t", std::string(line.text),
-                                          "-o", out.string()});
+    auto part = cached(std::string("flite-") + std::string(line.voice), ".wav",
+                       std::string(line.text), [&](const fs::path& out) {
+                         return run_tool({"flite", "-voice", std::string(line.voice), "-t",
+                                          std::string(line.text), "-o", out.string()});
                        });
     if (!part) return std::unexpected(part.error());
     concat.push_back(part->string());
@@ -227,9 +240,9 @@ Result<MediaSample> speech_sample() {
 }
 
 const std::vector<std::string>& container_sample_names() {
-  static const std::vector<std::string> names = {"ogg_opus", "mp3",  "m4a",           "wav",
-                                                 "flac",     "mp4",  "mkv",           "webm_vp8_vorbis",
-                                                 "webm_vp9_opus", "mov", "video_note"};
+  static const std::vector<std::string> names = {
+      "ogg_opus",        "mp3",           "m4a", "wav",       "flac", "mp4", "mkv",
+      "webm_vp8_vorbis", "webm_vp9_opus", "mov", "video_note"};
   return names;
 }
 
@@ -238,7 +251,8 @@ Result<MediaSample> container_sample(std::string_view name) {
   if (!speech) return std::unexpected(speech.error());
   const std::string in = speech->path.string();
   const std::string testsrc = "testsrc=size=" + std::string(kVideoSize);
-  const std::vector<std::string> h264 = {"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"};
+  const std::vector<std::string> h264 = {"-c:v",      "libx264",  "-preset",
+                                         "ultrafast", "-pix_fmt", "yuv420p"};
   auto plus = [](std::vector<std::string> a, const std::vector<std::string>& b) {
     a.insert(a.end(), b.begin(), b.end());
     return a;
@@ -247,13 +261,17 @@ Result<MediaSample> container_sample(std::string_view name) {
   bool video = true;
   if (name == "ogg_opus") {
     // What Telegram sends: 48 kHz mono Opus in Ogg.
-    p = ffmpeg_make(name, ".ogg", {"-i", in, "-ac", "1", "-c:a", "libopus", "-b:a", "24k"}), video = false;
+    p = ffmpeg_make(name, ".ogg", {"-i", in, "-ac", "1", "-c:a", "libopus", "-b:a", "24k"}),
+    video = false;
   } else if (name == "mp3") {
-    p = ffmpeg_make(name, ".mp3", {"-i", in, "-ar", "44100", "-c:a", "libmp3lame", "-b:a", "64k"}), video = false;
+    p = ffmpeg_make(name, ".mp3", {"-i", in, "-ar", "44100", "-c:a", "libmp3lame", "-b:a", "64k"}),
+    video = false;
   } else if (name == "m4a") {
-    p = ffmpeg_make(name, ".m4a", {"-i", in, "-ar", "48000", "-c:a", "aac", "-b:a", "64k"}), video = false;
+    p = ffmpeg_make(name, ".m4a", {"-i", in, "-ar", "48000", "-c:a", "aac", "-b:a", "64k"}),
+    video = false;
   } else if (name == "wav") {
-    p = ffmpeg_make(name, ".wav", {"-i", in, "-ar", "44100", "-ac", "2", "-c:a", "pcm_s16le"}), video = false;
+    p = ffmpeg_make(name, ".wav", {"-i", in, "-ar", "44100", "-ac", "2", "-c:a", "pcm_s16le"}),
+    video = false;
   } else if (name == "flac") {
     p = ffmpeg_make(name, ".flac", {"-i", in, "-ar", "48000", "-c:a", "flac"}), video = false;
   } else if (name == "mp4") {
@@ -262,15 +280,18 @@ Result<MediaSample> container_sample(std::string_view name) {
     p = with_video(name, ".mkv", *speech, testsrc, plus(h264, {"-c:a", "aac", "-ar", "48000"}));
   } else if (name == "webm_vp8_vorbis") {
     p = with_video(name, ".webm", *speech, testsrc,
-                   {"-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-c:a", "libvorbis", "-ar", "44100"});
+                   {"-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-c:a",
+                    "libvorbis", "-ar", "44100"});
   } else if (name == "webm_vp9_opus") {
-    p = with_video(name, ".webm", *speech, testsrc,
-                   {"-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-c:a", "libopus"});
+    p = with_video(
+        name, ".webm", *speech, testsrc,
+        {"-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-c:a", "libopus"});
   } else if (name == "mov") {
     p = with_video(name, ".mov", *speech, testsrc, plus(h264, {"-c:a", "aac", "-ar", "48000"}));
   } else if (name == "video_note") {
-    p = with_video(name, ".mp4", *speech, "color=c=0x2a6fdb:size=384x384",
-                   plus(h264, {"-c:a", "aac", "-ac", "1", "-ar", "48000", "-movflags", "+faststart"}));
+    p = with_video(
+        name, ".mp4", *speech, "color=c=0x2a6fdb:size=384x384",
+        plus(h264, {"-c:a", "aac", "-ac", "1", "-ar", "48000", "-movflags", "+faststart"}));
   }
   if (!p) return std::unexpected(p.error());
   return MediaSample{*p, speech->duration_s, video};
@@ -278,9 +299,10 @@ Result<MediaSample> container_sample(std::string_view name) {
 
 const std::vector<std::string>& bad_sample_names() {
   static const std::vector<std::string> names = {
-      "empty",         "text",           "random",          "truncated_mp4",   "truncated_m4a",
-      "truncated_mp3", "truncated_ogg",  "truncated_wav",   "truncated_flac",  "truncated_webm",
-      "video_only",    "lying_flac_long", "lying_flac_huge", "flac_bomb",      "unknown_codec"};
+      "empty",           "text",           "random",        "truncated_mp4",
+      "truncated_m4a",   "truncated_mp3",  "truncated_ogg", "truncated_wav",
+      "truncated_flac",  "truncated_webm", "video_only",    "lying_flac_long",
+      "lying_flac_huge", "flac_bomb",      "unknown_codec"};
   return names;
 }
 
@@ -295,7 +317,8 @@ Result<fs::path> bad_sample(std::string_view name) {
   if (name == "text")
     return cached(name, ".txt", "text", [](const fs::path& out) {
       std::string text;
-      while (text.size() < 8000) text += "This is a plain text file, not a voice note. Nothing to hear here.\n";
+      while (text.size() < 8000)
+        text += "This is a plain text file, not a voice note. Nothing to hear here.\n";
       return write_file(out, text);
     });
   if (name == "random")
@@ -311,7 +334,8 @@ Result<fs::path> bad_sample(std::string_view name) {
     if (!speech) return std::unexpected(speech.error());
     return first_half(name, ".m4a",
                       ffmpeg_make("m4a_faststart", ".m4a",
-                                  {"-i", speech->path.string(), "-ar", "48000", "-c:a", "aac", "-movflags", "+faststart"}));
+                                  {"-i", speech->path.string(), "-ar", "48000", "-c:a", "aac",
+                                   "-movflags", "+faststart"}));
   }
   if (name == "truncated_mp3") return first_half(name, ".mp3", from_container("mp3"));
   if (name == "truncated_ogg") return first_half(name, ".ogg", from_container("ogg_opus"));
@@ -320,8 +344,8 @@ Result<fs::path> bad_sample(std::string_view name) {
   if (name == "truncated_webm") return first_half(name, ".webm", from_container("webm_vp9_opus"));
   if (name == "video_only")
     return ffmpeg_make(name, ".mp4",
-                       {"-f", "lavfi", "-i", "testsrc=size=160x120:rate=15:duration=3", "-c:v", "libx264", "-preset",
-                        "ultrafast", "-pix_fmt", "yuv420p"});
+                       {"-f", "lavfi", "-i", "testsrc=size=160x120:rate=15:duration=3", "-c:v",
+                        "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"});
   if (name == "lying_flac_long")
     return derive(name, ".flac", from_container("flac"), "STREAMINFO 60 s",
                   [](std::string b) { return set_flac_total_samples(std::move(b), 60); });
@@ -331,20 +355,23 @@ Result<fs::path> bad_sample(std::string_view name) {
   if (name == "flac_bomb")
     // Written to a pipe, the FLAC muxer cannot go back to fill in the total: length unknown.
     // Constant 65535-sample blocks of silence cost a few bytes each.
-    return cached(name, ".flac", "anullsrc 8 kHz 3600 s flac frame 65535 via pipe", [](const fs::path& out) {
-      return run_tool({"ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-f", "lavfi", "-i",
-                       "anullsrc=r=8000:cl=mono", "-t", "3600", "-c:a", "flac", "-frame_size", "65535", "-f",
-                       "flac", "pipe:1"},
-                      out);
-    });
+    return cached(
+        name, ".flac", "anullsrc 8 kHz 3600 s flac frame 65535 via pipe", [](const fs::path& out) {
+          return run_tool({"ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-f",
+                           "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-t", "3600", "-c:a", "flac",
+                           "-frame_size", "65535", "-f", "flac", "pipe:1"},
+                          out);
+        });
   if (name == "unknown_codec")
-    return derive(name, ".wav", from_container("wav"), "format tag 0x3fff", [](std::string b) -> Result<std::string> {
-      auto fmt = b.find("fmt ");
-      if (fmt == std::string::npos || fmt + 10 > b.size()) return fail("no fmt chunk");
-      b[fmt + 8] = '\xff';
-      b[fmt + 9] = '\x3f';
-      return b;
-    });
+    return derive(name, ".wav", from_container("wav"), "format tag 0x3fff",
+                  [](std::string b) -> Result<std::string> {
+                    auto fmt = b.find("fmt ");
+                    if (fmt == std::string::npos || fmt + 10 > b.size())
+                      return fail("no fmt chunk");
+                    b[fmt + 8] = '\xff';
+                    b[fmt + 9] = '\x3f';
+                    return b;
+                  });
   return fail("unknown bad sample '" + std::string(name) + "'");
 }
 
@@ -354,8 +381,8 @@ Result<MediaSample> long_voice_note(int minutes) {
   // One minute is encoded (lowest encoder complexity); longer notes are that minute copied
   // end to end by the concat demuxer, which costs seconds instead of a minute of encoding.
   auto one = ffmpeg_make("voice-1min", ".ogg",
-                         {"-stream_loop", "-1", "-i", speech->path.string(), "-t", "60", "-ac", "1", "-c:a",
-                          "libopus", "-b:a", "16k", "-compression_level", "0"});
+                         {"-stream_loop", "-1", "-i", speech->path.string(), "-t", "60", "-ac", "1",
+                          "-c:a", "libopus", "-b:a", "16k", "-compression_level", "0"});
   if (!one || minutes == 1) {
     if (!one) return std::unexpected(one.error());
     return MediaSample{*one, 60.0, false};

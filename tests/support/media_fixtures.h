@@ -61,6 +61,7 @@ Result<MediaSample> long_voice_note(int minutes);
 
 // Runs a tool found on PATH; on failure the error carries its stderr. stdout goes to
 // `stdout_to` when given.
-Result<void> run_tool(const std::vector<std::string>& argv, const std::filesystem::path& stdout_to = {});
+Result<void> run_tool(const std::vector<std::string>& argv,
+                      const std::filesystem::path& stdout_to = {});
 
 }  // namespace soroka::test

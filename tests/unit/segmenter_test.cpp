@@ -31,8 +31,10 @@ class Signal {
   Signal& noise(double from, double to, int amplitude, unsigned seed = 1) {
     std::mt19937 rng(seed);
     std::uniform_int_distribution<int> d(-amplitude, amplitude);
-    auto a = static_cast<std::size_t>(from * kRate), b = std::min(pcm_.size(), static_cast<std::size_t>(to * kRate));
-    for (std::size_t i = a; i < b; ++i) pcm_[i] = static_cast<std::int16_t>(std::clamp(pcm_[i] + d(rng), -32768, 32767));
+    auto a = static_cast<std::size_t>(from * kRate),
+         b = std::min(pcm_.size(), static_cast<std::size_t>(to * kRate));
+    for (std::size_t i = a; i < b; ++i)
+      pcm_[i] = static_cast<std::int16_t>(std::clamp(pcm_[i] + d(rng), -32768, 32767));
     return *this;
   }
   double now() const { return static_cast<double>(pcm_.size()) / kRate; }
@@ -43,7 +45,8 @@ class Signal {
   std::int64_t t_ = 0;
 };
 
-std::vector<Segment> run(const std::vector<std::int16_t>& pcm, SegmenterParams p = {}, std::size_t chunk = 4096) {
+std::vector<Segment> run(const std::vector<std::int16_t>& pcm, SegmenterParams p = {},
+                         std::size_t chunk = 4096) {
   Segmenter seg(p);
   std::vector<Segment> out;
   auto sink = [&](Segment&& s) { out.push_back(std::move(s)); };
@@ -63,7 +66,8 @@ void expect_well_formed(const std::vector<Segment>& segs, const std::vector<std:
     ASSERT_FALSE(s.samples.empty());
     EXPECT_GE(s.start_sample, prev_end);
     EXPECT_LE(s.end_s(), p.max_segment_s * (1 + 1e-9) + s.start_s());
-    ASSERT_LE(s.start_sample + static_cast<std::int64_t>(s.samples.size()), static_cast<std::int64_t>(pcm.size()));
+    ASSERT_LE(s.start_sample + static_cast<std::int64_t>(s.samples.size()),
+              static_cast<std::int64_t>(pcm.size()));
     EXPECT_TRUE(std::equal(s.samples.begin(), s.samples.end(), pcm.begin() + s.start_sample));
     prev_end = s.start_sample + static_cast<std::int64_t>(s.samples.size());
   }
@@ -145,7 +149,9 @@ TEST(Segmenter, LongBurstIsCutAtItsQuietestPointBeforeTheCap) {
   EXPECT_NEAR(segs[0].start_s(), 0.8, kFrameS);
   EXPECT_NEAR(segs[0].end_s(), 8.05, kFrameS);
   // Forced cuts leave no gap: the next segment continues where the last one stopped.
-  for (std::size_t i = 1; i < segs.size(); ++i) EXPECT_EQ(segs[i].start_sample, segs[i - 1].start_sample + static_cast<std::int64_t>(segs[i - 1].samples.size()));
+  for (std::size_t i = 1; i < segs.size(); ++i)
+    EXPECT_EQ(segs[i].start_sample,
+              segs[i - 1].start_sample + static_cast<std::int64_t>(segs[i - 1].samples.size()));
   EXPECT_NEAR(segs.back().end_s(), 31.2, kFrameS);
 }
 
@@ -183,7 +189,8 @@ TEST(Segmenter, AdaptsToAStepInBackgroundNoise) {
   const Segment& word = segs.back();
   EXPECT_NEAR(word.start_s(), 60 - p.pad_s, kFrameS);
   EXPECT_NEAR(word.end_s(), 61 + p.pad_s, kFrameS);
-  for (std::size_t i = 0; i + 1 < segs.size(); ++i) EXPECT_LT(segs[i].end_s(), 40) << "noise still taken for speech";
+  for (std::size_t i = 0; i + 1 < segs.size(); ++i)
+    EXPECT_LT(segs[i].end_s(), 40) << "noise still taken for speech";
 }
 
 TEST(Segmenter, FinishFlushesSpeechThatRunsToTheEnd) {
@@ -200,7 +207,8 @@ TEST(Segmenter, ChunkSizeDoesNotChangeTheResult) {
   Signal sig;
   for (int i = 0; i < 40; ++i) {
     sig.silence(std::uniform_real_distribution(0.05, 1.5)(rng));
-    sig.tone(std::uniform_real_distribution(0.05, 6.0)(rng), std::uniform_real_distribution(500.0, 12000.0)(rng));
+    sig.tone(std::uniform_real_distribution(0.05, 6.0)(rng),
+             std::uniform_real_distribution(500.0, 12000.0)(rng));
   }
   sig.noise(0, sig.now(), 40, 3);
   SegmenterParams p;
@@ -239,7 +247,8 @@ TEST(Segmenter, AnHourOfSilenceIsFastAndHoldsOnlyThePadding) {
   // pad_s before the current frame, plus up to two frames of alignment and carry-over.
   EXPECT_LE(most, static_cast<std::size_t>((p.pad_s + 3 * kFrameS) * kRate));
   EXPECT_LT(secs, 5.0);
-  std::printf("[ figures  ] 1 h of silence segmented in %.2f s; at most %zu samples held\n", secs, most);
+  std::printf("[ figures  ] 1 h of silence segmented in %.2f s; at most %zu samples held\n", secs,
+              most);
 }
 
 TEST(Segmenter, EndlessSpeechHoldsAtMostOneSegmentPlusLookahead) {
@@ -258,8 +267,10 @@ TEST(Segmenter, EndlessSpeechHoldsAtMostOneSegmentPlusLookahead) {
   }
   seg.finish(sink);
   EXPECT_GE(segs.size(), 30u);
-  for (const auto& s : segs) EXPECT_LE(s.samples.size(), static_cast<std::size_t>(p.max_segment_s * kRate));
-  EXPECT_LE(most, static_cast<std::size_t>((p.max_segment_s + p.min_silence_s + 2 * kFrameS) * kRate));
+  for (const auto& s : segs)
+    EXPECT_LE(s.samples.size(), static_cast<std::size_t>(p.max_segment_s * kRate));
+  EXPECT_LE(most,
+            static_cast<std::size_t>((p.max_segment_s + p.min_silence_s + 2 * kFrameS) * kRate));
 }
 
 }  // namespace

@@ -1,0 +1,55 @@
+// soroka serve: the HTTP transcription service (see src/service/).
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <memory>
+
+#include "cli/commands.h"
+#include "config/settings.h"
+#include "service/service.h"
+#include "util/log.h"
+
+namespace soroka::cli {
+
+namespace {
+
+struct ServeArgs {
+  std::optional<std::string> listen, state_dir;
+};
+
+// Workers run this very binary: /proc/self/exe survives a cwd change and argv[0] tricks.
+std::string self_exe() {
+  char buf[PATH_MAX] = {};
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("soroka");
+}
+
+}  // namespace
+
+Runner add_serve_command(CLI::App& app, const Global& g) {
+  auto a = std::make_shared<ServeArgs>();
+  CLI::App* sub = app.add_subcommand(
+      "serve",
+      "Run the HTTP API: OpenAI-compatible POST /v1/audio/transcriptions, async /v1/jobs, "
+      "/healthz, /metrics. Jobs persist in SQLite under the state dir and run in worker "
+      "processes inside their own memory cgroups. SIGTERM drains, SIGHUP reloads the config.");
+  sub->add_option("--listen", a->listen, "HOST:PORT (default: server.listen, 127.0.0.1:8080)");
+  sub->add_option("--state-dir", a->state_dir, "jobs database, uploads and results (default: server.state_dir)");
+  return [a, &g] {
+    auto settings = load_settings(g.config_path, current_environment());
+    if (!settings) {
+      std::fprintf(stderr, "soroka: %s\n", settings.error().message.c_str());
+      return static_cast<int>(kUsage);
+    }
+    spdlog::set_level(spdlog::level::from_str(settings->log_level));
+    service::ServeOptions o;
+    o.config_path = g.config_path;
+    o.listen = a->listen;
+    o.state_dir = a->state_dir;
+    o.soroka_exe = self_exe();
+    return service::serve(o, std::move(*settings));
+  };
+}
+
+}  // namespace soroka::cli

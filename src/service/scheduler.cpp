@@ -1,0 +1,495 @@
+// Scheduler: claims queued jobs, reserves memory for each, runs it in a worker, records the end.
+#include "service/scheduler.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "service/job_params.h"
+#include "service/sim_model.h"
+#include "util/log.h"
+#include "worker/line_channel.h"
+
+namespace soroka::service {
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+constexpr std::uint64_t kMiBytes = 1024 * 1024;
+
+// Exit codes of `soroka worker` (worker_cmd.cpp): 3 = the input cannot be transcribed (a user
+// error, retrying will not help); anything else non-zero is the worker's own failure.
+constexpr int kWorkerUserError = 3;
+
+std::uint64_t mib(std::uint64_t b) { return (b + kMiBytes / 2) / kMiBytes; }
+
+void remove_file(const std::string& path) {
+  if (path.empty()) return;
+  std::error_code ec;
+  fs::remove(path, ec);
+}
+
+}  // namespace
+
+struct Scheduler::Run {
+  jobs::Job job;
+  JobParams params;
+  oomguard::Reservation reservation;
+  std::uint64_t limit = 0;
+  std::string result_path;
+  std::shared_ptr<worker::WorkerHandle> handle;  // set once spawned
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  bool cancel = false, preempt = false, shutdown = false, stale = false;
+  std::string worker_error;  // the worker's {"error": ...} line
+};
+
+Scheduler::Scheduler(jobs::JobQueue& store, oomguard::MemoryBudget& budget,
+                     worker::WorkerSupervisor& supervisor, Metrics& metrics,
+                     SchedulerParams params)
+    : store_(store), budget_(budget), supervisor_(supervisor), metrics_(metrics),
+      params_(std::move(params)) {}
+
+Scheduler::~Scheduler() { shutdown(0ms); }
+
+void Scheduler::start() {
+  std::lock_guard lk(mu_);
+  if (started_) return;
+  started_ = true;
+  dispatcher_ = std::thread([this] { dispatch_loop(); });
+}
+
+void Scheduler::wake() {
+  {
+    std::lock_guard lk(mu_);
+    woken_ = true;
+  }
+  cv_.notify_all();
+}
+
+std::size_t Scheduler::running() const {
+  std::lock_guard lk(mu_);
+  return runs_.size();
+}
+
+void Scheduler::set_limits(std::uint64_t worker_memory, std::uint64_t worker_max_memory) {
+  std::lock_guard lk(mu_);
+  params_.worker_memory = worker_memory;
+  params_.worker_max_memory = worker_max_memory;
+}
+
+std::uint64_t Scheduler::estimate_bytes(const std::string& model, double duration_s,
+                                        std::uint64_t worker_memory,
+                                        std::uint64_t observed_peak) {
+  std::uint64_t base = worker_memory;
+  if (auto p = sim_profile(model))
+    // The simulated model and its working set, plus the worker process itself (FFmpeg,
+    // pocketsphinx libraries: ~40 MiB RSS before any model).
+    base = p->model_bytes + p->working_bytes + 64 * kMiBytes;
+  // The transcript grows with the audio: ~8 KiB per second of speech covers text, segments
+  // and word timings with room to spare.
+  base += static_cast<std::uint64_t>(std::max(0.0, duration_s) * 8192.0);
+  // A run of this job was seen to need more: give it a quarter more than it reached.
+  if (observed_peak > 0) base = std::max(base, observed_peak + observed_peak / 4);
+  return base;
+}
+
+std::uint64_t Scheduler::learned_peak(const std::string& model) const {
+  auto it = peaks_.find(model);
+  return it == peaks_.end() ? 0 : it->second;
+}
+
+void Scheduler::dispatch_loop() {
+  while (true) {
+    {
+      std::unique_lock lk(mu_);
+      cv_.wait_for(lk, 500ms, [&] { return stopping_ || woken_; });
+      woken_ = false;
+      if (stopping_) return;
+    }
+    // At warning the budget is paused: jobs stay queued (and visible as queued) until it calms.
+    if (budget_.paused()) continue;
+    auto claimed = store_.claim_next(params_.owner, params_.lease);
+    if (!claimed) {
+      spdlog::error("event=claim_failed error=\"{}\"", claimed.error().message);
+      continue;
+    }
+    if (!*claimed) continue;
+    auto run = std::make_shared<Run>();
+    run->job = std::move(**claimed);
+    const std::string id = run->job.id;
+    const jobs::Lease lease = run->job.lease();
+    auto params = parse_job_params(run->job.spec.params);
+    if (!params) {
+      (void)store_.fail(id, lease, {"bad job parameters: " + params.error().message, false, false, 0});
+      continue;
+    }
+    run->params = *params;
+    std::uint64_t worker_memory, worker_max;
+    std::uint64_t learned;
+    {
+      std::lock_guard lk(mu_);
+      worker_memory = params_.worker_memory;
+      worker_max = params_.worker_max_memory;
+      learned = learned_peak(run->params.model);
+    }
+    std::uint64_t need = estimate_bytes(run->params.model, run->params.duration_s, worker_memory,
+                                        run->job.observed_peak_bytes);
+    // Peaks of earlier successful runs of this model correct the configured guess downwards
+    // (never below what this job itself was seen to need).
+    if (learned > 0 && run->job.observed_peak_bytes == 0)
+      need = std::min(need, std::max<std::uint64_t>(learned + learned / 2, 64 * kMiBytes));
+    if (worker_max > 0) need = std::min(need, worker_max);
+    const std::uint64_t capacity = budget_.capacity();
+    if (need > capacity) {
+      if (run->job.observed_peak_bytes > 0 && capacity > 0) {
+        need = capacity;  // grown by observed peaks: try with all there is
+      } else {
+        auto st = store_.fail(id, lease,
+                              {fmt::format("model {} needs about {} MiB; this service can give a "
+                                           "worker at most {} MiB",
+                                           run->params.model, mib(need), mib(capacity)),
+                               false, false, 0});
+        spdlog::warn("event=job_failed job={} reason=too_big_for_budget need_mib={} capacity_mib={}",
+                     id, mib(need), mib(capacity));
+        if (st && jobs::is_terminal(*st)) remove_file(run->job.spec.input_path);
+        done_cv_.notify_all();
+        continue;
+      }
+    }
+    // Wait for room, renewing the lease; FIFO in the budget keeps a big job from starving.
+    bool given_back = false;
+    auto last_beat = std::chrono::steady_clock::now();
+    while (true) {
+      auto r = budget_.reserve(need, "job " + id, 1s);
+      if (r) {
+        run->reservation = std::move(*r);
+        break;
+      }
+      bool stop;
+      {
+        std::lock_guard lk(mu_);
+        stop = stopping_;
+      }
+      if (r.error().code == ENOMEM) {
+        // The capacity shrank below this job while it waited (the limit was lowered).
+        auto st = store_.fail(id, lease, {"the memory budget no longer fits this job: " + r.error().message,
+                                          false, false, 0});
+        if (st && jobs::is_terminal(*st)) remove_file(run->job.spec.input_path);
+        done_cv_.notify_all();
+        given_back = true;
+        break;
+      }
+      if (stop) {
+        (void)store_.release(id, lease);
+        given_back = true;
+        break;
+      }
+      if (std::chrono::steady_clock::now() - last_beat > params_.lease / 4) {
+        last_beat = std::chrono::steady_clock::now();
+        auto hb = store_.heartbeat(id, lease, params_.lease);
+        if (hb && hb->cancel_requested) {
+          (void)store_.mark_cancelled(id, lease);
+          remove_file(run->job.spec.input_path);
+          done_cv_.notify_all();
+          given_back = true;
+          break;
+        }
+      }
+    }
+    if (given_back) continue;
+    run->limit = need;
+    run->result_path = params_.results_dir + "/" + id + ".json";
+    spdlog::info("event=job_start job={} run={} model={} attempt={} degrade={} reserve_mib={} "
+                 "budget_reserved_mib={} budget_capacity_mib={}",
+                 id, run->job.runs, run->params.model, run->job.attempts + 1, run->job.degrade,
+                 mib(need), mib(budget_.reserved()), mib(budget_.capacity()));
+    {
+      std::lock_guard lk(mu_);
+      runs_[id] = run;
+      ++threads_;
+      woken_ = true;  // maybe the next one fits too
+    }
+    std::thread([this, run] { run_job(run); }).detach();
+  }
+}
+
+void Scheduler::run_job(std::shared_ptr<Run> run) {
+  const std::string id = run->job.id;
+  const jobs::Lease lease = run->job.lease();
+  worker::WorkerSpec spec;
+  spec.name = fmt::format("soroka-job-{}-{}", id, run->job.runs);
+  spec.argv = {params_.soroka_exe, "worker",
+               "--job-id", id,
+               "--input", run->job.spec.input_path,
+               "--result", run->result_path,
+               "--language", run->params.language,
+               "--model", run->params.model,
+               "--degrade", std::to_string(run->job.degrade)};
+  spec.inherit_env = true;
+  spec.limit_bytes = run->limit;
+  spec.timeout = params_.worker_timeout;
+  spec.io = worker::WorkerIo::pipes;
+  auto h = supervisor_.spawn(std::move(spec));
+  if (!h) {
+    spdlog::error("event=worker_spawn_failed job={} error=\"{}\"", id, h.error().message);
+    (void)store_.fail(id, lease, {"could not start a worker: " + h.error().message, true, false, 0});
+  } else {
+    metrics_.worker_starts.fetch_add(1, std::memory_order_relaxed);
+    auto handle = std::make_shared<worker::WorkerHandle>(std::move(*h));
+    bool stop_now = false;
+    {
+      std::lock_guard lk(mu_);
+      run->handle = handle;
+      stop_now = run->cancel || run->preempt || run->shutdown;
+    }
+    if (stop_now) handle->terminate(1s);
+    spdlog::info("event=worker_started job={} pid={} limit_mib={} cgroup={}", id, handle->pid(),
+                 mib(run->limit), handle->cgroup_dir().empty() ? "none" : handle->cgroup_dir());
+    worker::LineChannel ch(handle->input().get(), handle->output().get());
+    auto last_beat = std::chrono::steady_clock::now();
+    auto last_progress = last_beat - 1h;
+    double progress = -1;
+    while (true) {
+      auto line = ch.receive(500ms);
+      if (line) {
+        auto j = nlohmann::json::parse(*line, nullptr, false);
+        if (j.is_object()) {
+          if (auto p = j.find("progress"); p != j.end() && p->is_number())
+            progress = p->get<double>();
+          if (auto e = j.find("error"); e != j.end() && e->is_string())
+            run->worker_error = e->get<std::string>();
+        }
+      } else if (line.error().code != ETIMEDOUT) {
+        break;  // EPIPE: the worker closed its stdout (it ended)
+      }
+      auto now = std::chrono::steady_clock::now();
+      std::optional<jobs::LeaseStatus> status;
+      if (progress >= 0 && now - last_progress >= 1s) {
+        last_progress = now;
+        auto s = store_.report_progress(id, lease, std::clamp(progress, 0.0, 1.0));
+        if (s) status = *s;
+        else if (s.error().code == ESTALE) run->stale = true;
+      }
+      if (now - last_beat >= params_.lease / 4) {
+        last_beat = now;
+        auto s = store_.heartbeat(id, lease, params_.lease);
+        if (s) status = *s;
+        else if (s.error().code == ESTALE) run->stale = true;
+      }
+      if (run->stale) {
+        spdlog::warn("event=lease_lost job={}: stopping its worker", id);
+        handle->terminate(0ms);
+      }
+      if (status && status->cancel_requested) {
+        {
+          std::lock_guard lk(mu_);
+          run->cancel = true;
+        }
+        handle->terminate(1s);
+      }
+    }
+    finish(*run, handle->wait());
+  }
+  run->reservation.release();
+  {
+    std::lock_guard lk(mu_);
+    runs_.erase(id);
+    --threads_;
+    woken_ = true;  // its memory is free: the next job may fit
+  }
+  cv_.notify_all();
+  done_cv_.notify_all();
+}
+
+void Scheduler::finish(Run& run, const worker::WorkerExit& exit) {
+  const std::string& id = run.job.id;
+  const jobs::Lease lease = run.job.lease();
+  const std::uint64_t peak = exit.peak_bytes.value_or(exit.max_rss_bytes);
+  spdlog::info("event=worker_exit job={} kind={} code={} signal={} peak_mib={} wall_ms={} detail=\"{}\"",
+               id, worker::to_string(exit.kind), exit.exit_code, exit.signal, mib(peak),
+               std::chrono::duration_cast<std::chrono::milliseconds>(exit.wall).count(),
+               exit.detail);
+  if (run.stale) return;  // another run owns the job now
+  bool cancel, preempt, shutdown;
+  {
+    std::lock_guard lk(mu_);
+    cancel = run.cancel;
+    preempt = run.preempt;
+    shutdown = run.shutdown;
+  }
+  std::optional<jobs::JobState> after;
+  auto record = [&](Result<jobs::JobState> st) {
+    if (st) after = *st;
+    else spdlog::error("event=store_failed job={} error=\"{}\"", id, st.error().message);
+  };
+  const int attempt = run.job.attempts + 1;
+  const int max_attempts = run.job.spec.max_attempts;
+  switch (exit.kind) {
+    case worker::ExitKind::exited:
+      if (exit.exit_code == 0) {
+        std::error_code ec;
+        if (!fs::exists(run.result_path, ec)) {
+          record(store_.fail(id, lease, {"the worker ended without writing a result", true, false, peak}));
+          break;
+        }
+        if (exit.peak_bytes) {
+          std::lock_guard lk(mu_);
+          auto& p = peaks_[run.params.model];
+          p = std::max(p, *exit.peak_bytes);
+        }
+        auto c = store_.complete(id, lease, {"", run.result_path, peak});
+        if (c) after = jobs::JobState::succeeded;
+        else spdlog::error("event=store_failed job={} error=\"{}\"", id, c.error().message);
+      } else if (exit.exit_code == kWorkerUserError) {
+        record(store_.fail(id, lease,
+                           {std::string(kInvalidInputPrefix) +
+                                (run.worker_error.empty() ? "the input cannot be transcribed"
+                                                          : run.worker_error),
+                            false, false, peak}));
+      } else {
+        record(store_.fail(id, lease,
+                           {fmt::format("worker exited with code {}{}{}", exit.exit_code,
+                                        run.worker_error.empty() ? "" : ": ", run.worker_error),
+                            true, false, peak}));
+      }
+      break;
+    case worker::ExitKind::oom_killed: {
+      metrics_.worker_oom_kills.fetch_add(1, std::memory_order_relaxed);
+      // degrade rises by one per OOM kill, so it counts this job's earlier ones.
+      const int kills = run.job.degrade + 1;
+      std::string reason = fmt::format(
+          "worker was killed by the kernel OOM killer {} time{} at a {} MiB limit", kills,
+          kills == 1 ? "" : "s", mib(run.limit));
+      if (attempt < max_attempts) reason += "; retrying with cheaper settings";
+      spdlog::warn("event=worker_oom_killed job={} attempt={}/{} limit_mib={}", id, attempt,
+                   max_attempts, mib(run.limit));
+      // The peak of an OOM-killed run is the limit it hit; the next run reserves more.
+      record(store_.fail(id, lease, {reason, true, true, std::max(peak, run.limit)}));
+      break;
+    }
+    case worker::ExitKind::crashed:
+      metrics_.worker_crashes.fetch_add(1, std::memory_order_relaxed);
+      record(store_.fail(id, lease, {"worker crashed: " + exit.detail, true, false, peak}));
+      break;
+    case worker::ExitKind::timed_out:
+      record(store_.fail(id, lease,
+                         {fmt::format("worker timed out after {} s",
+                                      std::chrono::duration_cast<std::chrono::seconds>(exit.wall).count()),
+                          false, false, peak}));
+      break;
+    case worker::ExitKind::cancelled:
+      if (cancel) {
+        if (auto r = store_.mark_cancelled(id, lease); r) after = jobs::JobState::cancelled;
+        else spdlog::error("event=store_failed job={} error=\"{}\"", id, r.error().message);
+      } else {
+        if (preempt) spdlog::warn("event=job_requeued job={} reason=memory_critical", id);
+        if (shutdown) spdlog::info("event=job_requeued job={} reason=shutdown", id);
+        if (auto r = store_.release(id, lease); r) after = jobs::JobState::queued;
+        else spdlog::error("event=store_failed job={} error=\"{}\"", id, r.error().message);
+      }
+      break;
+  }
+  if (after) {
+    spdlog::info("event=job_{} job={}", jobs::to_string(*after), id);
+    if (jobs::is_terminal(*after)) remove_file(run.job.spec.input_path);
+    if (*after != jobs::JobState::succeeded) remove_file(run.result_path);
+  }
+}
+
+void Scheduler::on_level(oomguard::Level level) {
+  budget_.set_paused(level != oomguard::Level::normal);
+  std::vector<std::shared_ptr<Run>> runs;
+  {
+    std::lock_guard lk(mu_);
+    if (level != oomguard::Level::critical) {
+      shed_sent_ = false;
+      return;
+    }
+    for (auto& [id, r] : runs_)
+      if (r->handle) runs.push_back(r);
+  }
+  auto now = std::chrono::steady_clock::now();
+  std::unique_lock lk(mu_);
+  if (!shed_sent_) {
+    shed_sent_ = true;
+    critical_since_ = now;
+    lk.unlock();
+    spdlog::warn("event=memory_critical action=shed workers={}", runs.size());
+    // One short line each; the pipe is non-blocking and a full one just misses this hint.
+    for (auto& r : runs) {
+      int fd = r->handle->input().get();
+      if (fd >= 0) (void)!::write(fd, "shed\n", 5);
+    }
+    return;
+  }
+  if (now - critical_since_ < params_.shed_grace || now - last_preempt_ < params_.shed_grace ||
+      runs.empty())
+    return;
+  // Lowest priority first, then the newest: it has the least work to lose.
+  auto victim = *std::max_element(runs.begin(), runs.end(), [](const auto& a, const auto& b) {
+    if (a->job.spec.priority != b->job.spec.priority)
+      return a->job.spec.priority > b->job.spec.priority;
+    return a->started < b->started;
+  });
+  victim->preempt = true;
+  last_preempt_ = now;
+  lk.unlock();
+  metrics_.worker_preemptions.fetch_add(1, std::memory_order_relaxed);
+  spdlog::warn("event=memory_critical action=stop_worker job={} pid={}", victim->job.id,
+               victim->handle->pid());
+  victim->handle->terminate(1s);
+}
+
+void Scheduler::cancel_running(const std::string& id) {
+  std::shared_ptr<worker::WorkerHandle> h;
+  {
+    std::lock_guard lk(mu_);
+    auto it = runs_.find(id);
+    if (it == runs_.end()) return;
+    it->second->cancel = true;
+    h = it->second->handle;
+  }
+  if (h) h->terminate(1s);
+}
+
+void Scheduler::shutdown(std::chrono::milliseconds timeout) {
+  {
+    std::lock_guard lk(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (dispatcher_.joinable()) dispatcher_.join();
+  std::unique_lock lk(mu_);
+  if (threads_ > 0)
+    spdlog::info("event=shutdown_drain running={} timeout_ms={}", threads_, timeout.count());
+  cv_.wait_for(lk, timeout, [&] { return threads_ == 0; });
+  if (threads_ > 0) {
+    for (auto& [id, r] : runs_) {
+      r->shutdown = true;
+      if (r->handle) r->handle->terminate(1s);
+    }
+  }
+  // Workers were told to stop: they end within their grace, and their runners then return.
+  cv_.wait(lk, [&] { return threads_ == 0; });
+}
+
+Result<jobs::Job> Scheduler::wait_finished(const std::string& id,
+                                           std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    auto job = store_.get(id);
+    if (!job || jobs::is_terminal(job->state)) return job;
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return job;
+    std::unique_lock lk(mu_);
+    if (stopping_ && threads_ == 0) return job;
+    done_cv_.wait_for(lk, std::min<std::chrono::steady_clock::duration>(deadline - now, 1s));
+  }
+}
+
+}  // namespace soroka::service

@@ -1,0 +1,95 @@
+// Scheduler: claims queued jobs, reserves memory for each, runs it in a worker, records the end.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "jobs/job_store.h"
+#include "oomguard/budget.h"
+#include "oomguard/levels.h"
+#include "service/metrics.h"
+#include "worker/supervisor.h"
+
+namespace soroka::service {
+
+// Starts the failure reason of a job whose input the worker could not transcribe (a user
+// error, not retried); the API answers such a synchronous request with 400.
+inline constexpr std::string_view kInvalidInputPrefix = "invalid input: ";
+
+struct SchedulerParams {
+  jobs::LeaseOwner owner;         // this service: node and pid
+  std::string soroka_exe;         // the binary that has `worker`
+  std::string results_dir;        // <state>/results
+  std::uint64_t worker_memory = 256ull << 20;  // reservation of a pocketsphinx worker
+  std::uint64_t worker_max_memory = 0;         // cap on any worker's limit; 0: none
+  std::chrono::milliseconds worker_timeout{std::chrono::hours(2)};
+  // A lease is renewed every lease/4; a service that died is noticed at restart through its
+  // pid, another node's only when the lease runs out, so one minute bounds that wait.
+  std::chrono::milliseconds lease{std::chrono::minutes(1)};
+  std::chrono::milliseconds shed_grace{std::chrono::seconds(2)};  // critical: shed, then stop one
+};
+
+// Thread-safe. How many jobs run at once is what the budget admits: each job reserves its
+// estimate (model + working memory, corrected by peaks seen) before its worker starts, and the
+// worker's cgroup limit is that reservation, so an underestimate kills the worker, not us.
+class Scheduler {
+ public:
+  Scheduler(jobs::JobQueue& store, oomguard::MemoryBudget& budget,
+            worker::WorkerSupervisor& supervisor, Metrics& metrics, SchedulerParams params);
+  ~Scheduler();  // shutdown(0) if not done
+
+  void start();
+  void wake();  // a job was queued
+  // Called on every memory sample: warning pauses the budget; critical sheds caches, then
+  // stops the newest worker (its job re-queued without using an attempt).
+  void on_level(oomguard::Level level);
+  // DELETE of a running job: stops its worker; the job ends cancelled.
+  void cancel_running(const std::string& id);
+  // Stops claiming; waits up to `timeout` for running jobs, then stops the rest and gives
+  // their jobs back to the queue.
+  void shutdown(std::chrono::milliseconds timeout);
+  // Waits until the job is finished (or `timeout`); returns it as it is then.
+  Result<jobs::Job> wait_finished(const std::string& id, std::chrono::milliseconds timeout);
+  std::size_t running() const;
+  void set_limits(std::uint64_t worker_memory, std::uint64_t worker_max_memory);
+
+  // The reservation for a job: pure, exposed for tests.
+  static std::uint64_t estimate_bytes(const std::string& model, double duration_s,
+                                      std::uint64_t worker_memory, std::uint64_t observed_peak);
+
+ private:
+  struct Run;
+  void dispatch_loop();
+  void run_job(std::shared_ptr<Run> run);
+  void finish(Run& run, const worker::WorkerExit& exit);
+  std::uint64_t learned_peak(const std::string& model) const;
+
+  jobs::JobQueue& store_;
+  oomguard::MemoryBudget& budget_;
+  worker::WorkerSupervisor& supervisor_;
+  Metrics& metrics_;
+  SchedulerParams params_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;       // dispatcher wake-ups and run ends
+  std::condition_variable done_cv_;  // a job finished (sync waiters)
+  bool stopping_ = false;
+  bool woken_ = false;
+  bool started_ = false;
+  std::map<std::string, std::shared_ptr<Run>> runs_;
+  std::map<std::string, std::uint64_t> peaks_;  // per model, the largest peak seen
+  std::size_t threads_ = 0;                      // run_job threads alive
+  std::chrono::steady_clock::time_point critical_since_{};
+  bool shed_sent_ = false;
+  std::chrono::steady_clock::time_point last_preempt_{};
+  std::thread dispatcher_;
+};
+
+}  // namespace soroka::service

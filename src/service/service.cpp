@@ -1,0 +1,295 @@
+// Service: `soroka serve` assembled: state dir, job store, memory monitor and budget, workers,
+// HTTP server, signals.
+#include "service/service.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <charconv>
+#include <cstdlib>
+#include <filesystem>
+#include <limits>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+#include <httplib.h>
+
+#include "jobs/job_store.h"
+#include "oomguard/budget.h"
+#include "oomguard/monitor.h"
+#include "oomguard/sampler.h"
+#include "service/http_api.h"
+#include "service/scheduler.h"
+#include "util/log.h"
+#include "worker/supervisor.h"
+
+namespace soroka::service {
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+constexpr std::uint64_t kMiBytes = 1024 * 1024;
+// httplib serves each connection on a pool thread; a synchronous request holds its thread
+// until the job ends, so the pool bounds concurrent sync requests (48: the torture test's 24
+// plus polling and metrics). Idle threads cost only their stacks' touched pages.
+constexpr std::size_t kHttpThreads = 48;
+
+std::string resolve_state_dir(const ServeOptions& o, const Settings& s) {
+  if (o.state_dir) return *o.state_dir;
+  if (!s.service.state_dir.empty()) return s.service.state_dir;
+  if (const char* d = std::getenv("STATE_DIRECTORY"); d && *d) return d;  // systemd
+  return "soroka-state";
+}
+
+std::string hostname() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
+
+// What the scheduler may reserve for workers: the limit less what the service itself uses and
+// a margin that keeps the cgroup out of the warning zone when every reservation is in use
+// (workers' cgroups are children of ours, so their pages count against our limit).
+std::uint64_t budget_capacity(const oomguard::Snapshot& s, const Settings& st) {
+  const auto& th = st.monitor.thresholds;
+  const double warn_share = (100.0 - th.warning_percent) / 100.0;
+  std::uint64_t margin = std::max<std::uint64_t>(
+      th.min_available_bytes,
+      static_cast<std::uint64_t>(static_cast<double>(s.limit_bytes) * warn_share));
+  margin += 32 * kMiBytes;  // hysteresis and the service's own growth (HTTP buffers)
+  std::uint64_t own = s.process ? s.process->rss_bytes : 0;
+  if (s.bound_by_cgroup) {
+    if (s.limit_bytes <= own + margin) return 0;
+    return s.limit_bytes - own - margin;
+  }
+  // The host binds: only what is available now may be promised.
+  return s.available_bytes > margin ? s.available_bytes - margin : 0;
+}
+
+ApiLimits api_limits(const Settings& s) {
+  ApiLimits l;
+  l.max_file_bytes = s.admission.max_file_bytes;
+  l.max_queue = s.service.max_queue;
+  l.max_attempts = static_cast<std::int32_t>(std::clamp<std::uint64_t>(s.service.max_attempts, 1, 100));
+  l.request_timeout = s.service.request_timeout;
+  return l;
+}
+
+void remove_leftover_uploads(const std::string& dir, jobs::JobQueue& store) {
+  // Uploads of jobs that exist are kept; anything else was cut short by a crash mid-upload.
+  auto live = store.list({{jobs::JobState::queued, jobs::JobState::running}, "", 100000});
+  std::set<std::string> keep;
+  if (live)
+    for (const auto& j : *live) keep.insert(j.spec.input_path);
+  else
+    return;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (!keep.count(e.path().string())) fs::remove(e.path(), ec);
+}
+
+}  // namespace
+
+std::optional<std::pair<std::string, int>> parse_listen(const std::string& s) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0) return std::nullopt;
+  std::string host = s.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  int port = 0;
+  const char* b = s.data() + colon + 1;
+  const char* e = s.data() + s.size();
+  auto [p, ec] = std::from_chars(b, e, port);
+  if (ec != std::errc() || p != e || port < 0 || port > 65535) return std::nullopt;
+  return std::make_pair(host, port);
+}
+
+int serve(const ServeOptions& o, Settings settings) {
+  // Signals are taken by one thread with sigwait; blocked before any thread starts so that
+  // every thread inherits the mask. SIGPIPE: a client or worker that went away is an error
+  // value on write, never the end of the service.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  auto listen = parse_listen(o.listen.value_or(settings.service.listen));
+  if (!listen) {
+    spdlog::error("invalid listen address '{}': expected HOST:PORT", o.listen.value_or(settings.service.listen));
+    return 64;
+  }
+  const std::string state = resolve_state_dir(o, settings);
+  const std::string uploads = state + "/uploads", results = state + "/results";
+  std::error_code ec;
+  for (const auto& d : {state, uploads, results}) {
+    fs::create_directories(d, ec);
+    if (ec) {
+      spdlog::error("cannot create state directory {}: {}", d, ec.message());
+      return 1;
+    }
+  }
+
+  // The kernel should pick a worker, never us: workers get 1000, we lower ours.
+  if (auto r = worker::protect_self(-500); !r)
+    spdlog::warn("event=protect_self_failed error=\"{}\" (the service keeps its default oom_score_adj)",
+                 r.error().message);
+
+  auto store = jobs::SqliteJobStore::open(jobs::default_sqlite_params(state + "/jobs.sqlite"));
+  if (!store) {
+    spdlog::error("cannot open the job store: {}", store.error().message);
+    return 1;
+  }
+  const jobs::LeaseOwner owner{hostname(), static_cast<std::int64_t>(::getpid())};
+  // A previous run killed with -9 left running jobs under its pid: back to the queue.
+  jobs::RecoverParams rp;
+  rp.owner_alive = jobs::local_owner_alive(owner.node);
+  if (auto rec = (*store)->recover(jobs::now_ms(), rp); rec) {
+    for (const auto& id : rec->requeued) spdlog::info("event=job_recovered job={} state=queued", id);
+    for (const auto& id : rec->failed) spdlog::info("event=job_recovered job={} state=failed", id);
+    for (const auto& id : rec->cancelled) spdlog::info("event=job_recovered job={} state=cancelled", id);
+  } else {
+    spdlog::error("event=recover_failed error=\"{}\"", rec.error().message);
+  }
+  remove_leftover_uploads(uploads, **store);
+
+  auto sampler = oomguard::Sampler::open(oomguard::Roots{}, oomguard::Target{});
+  if (!sampler) {
+    spdlog::error("cannot read memory: {}", sampler.error().message);
+    return 1;
+  }
+  auto monitor = oomguard::Monitor::start(std::move(*sampler), settings.monitor);
+  if (!monitor) {
+    spdlog::error("cannot start the memory monitor: {}", monitor.error().message);
+    return 1;
+  }
+  oomguard::MemoryBudget budget(budget_capacity((*monitor)->latest(), settings));
+
+  auto supervisor = worker::WorkerSupervisor::create({});
+  if (!supervisor) {
+    spdlog::error("cannot start the worker supervisor: {}", supervisor.error().message);
+    return 1;
+  }
+  spdlog::info("event=start listen={}:{} state_dir={} workers_cgroup=\"{}\" budget_mib={} limit_mib={} "
+               "level={} pid={}",
+               listen->first, listen->second, state, (*supervisor)->cgroups().description(),
+               budget.capacity() / kMiBytes, (*monitor)->latest().limit_bytes / kMiBytes,
+               oomguard::to_string((*monitor)->level()), ::getpid());
+
+  Metrics metrics;
+  SchedulerParams sp;
+  sp.owner = owner;
+  sp.soroka_exe = o.soroka_exe;
+  sp.results_dir = results;
+  sp.worker_memory = settings.service.worker_memory;
+  sp.worker_max_memory = settings.service.worker_max_memory;
+  sp.worker_timeout = settings.service.worker_timeout;
+  Scheduler scheduler(**store, budget, **supervisor, metrics, sp);
+
+  std::atomic<bool> accepting{true};
+  oomguard::Monitor& mon = **monitor;
+  ApiContext ctx{**store,
+                 scheduler,
+                 metrics,
+                 uploads,
+                 [&] {
+                   Gauges g;
+                   g.level = mon.level();
+                   g.snapshot = mon.latest();
+                   if (auto c = (*store)->counts()) g.counts = *c;
+                   if (auto q = (*store)->queue_length()) g.queue_length = *q;
+                   g.budget_reserved = budget.reserved();
+                   g.budget_capacity = budget.capacity();
+                   g.budget_paused = budget.paused();
+                   g.workers_running = scheduler.running();
+                   return g;
+                 },
+                 [&] { return mon.level(); },
+                 [&] { return accepting.load(); }};
+  HttpApi api(ctx, api_limits(settings));
+  httplib::Server server;
+  server.new_task_queue = [] { return new httplib::ThreadPool(kHttpThreads); };
+  server.set_payload_max_length(std::numeric_limits<std::size_t>::max());  // we count ourselves
+  server.set_read_timeout(60, 0);
+  server.set_write_timeout(60, 0);
+  api.install(server);
+  if (!server.bind_to_port(listen->first, listen->second)) {
+    spdlog::error("cannot listen on {}:{}", listen->first, listen->second);
+    return 1;
+  }
+  scheduler.start();
+  std::thread http([&] { server.listen_after_bind(); });
+  spdlog::info("event=listening address={}:{}", listen->first, listen->second);
+
+  // Housekeeping: memory level -> scheduler (every 250 ms: the monitor itself samples every
+  // 100 ms at warning), budget capacity, expired leases, retention.
+  std::atomic<bool> stop{false};
+  std::thread housekeeping([&] {
+    auto last_purge = std::chrono::steady_clock::now() - 1h;
+    auto last_capacity = std::chrono::steady_clock::now();
+    while (!stop) {
+      scheduler.on_level(mon.level());
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_capacity >= 5s) {
+        last_capacity = now;
+        // Our own RSS and the limit may change; reserved jobs keep what they hold.
+        budget.set_capacity(budget_capacity(mon.latest(), settings));
+        jobs::RecoverParams r;
+        r.owner_alive = jobs::local_owner_alive(owner.node);
+        if (auto rec = (*store)->recover(jobs::now_ms(), r); rec && !rec->requeued.empty()) scheduler.wake();
+      }
+      if (now - last_purge >= 60s) {
+        last_purge = now;
+        auto cutoff = jobs::now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(settings.service.retention);
+        if (auto p = (*store)->purge(cutoff); p && p->jobs > 0) {
+          std::error_code e;
+          for (const auto& f : p->files) fs::remove(f, e);
+          spdlog::info("event=purge jobs={} files={}", p->jobs, p->files.size());
+        }
+      }
+      std::this_thread::sleep_for(250ms);
+    }
+  });
+
+  int sig = 0;
+  while (true) {
+    sigwait(&sigs, &sig);
+    if (sig != SIGHUP) break;
+    auto fresh = load_settings(o.config_path, current_environment());
+    if (!fresh) {
+      spdlog::error("event=reload_failed error=\"{}\" (keeping the running configuration)", fresh.error().message);
+      continue;
+    }
+    // Listen address and state dir need a restart; everything else applies now.
+    settings.admission = fresh->admission;
+    settings.service.max_queue = fresh->service.max_queue;
+    settings.service.max_attempts = fresh->service.max_attempts;
+    settings.service.retention = fresh->service.retention;
+    settings.service.request_timeout = fresh->service.request_timeout;
+    settings.service.shutdown_timeout = fresh->service.shutdown_timeout;
+    settings.service.worker_memory = fresh->service.worker_memory;
+    settings.service.worker_max_memory = fresh->service.worker_max_memory;
+    settings.log_level = fresh->log_level;
+    spdlog::set_level(spdlog::level::from_str(settings.log_level));
+    api.set_limits(api_limits(settings));
+    scheduler.set_limits(settings.service.worker_memory, settings.service.worker_max_memory);
+    spdlog::info("event=reloaded config=\"{}\"", fresh->loaded_from);
+  }
+  spdlog::info("event=stopping signal={} running={}", sig, scheduler.running());
+  accepting = false;
+  // Running jobs get the shutdown timeout; what is not done goes back to the queue, and
+  // synchronous clients waiting on them get their answer (or a 504) before the server stops.
+  scheduler.shutdown(settings.service.shutdown_timeout);
+  server.stop();
+  http.join();
+  stop = true;
+  housekeeping.join();
+  spdlog::info("event=stopped");
+  return 0;
+}
+
+}  // namespace soroka::service

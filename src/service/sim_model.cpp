@@ -1,0 +1,72 @@
+// SIMULATION ONLY: fake engines that reproduce bigger models' memory profiles, for tests.
+#include "service/sim_model.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <thread>
+#include <vector>
+
+namespace soroka::service {
+
+namespace {
+constexpr std::uint64_t kMB = 1000 * 1000;
+constexpr std::uint64_t kChunk = 8ull << 20;  // allocate in 8 MiB steps so progress shows
+}  // namespace
+
+bool sim_enabled() {
+  const char* v = std::getenv(std::string(kSimEnableVar).c_str());
+  return v && std::string_view(v) == "1";
+}
+
+std::optional<SimProfile> sim_profile(std::string_view model) {
+  // whisper.cpp README, "Memory usage" table: disk/mem per model.
+  if (model == "sim-tiny") return SimProfile{"sim-tiny", 273 * kMB, 32 * kMB, 1.0, false};
+  if (model == "sim-base") return SimProfile{"sim-base", 388 * kMB, 48 * kMB, 1.5, false};
+  if (model == "sim-small") return SimProfile{"sim-small", 852 * kMB, 64 * kMB, 2.0, false};
+  if (model == "sim-medium") return SimProfile{"sim-medium", 2100 * kMB, 96 * kMB, 3.0, false};
+  // Small and slow: for cancellation and shutdown tests.
+  if (model == "sim-slow") return SimProfile{"sim-slow", 32 * kMB, 16 * kMB, 30.0, false};
+  if (model == "sim-leak") return SimProfile{"sim-leak", 273 * kMB, 32 * kMB, 60.0, true};
+  return std::nullopt;
+}
+
+Result<pipeline::Transcript> run_simulation(const SimProfile& p, const std::string& input,
+                                            double duration_s, int degrade,
+                                            const std::function<void(double)>& progress) {
+  std::uint64_t working = p.working_bytes >> std::min(degrade, 4);
+  std::uint64_t target = p.model_bytes + working;
+  std::vector<std::unique_ptr<char[]>> blocks;
+  auto start = std::chrono::steady_clock::now();
+  std::uint64_t held = 0;
+  // Touch every page: an untouched allocation costs nothing and would prove nothing.
+  while (p.leaks || held < target) {
+    auto block = std::make_unique<char[]>(kChunk);
+    std::memset(block.get(), 0x5a, kChunk);
+    blocks.push_back(std::move(block));
+    held += kChunk;
+    if (progress) progress(p.leaks ? 0.0 : 0.5 * static_cast<double>(held) / static_cast<double>(target));
+    if (p.leaks) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (p.leaks && std::chrono::steady_clock::now() - start > std::chrono::duration<double>(p.seconds))
+      return fail("simulated leak ran out of time without being stopped", ETIMEDOUT);
+  }
+  const int steps = 10;
+  for (int i = 1; i <= steps; ++i) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(p.seconds / steps));
+    if (progress) progress(0.5 + 0.5 * i / steps);
+  }
+  pipeline::Transcript t;
+  t.file = input;
+  t.duration_s = duration_s;
+  t.language = "en";
+  t.engine = p.name + " (simulation)";
+  engine::SegmentText seg;
+  seg.start_s = 0;
+  seg.end_s = duration_s > 0 ? duration_s : 1.0;
+  seg.text = "[simulated transcript from " + p.name + ": not speech recognition]";
+  t.segments.push_back(std::move(seg));
+  return t;
+}
+
+}  // namespace soroka::service
