@@ -34,6 +34,9 @@ struct MonitorParams {
   std::chrono::milliseconds slow_callback{1000};
   // After cleanup, give freed heap back to the OS with malloc_trim(0).
   bool trim_heap = true;
+  // Nice value of the monitor's threads (needs CAP_SYS_NICE to go below 0; 0 = leave as is),
+  // so that reaction stays prompt while the machine is busy.
+  int thread_nice = -10;
 };
 
 struct LevelChange {
