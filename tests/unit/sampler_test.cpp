@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -577,9 +578,17 @@ TEST(SamplerTarget, RealChildProcessThatExits) {
   pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test binary
     ::pause();
     ::_exit(0);
   }
+  // Whatever assertion fails below, the child is killed and reaped.
+  struct Reaper {
+    pid_t pid;
+    ~Reaper() {
+      if (pid > 0 && ::kill(pid, SIGKILL) == 0) ::waitpid(pid, nullptr, 0);
+    }
+  } reaper{child};
   Roots host;  // real /proc, no cgroup: only the process and the host are watched
   host.cgroup_v2 = "";
   host.cgroup_v1_memory = "";
@@ -596,6 +605,7 @@ TEST(SamplerTarget, RealChildProcessThatExits) {
   EXPECT_GT(alive->process->rss_bytes, 0u);
   ASSERT_EQ(::kill(child, SIGKILL), 0);
   ASSERT_EQ(::waitpid(child, nullptr, 0), child);
+  reaper.pid = 0;
   auto gone = s->sample();
   ASSERT_TRUE(gone) << gone.error().message;
   EXPECT_FALSE(gone->process);
