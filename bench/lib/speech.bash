@@ -47,7 +47,14 @@ flite_minute() {
     i=$((i + 1))
   done
   sox "${parts[@]}" -r 16000 -c 1 -b 16 "$BENCH_TMP/minute-raw.wav"
-  sox "$BENCH_TMP/minute-raw.wav" "$out" pad 0 60 trim 0 60
+  local have rest
+  have=$(soxi -D "$BENCH_TMP/minute-raw.wav")
+  rest=$(awk -v h="$have" 'BEGIN { r = 60 - h; printf "%.3f", (r > 0 ? r : 0) }')
+  if [ "$rest" = 0.000 ]; then
+    sox "$BENCH_TMP/minute-raw.wav" "$out" trim 0 60
+  else
+    sox "$BENCH_TMP/minute-raw.wav" "$out" pad 0 "$rest"
+  fi
 }
 
 # Repeats a WAV n times and encodes the result (container from the extension).

@@ -1,5 +1,4 @@
 // soroka transcribe: files to text, subtitles or JSON, with progress on stderr.
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -8,8 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <set>
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -113,7 +112,7 @@ class Progress {
     bar.resize(kBarWidth, '.');
     double secs = std::chrono::duration<double>(Clock::now() - started_).count();
     if (total_s > 0)
-      std::fprintf(stderr, "\r\033[K[%s] %3.0f%% %s/%s  %s  (%.1fx real time)", bar.c_str(),
+      std::fprintf(stderr, "\r\033[K[%s] %3.0f%% %s/%s  %s  (%.1fx real-time speed)", bar.c_str(),
                    frac * 100, clock_time(done_s).c_str(), clock_time(total_s).c_str(),
                    file_.c_str(), secs > 0 ? done_s / secs : 0.0);
     else
@@ -291,31 +290,6 @@ int run_transcribe(const TranscribeOptions& o, const Global& g) {
   }
   spdlog::set_level(spdlog::level::from_str(o.quiet ? "error" : settings->log_level));
 
-  // Format: --format, else the -o file's extension, else txt.
-  Format format = Format::txt;
-  if (!o.format.empty()) {
-    format = *pipeline::parse_format(o.format);  // CLI11 checked the value
-  } else if (!o.output.empty() && o.output != "-" && !is_dir_target(o.output)) {
-    std::string ext = fs::path(o.output).extension().string();
-    if (auto f = pipeline::parse_format(ext.empty() ? ext : ext.substr(1))) format = *f;
-  }
-
-  std::unique_ptr<Output> output;
-  const bool several = o.files.size() > 1;
-  if (o.output.empty() || o.output == "-") {
-    output = std::make_unique<StdoutOutput>(format, several);
-  } else if (is_dir_target(o.output)) {
-    std::error_code ec;
-    fs::create_directories(o.output, ec);
-    if (ec) {
-      print_error(o.output, ec.message());
-      return kFailure;
-    }
-    output = std::make_unique<DirOutput>(o.output, format, o.files);
-  } else {
-    output = std::make_unique<FileOutput>(o.output, format, several);
-  }
-
   // Memory: what this process may use now, less the floor the thresholds keep free.
   auto sampler = oomguard::Sampler::open(oomguard::Roots{}, oomguard::Target{});
   if (!sampler) {
@@ -339,6 +313,31 @@ int run_transcribe(const TranscribeOptions& o, const Global& g) {
     std::fprintf(stderr, "soroka: language '%s' is not supported by %s (supported: %s)\n",
                  o.language.c_str(), engine.name().c_str(), fmt::format("{}", fmt::join(langs, ", ")).c_str());
     return kUsage;
+  }
+
+  // Format: --format, else the -o file's extension, else txt.
+  Format format = Format::txt;
+  if (!o.format.empty()) {
+    format = *pipeline::parse_format(o.format);  // CLI11 checked the value
+  } else if (!o.output.empty() && o.output != "-" && !is_dir_target(o.output)) {
+    std::string ext = fs::path(o.output).extension().string();
+    if (auto f = pipeline::parse_format(ext.empty() ? ext : ext.substr(1))) format = *f;
+  }
+
+  std::unique_ptr<Output> output;
+  const bool several = o.files.size() > 1;
+  if (o.output.empty() || o.output == "-") {
+    output = std::make_unique<StdoutOutput>(format, several);
+  } else if (is_dir_target(o.output)) {
+    std::error_code ec;
+    fs::create_directories(o.output, ec);
+    if (ec) {
+      print_error(o.output, ec.message());
+      return kFailure;
+    }
+    output = std::make_unique<DirOutput>(o.output, format, o.files);
+  } else {
+    output = std::make_unique<FileOutput>(o.output, format, several);
   }
 
   pipeline::TranscribeOptions popts;
