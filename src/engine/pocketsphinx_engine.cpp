@@ -55,9 +55,9 @@ struct Decoder {
   }
 };
 
-// The decoder is fed with the segmenter's output, which has already dropped silence; the
-// front end's own VAD (-remove_silence) would also renumber frames, breaking word timings
-// (measured: words after a 2 s pause came out 2 s early).
+// The decoder is fed with the segmenter's output, which has already dropped silence. The
+// front end's own VAD (-remove_silence yes) would also break word timings: with it, a word
+// at frame 121 of an utterance holding a 2 s pause came out at frame 472.
 constexpr const char* kRemoveSilence = "no";
 
 // Working memory of one utterance on top of the model: lattice, history and feature buffers.

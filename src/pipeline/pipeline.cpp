@@ -107,11 +107,12 @@ Result<Transcript> transcribe_file(engine::Engine& engine, const std::string& pa
   if (!*probed) return std::unexpected(probed->error());
   const media::MediaInfo& info = **probed;
 
-  auto session = engine.start(engine::SessionParams{.language = options.language});
-  if (!session) return std::unexpected(session.error());
-
+  // The decoder first: a file FFmpeg cannot open should not cost a model load.
   auto decoder = media::AudioDecoder::open(path, options.decode);
   if (!decoder) return std::unexpected(decoder.error());
+
+  auto session = engine.start(engine::SessionParams{.language = options.language});
+  if (!session) return std::unexpected(session.error());
 
   std::vector<std::unique_ptr<engine::Stage>> stages;
   for (const auto& make : options.stages) stages.push_back(make());

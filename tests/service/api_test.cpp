@@ -1,0 +1,250 @@
+// API table tests against a real `soroka serve`: status codes, error shapes, formats, jobs.
+#include <future>
+#include <regex>
+
+#include <gtest/gtest.h>
+
+#include "service/serve_instance.h"
+#include "support/media_fixtures.h"
+
+namespace soroka::test {
+namespace {
+
+using nlohmann::json;
+
+// Every error body has OpenAI's shape.
+void expect_error_shape(const httplib::Result& r, int status, const std::string& param = "") {
+  ASSERT_TRUE(r) << "no response";
+  EXPECT_EQ(r->status, status) << r->body;
+  auto j = json::parse(r->body, nullptr, false);
+  ASSERT_TRUE(j.is_object() && j.contains("error")) << r->body;
+  const auto& e = j["error"];
+  EXPECT_TRUE(e["message"].is_string() && !e["message"].get<std::string>().empty());
+  EXPECT_TRUE(e["type"].is_string());
+  EXPECT_TRUE(e.contains("param") && e.contains("code"));
+  if (!param.empty()) EXPECT_EQ(e["param"], param) << r->body;
+}
+
+httplib::MultipartFormDataItems form(const std::string& content, const std::string& name,
+                                     std::vector<std::pair<std::string, std::string>> fields = {}) {
+  httplib::MultipartFormDataItems items = {{"file", content, name, "application/octet-stream"}};
+  for (auto& [k, v] : fields) items.push_back({k, v, "", ""});
+  return items;
+}
+
+// A multipart body by hand, for requests httplib's helpers would not make.
+std::string multipart(const std::string& boundary, const std::string& file_bytes) {
+  return "--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.wav\"\r\n"
+         "Content-Type: application/octet-stream\r\n\r\n" + file_bytes + "\r\n--" + boundary + "--\r\n";
+}
+
+class ApiTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    ASSERT_EQ(missing_media_tools(), "") << "media tools missing";
+    // An 8 MiB file limit keeps the oversize cases fast.
+    server = new ServeInstance({"SOROKA_MEMORY_MAX_FILE_SIZE=8MiB"});
+  }
+  static void TearDownTestSuite() {
+    delete server;
+    server = nullptr;
+  }
+  static ServeInstance* server;
+};
+ServeInstance* ApiTest::server = nullptr;
+
+TEST_F(ApiTest, HealthzAndUnknownRoutes) {
+  auto c = server->client();
+  auto r = c.Get("/healthz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(json::parse(r->body)["status"], "ok");
+  expect_error_shape(c.Get("/v1/nothing"), 404);
+  expect_error_shape(c.Get("/v1/jobs/01ZZZZZZZZZZZZZZZZZZZZZZZZ"), 404);
+  expect_error_shape(c.Delete("/v1/jobs/01ZZZZZZZZZZZZZZZZZZZZZZZZ"), 404);
+}
+
+TEST_F(ApiTest, RequestErrorsTable) {
+  auto speech = speech_sample();
+  ASSERT_TRUE(speech) << speech.error().message;
+  const std::string wav = ServeInstance::read_all(speech->path);
+  auto c = server->client();
+  struct Case {
+    std::string what;
+    std::function<httplib::Result()> send;
+    int status;
+    std::string param;
+  };
+  std::vector<Case> cases = {
+      {"json body", [&] { return c.Post("/v1/audio/transcriptions", "{}", "application/json"); }, 400, "file"},
+      {"no file part", [&] { return c.Post("/v1/audio/transcriptions", httplib::MultipartFormDataItems{{"model", "whisper-1", "", ""}}); }, 400, "file"},
+      {"bad response_format", [&] { return c.Post("/v1/audio/transcriptions", form(wav, "a.wav", {{"response_format", "docx"}})); }, 400, "response_format"},
+      {"unknown model", [&] { return c.Post("/v1/audio/transcriptions", form(wav, "a.wav", {{"model", "gpt-9"}})); }, 400, "model"},
+      {"unsupported language", [&] { return c.Post("/v1/audio/transcriptions", form(wav, "a.wav", {{"language", "fr"}})); }, 400, "language"},
+      {"empty file", [&] { return c.Post("/v1/jobs", form("", "a.ogg")); }, 400, "file"},
+  };
+  for (const std::string bad : {"text", "random", "video_only", "unknown_codec"}) {
+    auto p = bad_sample(bad);
+    ASSERT_TRUE(p) << p.error().message;
+    std::string bytes = ServeInstance::read_all(p->string());
+    cases.push_back({bad, [&c, bytes, bad] { return c.Post("/v1/audio/transcriptions", form(bytes, bad + ".bin")); }, 415, "file"});
+  }
+  for (auto& k : cases) {
+    SCOPED_TRACE(k.what);
+    expect_error_shape(k.send(), k.status, k.param);
+  }
+}
+
+TEST_F(ApiTest, CorruptMediaIs400Or415) {
+  for (const std::string bad : {"truncated_wav", "truncated_mp3", "truncated_ogg", "truncated_mp4"}) {
+    SCOPED_TRACE(bad);
+    auto p = bad_sample(bad);
+    ASSERT_TRUE(p) << p.error().message;
+    auto r = server->client().Post("/v1/audio/transcriptions",
+                                   form(ServeInstance::read_all(p->string()), bad + ".bin"));
+    ASSERT_TRUE(r);
+    // Either refused at upload (probe) or by the worker: never a 5xx, always the error shape
+    // or a transcript of what was readable.
+    if (r->status == 200) continue;
+    EXPECT_TRUE(r->status == 400 || r->status == 415) << r->status << " " << r->body;
+    expect_error_shape(r, r->status);
+  }
+}
+
+TEST_F(ApiTest, OversizeWithContentLengthIs413) {
+  std::string body = multipart("XyZbound", std::string(9u << 20, 'a'));
+  auto r = server->client().Post("/v1/audio/transcriptions", body,
+                                 "multipart/form-data; boundary=XyZbound");
+  expect_error_shape(r, 413, "file");
+  EXPECT_EQ(json::parse(r->body)["error"]["code"], "file_too_large");
+}
+
+TEST_F(ApiTest, OversizeChunkedWithoutContentLengthIs413) {
+  std::string body = multipart("XyZbound", std::string(10u << 20, 'a'));
+  std::size_t sent = 0;
+  auto r = server->client().Post(
+      "/v1/jobs",
+      [&](std::size_t, httplib::DataSink& sink) {
+        std::size_t n = std::min<std::size_t>(64 * 1024, body.size() - sent);
+        if (n == 0) {
+          sink.done();
+          return true;
+        }
+        sink.write(body.data() + sent, n);
+        sent += n;
+        return true;
+      },
+      "multipart/form-data; boundary=XyZbound");
+  expect_error_shape(r, 413, "file");
+  // Nothing of it stays on disk.
+  std::size_t uploads = 0;
+  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(server->state_dir() + "/uploads")) ++uploads;
+  EXPECT_EQ(uploads, 0u);
+}
+
+TEST_F(ApiTest, OpenAiResponseFormats) {
+  auto speech = speech_sample();
+  ASSERT_TRUE(speech) << speech.error().message;
+  const std::string wav = ServeInstance::read_all(speech->path);
+  // All five at once: they also show that the budget runs jobs side by side.
+  std::vector<std::string> formats = {"json", "text", "srt", "vtt", "verbose_json"};
+  std::vector<std::future<httplib::Result>> replies;
+  for (const auto& f : formats)
+    replies.push_back(std::async(std::launch::async, [&, f] {
+      return server->client().Post("/v1/audio/transcriptions",
+                                   form(wav, "speech.wav", {{"model", "whisper-1"}, {"response_format", f}}));
+    }));
+  std::map<std::string, std::string> body;
+  for (std::size_t i = 0; i < formats.size(); ++i) {
+    auto r = replies[i].get();
+    ASSERT_TRUE(r) << formats[i];
+    ASSERT_EQ(r->status, 200) << formats[i] << ": " << r->body;
+    body[formats[i]] = r->body;
+  }
+  auto j = json::parse(body["json"]);
+  ASSERT_TRUE(j["text"].is_string());
+  EXPECT_FALSE(j["text"].get<std::string>().empty());
+  EXPECT_EQ(j.size(), 1u);  // exactly {"text"} like OpenAI
+  auto v = json::parse(body["verbose_json"]);
+  EXPECT_EQ(v["task"], "transcribe");
+  EXPECT_EQ(v["language"], "en");
+  EXPECT_NEAR(v["duration"].get<double>(), speech->duration_s, 1.0);
+  ASSERT_TRUE(v["segments"].is_array());
+  ASSERT_FALSE(v["segments"].empty());
+  for (std::size_t i = 0; i < v["segments"].size(); ++i) {
+    const auto& s = v["segments"][i];
+    EXPECT_EQ(s["id"], static_cast<int>(i));
+    EXPECT_LE(s["start"].get<double>(), s["end"].get<double>());
+    EXPECT_TRUE(s["text"].is_string());
+  }
+  EXPECT_EQ(v["text"], j["text"]);
+  EXPECT_EQ(body["text"], j["text"].get<std::string>() + "\n");
+  EXPECT_TRUE(std::regex_search(body["srt"], std::regex(R"(^1\r?\n\d\d:\d\d:\d\d,\d\d\d --> \d\d:\d\d:\d\d,\d\d\d)")))
+      << body["srt"];
+  EXPECT_TRUE(body["vtt"].starts_with("WEBVTT")) << body["vtt"];
+  EXPECT_NE(body["vtt"].find(" --> "), std::string::npos);
+}
+
+TEST_F(ApiTest, AsyncJobLifecycle) {
+  auto speech = speech_sample();
+  ASSERT_TRUE(speech);
+  auto r = server->client().Post("/v1/jobs", form(ServeInstance::read_all(speech->path), "s.wav", {{"model", "sim-tiny"}}));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 202) << r->body;
+  auto created = json::parse(r->body);
+  EXPECT_EQ(created["state"], "queued");
+  std::string id = created["id"];
+  ASSERT_EQ(id.size(), 26u);
+  auto j = server->wait_final(id, std::chrono::seconds(60));
+  ASSERT_EQ(j["state"], "succeeded") << j.dump();
+  EXPECT_EQ(j["progress"], 1.0);
+  EXPECT_EQ(j["attempts"], 0);
+  EXPECT_EQ(j["model"], "sim-tiny");
+  EXPECT_GT(j.value("peak_bytes", 0ull), 273'000'000ull);  // the simulated model was resident
+  ASSERT_TRUE(j["result"].is_object());
+  EXPECT_NE(j["result"]["text"].get<std::string>().find("simulated"), std::string::npos);
+}
+
+TEST_F(ApiTest, CancelRunningAndQueued) {
+  auto speech = speech_sample();
+  ASSERT_TRUE(speech);
+  std::string id = server->submit(speech->path.string(), "sim-slow");
+  ASSERT_FALSE(id.empty());
+  // Wait until it runs, then cancel.
+  for (int i = 0; i < 100 && server->job(id)["state"] != "running"; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto t0 = std::chrono::steady_clock::now();
+  auto d = server->client().Delete("/v1/jobs/" + id);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->status, 200);
+  auto j = server->wait_final(id, std::chrono::seconds(10));
+  EXPECT_EQ(j["state"], "cancelled") << j.dump();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  // Cancelling a finished job changes nothing.
+  auto again = server->client().Delete("/v1/jobs/" + id);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(json::parse(again->body)["state"], "cancelled");
+}
+
+TEST_F(ApiTest, MetricsExposition) {
+  auto r = server->client().Get("/metrics");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  for (const char* name :
+       {"soroka_memory_level ", "soroka_memory_used_bytes ", "soroka_memory_limit_bytes ",
+        "soroka_memory_available_bytes ", "soroka_jobs{state=\"queued\"} ", "soroka_queue_length ",
+        "soroka_worker_starts_total ", "soroka_worker_crashes_total ", "soroka_worker_oom_kills_total ",
+        "soroka_admission_rejections_total{reason=\"too_large\"} ", "soroka_budget_reserved_bytes ",
+        "soroka_budget_capacity_bytes "})
+    EXPECT_NE(r->body.find(name), std::string::npos) << name;
+  // Every sample line is NAME{labels} VALUE with a numeric value.
+  std::istringstream in(r->body);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    EXPECT_TRUE(std::regex_match(line, std::regex(R"([a-z_]+(\{[a-z_]+="[a-z_]+"\})? -?[0-9.e+]+)"))) << line;
+  }
+}
+
+}  // namespace
+}  // namespace soroka::test
