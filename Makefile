@@ -4,7 +4,7 @@ ASAN_DIR  ?= build-asan
 JOBS      ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build demo test test-asan bench format clean
+.PHONY: all deps configure build install demo test test-asan bench format clean
 
 all: build
 
@@ -18,6 +18,13 @@ configure: deps $(BUILD_DIR)/CMakeCache.txt
 
 build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# The binary, the systemd unit, the docs and (if absent) /etc/soroka/soroka.toml; see
+# docs/deploy.en.md. PREFIX defaults to /usr/local; DESTDIR is honoured.
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD_DIR) --prefix $(PREFIX)
+	@echo "then: systemctl daemon-reload && systemctl enable --now soroka"
 
 demo: build
 	@./scripts/demo.sh $(BUILD_DIR)

@@ -13,6 +13,9 @@ int run(int argc, char** argv) {
   CLI::App app{"soroka: speech transcription that the OOM killer never takes down"};
   app.set_version_flag("--version", "soroka 0.1.0");
   app.require_subcommand(1);
+  // Global options are accepted after the subcommand too (`soroka serve --config FILE`, as a
+  // systemd unit writes it); subcommands inherit this from the app when they are added.
+  app.fallthrough();
   Global global;
   app.add_option("-c,--config", global.config_path,
                  "TOML config file (default: $SOROKA_CONFIG, ./soroka.toml, "

@@ -1,29 +1,47 @@
-// soroka worker (hidden): runs one job for `soroka serve` and reports on stdout, one JSON a line.
+// soroka worker (hidden): a process `soroka serve` starts to run jobs, keeping its model warm.
+//
+// Protocol, one JSON object a line (the scheduler's side is service/scheduler.cpp):
+//   stdin   {"job":ID,"input":PATH,"result":PATH,"language":"en","degrade":0}   run a job
+//           shed                                         memory is critical: give back caches
+//           end of input                                 exit 0
+//   stdout  {"ready":true,"rss_bytes":N}                 the model is loaded
+//           {"job":ID,"progress":0.42}
+//           {"job":ID,"done":true,"peak_bytes":N}        result written (atomically)
+//           {"job":ID,"error":MSG,"user_error":true}     the input cannot be transcribed
+//           {"job":ID,"error":MSG}                       our own failure; the worker exits 1
+// One job at a time. A worker that failed on its own, or whose memory the kernel took, is
+// replaced by a fresh one; the service retries the job there.
 #include <malloc.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "config/settings.h"
 #include "engine/pocketsphinx_engine.h"
 #include "media/decoder.h"
 #include "oomguard/budget.h"
 #include "oomguard/model_registry.h"
+#include "oomguard/probe/process.h"
 #include "oomguard/sampler.h"
 #include "pipeline/formats.h"
 #include "pipeline/pipeline.h"
 #include "service/sim_model.h"
+#include "util/file_reader.h"
 #include "util/log.h"
 
 namespace soroka::cli {
@@ -32,13 +50,17 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Exit codes the scheduler reads (service/scheduler.cpp): 3 = this input cannot be
-// transcribed (do not retry); 1 = the worker itself failed (retry).
+// Exit codes the scheduler reads: 3 = the job's input (or model choice) cannot be
+// transcribed, do not retry; 1 = the worker itself failed, retry.
 constexpr int kUserError = 3;
 
 struct WorkerArgs {
-  std::string job_id, input, result, language = "en", model = "pocketsphinx";
+  std::string model = "pocketsphinx";
   std::string model_dir = "/usr/share/pocketsphinx/model/en-us";
+};
+
+struct JobRequest {
+  std::string id, input, result, language = "en";
   int degrade = 0;
 };
 
@@ -50,6 +72,64 @@ void emit(const nlohmann::json& j) {
   std::fwrite(line.data(), 1, line.size(), stdout);
   std::fflush(stdout);
 }
+
+Result<JobRequest> parse_request(const std::string& line) {
+  auto j = nlohmann::json::parse(line, nullptr, false);
+  if (!j.is_object()) return fail("not a JSON object", EPROTO);
+  JobRequest r;
+  auto str = [&](const char* key, std::string& out, bool required) -> bool {
+    auto it = j.find(key);
+    if (it == j.end()) return !required;
+    if (!it->is_string()) return false;
+    out = it->get<std::string>();
+    return true;
+  };
+  if (!str("job", r.id, true) || !str("input", r.input, true) || !str("result", r.result, true) ||
+      !str("language", r.language, false))
+    return fail("a job needs string fields job, input, result", EPROTO);
+  if (auto d = j.find("degrade"); d != j.end() && d->is_number_integer()) r.degrade = d->get<int>();
+  return r;
+}
+
+// Reads stdin on its own thread: job lines queue up for the main thread, "shed" is acted on
+// at once (the main thread may be busy with a job), end of input ends the worker.
+class Inbox {
+ public:
+  explicit Inbox(std::function<void()> on_shed) : on_shed_(std::move(on_shed)) {
+    std::thread([this] { read_loop(); }).detach();
+  }
+  // The next job line; nullopt at end of input.
+  std::optional<std::string> next() {
+    std::unique_lock lk(mu_);
+    cv_.wait(lk, [&] { return closed_ || !lines_.empty(); });
+    if (lines_.empty()) return std::nullopt;
+    std::string l = std::move(lines_.front());
+    lines_.pop_front();
+    return l;
+  }
+
+ private:
+  void read_loop() {
+    std::string line;
+    while (std::getline(std::cin, line)) {
+      if (line == "shed") {
+        on_shed_();
+        continue;
+      }
+      std::lock_guard lk(mu_);
+      lines_.push_back(std::move(line));
+      cv_.notify_one();
+    }
+    std::lock_guard lk(mu_);
+    closed_ = true;
+    cv_.notify_one();
+  }
+  std::function<void()> on_shed_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> lines_;
+  bool closed_ = false;
+};
 
 // The result, whole or not at all: written beside its final name, synced, renamed.
 Result<void> write_result(const std::string& path, const pipeline::Transcript& t) {
@@ -69,92 +149,182 @@ Result<void> write_result(const std::string& path, const pipeline::Transcript& t
   return {};
 }
 
-// The service writes "shed" on our stdin when its memory is critical: give back what the
-// allocator holds. Models in use stay (the registry never unloads under a caller).
-void listen_for_shed(oomguard::ModelRegistry* registry) {
-  std::thread([registry] {
-    std::string line;
-    while (std::getline(std::cin, line)) {
-      if (line != "shed") continue;
-      std::uint64_t freed = registry ? registry->unload_idle() : 0;
-      ::malloc_trim(0);
-      spdlog::info("event=worker_shed freed_mib={}", freed >> 20);
+// Peak RSS per job: /proc/self/clear_refs "5" resets VmHWM to the current RSS (Linux >= 4.0),
+// so the peak reported after a job is the model plus that job's working memory.
+void reset_peak_rss() { (void)write_file("/proc/self/clear_refs", "5"); }
+std::uint64_t peak_rss_bytes() {
+  auto text = read_file("/proc/self/status");
+  if (!text) return 0;
+  auto st = oomguard::parse_proc_status(*text);
+  return st ? st->hwm_bytes : 0;
+}
+std::uint64_t rss_bytes() {
+  auto text = read_file("/proc/self/status");
+  if (!text) return 0;
+  auto st = oomguard::parse_proc_status(*text);
+  return st ? st->rss_bytes : 0;
+}
+
+// What one job ended with: a transcript, an input that cannot be transcribed, or our failure.
+struct JobFailure {
+  std::string message;
+  bool user_error = false;
+};
+using JobResult = std::expected<pipeline::Transcript, JobFailure>;
+using Progress = std::function<void(double)>;
+
+// A loaded model that runs jobs: pocketsphinx, or (tests only) a simulated bigger model.
+class JobRunner {
+ public:
+  virtual ~JobRunner() = default;
+  virtual JobResult run(const JobRequest& job, const Progress& progress) = 0;
+  virtual std::uint64_t shed() { return 0; }  // bytes given back
+};
+
+class PocketsphinxRunner final : public JobRunner {
+ public:
+  explicit PocketsphinxRunner(const WorkerArgs& a)
+      : budget_(available_now()),
+        // The service ends idle workers (worker.idle_ttl); inside one the model stays.
+        registry_(budget_, oomguard::ModelRegistry::Params{.idle_ttl = std::chrono::hours(24 * 365)}),
+        engine_(registry_, params(a)) {}
+
+  // Loads the model now so that the first job does not wait for it.
+  Result<void> preload() {
+    auto s = engine_.start(engine::SessionParams{});
+    if (!s) return std::unexpected(s.error());
+    return {};
+  }
+
+  JobResult run(const JobRequest& job, const Progress& progress) override {
+    pipeline::TranscribeOptions opts;
+    opts.language = job.language;
+    // The service admitted the file already; here admission only guards against a file
+    // that changed since. Its memory check is the cgroup's job now.
+    opts.admission.max_file_bytes = std::numeric_limits<std::uint64_t>::max();
+    // Cheaper settings after an OOM kill: shorter segments hold less audio and give the
+    // decoder a smaller search (20 s -> 10 s -> 5 s).
+    for (int i = 0; i < std::min(job.degrade, 2); ++i) opts.segmenter.max_segment_s /= 2;
+    auto t = pipeline::transcribe_file(engine_, job.input, opts, [&](double done, double total) {
+      if (total > 0) progress(std::min(1.0, done / total));
+    });
+    if (!t) {
+      // ENOMEM and I/O are ours; everything else is about the input.
+      bool ours = t.error().code == ENOMEM || t.error().code == EIO;
+      return std::unexpected(JobFailure{t.error().message, !ours});
     }
-  }).detach();
+    return std::move(*t);
+  }
+
+  std::uint64_t shed() override { return registry_.unload_idle(); }
+
+ private:
+  static std::uint64_t available_now() {
+    auto sampler = oomguard::Sampler::open(oomguard::Roots{}, oomguard::Target{});
+    if (sampler)
+      if (auto s = sampler->sample()) return s->available_bytes;
+    return std::numeric_limits<std::uint64_t>::max();
+  }
+  static engine::PocketsphinxParams params(const WorkerArgs& a) {
+    engine::PocketsphinxParams ps = engine::pocketsphinx_default_params(a.model_dir);
+    ps.max_sessions = 1;
+    return ps;
+  }
+  oomguard::MemoryBudget budget_;
+  oomguard::ModelRegistry registry_;
+  engine::PocketsphinxEngine engine_;
+};
+
+// SIMULATION ONLY (see service/sim_model.h): holds the simulated model for the worker's life.
+class SimRunner final : public JobRunner {
+ public:
+  explicit SimRunner(service::SimProfile p) : profile_(std::move(p)), model_(service::load_sim_model(profile_)) {}
+  JobResult run(const JobRequest& job, const Progress& progress) override {
+    auto info = media::probe_media(job.input);
+    auto t = service::run_simulation(profile_, fs::path(job.input).filename().string(),
+                                     info ? info->duration_s : 0.0, job.degrade, progress);
+    if (!t) return std::unexpected(JobFailure{t.error().message, false});
+    return std::move(*t);
+  }
+
+ private:
+  service::SimProfile profile_;
+  service::SimModel model_;
+};
+
+Result<std::unique_ptr<JobRunner>> make_runner(const WorkerArgs& a) {
+  if (auto sim = service::sim_profile(a.model)) {
+    if (!service::sim_enabled())
+      return fail(fmt::format("simulation engines need {}=1", service::kSimEnableVar), EPERM);
+    return std::make_unique<SimRunner>(*sim);
+  }
+  if (a.model != "pocketsphinx") return fail("unknown model " + a.model, EINVAL);
+  auto r = std::make_unique<PocketsphinxRunner>(a);
+  if (auto p = r->preload(); !p) return std::unexpected(p.error());
+  return r;
+}
+
+// Runs one job; false when the worker must end (its own failure).
+bool run_one(JobRunner& runner, const JobRequest& job) {
+  spdlog::info("event=worker_job job={} degrade={} pid={}", job.id, job.degrade, ::getpid());
+  reset_peak_rss();
+  auto progress = [&, last = -1.0](double frac) mutable {
+    if (frac - last < 0.02 && frac < 1.0) return;  // ~50 lines a job at most
+    last = frac;
+    emit({{"job", job.id}, {"progress", frac}});
+  };
+  auto t = runner.run(job, progress);
+  if (!t) {
+    nlohmann::json e = {{"job", job.id}, {"error", t.error().message}};
+    if (t.error().user_error) e["user_error"] = true;
+    emit(e);
+    spdlog::warn("event=worker_job_failed job={} user_error={} reason=\"{}\"", job.id,
+                 t.error().user_error, t.error().message);
+    return t.error().user_error;
+  }
+  t->file = fs::path(job.input).filename().string();
+  if (auto w = write_result(job.result, *t); !w) {
+    emit({{"job", job.id}, {"error", w.error().message}});
+    return false;
+  }
+  std::uint64_t peak = peak_rss_bytes();
+  emit({{"job", job.id}, {"done", true}, {"peak_bytes", peak}});
+  spdlog::info("event=worker_job_done job={} duration_s={:.1f} segments={} peak_mib={}", job.id,
+               t->duration_s, t->segments.size(), peak >> 20);
+  // What this job allocated goes back to the system before the worker idles.
+  ::malloc_trim(0);
+  return true;
 }
 
 int run_worker(const WorkerArgs& a) {
   // The service's log level reaches us through the inherited environment.
   if (const char* lvl = std::getenv("SOROKA_LOG_LEVEL"); lvl && *lvl)
     spdlog::set_level(spdlog::level::from_str(lvl));
-  spdlog::info("event=worker_begin job={} model={} degrade={} pid={}", a.job_id, a.model, a.degrade, ::getpid());
-  auto progress_cb = [last = -1.0](double frac) mutable {
-    if (frac - last < 0.02 && frac < 1.0) return;  // ~50 lines a job at most
-    last = frac;
-    emit({{"progress", frac}});
-  };
-  auto user_error = [&](const std::string& msg) {
-    emit({{"error", msg}});
-    spdlog::warn("event=worker_refused job={} reason=\"{}\"", a.job_id, msg);
-    return kUserError;
-  };
-
-  if (auto sim = service::sim_profile(a.model)) {
-    if (!service::sim_enabled())
-      return user_error("simulation engines need SOROKA_ENABLE_SIM_ENGINE=1");
-    listen_for_shed(nullptr);
-    auto info = media::probe_media(a.input);
-    auto t = service::run_simulation(*sim, fs::path(a.input).filename().string(),
-                                     info ? info->duration_s : 0.0, a.degrade, progress_cb);
-    if (!t) {
-      emit({{"error", t.error().message}});
-      return kFailure;
-    }
-    if (auto w = write_result(a.result, *t); !w) {
-      emit({{"error", w.error().message}});
-      return kFailure;
-    }
-    return kOk;
+  spdlog::info("event=worker_begin model={} pid={}", a.model, ::getpid());
+  auto runner = make_runner(a);
+  if (!runner) {
+    // Every job this worker would get fails the same way: say so for the first one.
+    const bool user = runner.error().code == EPERM || runner.error().code == EINVAL;
+    emit({{"error", runner.error().message}});
+    spdlog::error("event=worker_load_failed model={} error=\"{}\"", a.model, runner.error().message);
+    return user ? kUserError : kFailure;
   }
-
-  auto sampler = oomguard::Sampler::open(oomguard::Roots{}, oomguard::Target{});
-  std::uint64_t available = std::numeric_limits<std::uint64_t>::max();
-  if (sampler)
-    if (auto s = sampler->sample()) available = s->available_bytes;
-  oomguard::MemoryBudget budget(available);
-  oomguard::ModelRegistry registry(budget, oomguard::ModelRegistry::Params{});
-  engine::PocketsphinxParams ps = engine::pocketsphinx_default_params(a.model_dir);
-  ps.max_sessions = 1;
-  engine::PocketsphinxEngine engine(registry, ps);
-  listen_for_shed(&registry);
-
-  pipeline::TranscribeOptions opts;
-  opts.language = a.language;
-  // The service admitted the file already; here admission only guards against a file that
-  // changed since. Its memory check is the cgroup's job now.
-  opts.admission.max_file_bytes = std::numeric_limits<std::uint64_t>::max();
-  // Cheaper settings after an OOM kill: shorter segments hold less audio and give the
-  // decoder a smaller search (20 s -> 10 s -> 5 s).
-  for (int i = 0; i < std::min(a.degrade, 2); ++i) opts.segmenter.max_segment_s /= 2;
-  auto t = pipeline::transcribe_file(engine, a.input, opts, [&](double done, double total) {
-    if (total > 0) progress_cb(std::min(1.0, done / total));
+  JobRunner& r = **runner;
+  Inbox inbox([&r] {
+    std::uint64_t freed = r.shed();
+    ::malloc_trim(0);
+    spdlog::info("event=worker_shed freed_mib={}", freed >> 20);
   });
-  if (!t) {
-    // ENOMEM and I/O are ours; everything else is about the input.
-    if (t.error().code == ENOMEM || t.error().code == EIO) {
-      emit({{"error", t.error().message}});
+  emit({{"ready", true}, {"rss_bytes", rss_bytes()}});
+  while (auto line = inbox.next()) {
+    auto job = parse_request(*line);
+    if (!job) {
+      spdlog::error("event=worker_bad_request error=\"{}\"", job.error().message);
       return kFailure;
     }
-    return user_error(t.error().message);
+    if (!run_one(r, *job)) return kFailure;
   }
-  t->file = fs::path(a.input).filename().string();
-  if (auto w = write_result(a.result, *t); !w) {
-    emit({{"error", w.error().message}});
-    return kFailure;
-  }
-  emit({{"progress", 1.0}});
-  spdlog::info("event=worker_done job={} duration_s={:.1f} segments={}", a.job_id, t->duration_s,
-               t->segments.size());
+  spdlog::info("event=worker_end pid={}", ::getpid());
   return kOk;
 }
 
@@ -162,15 +332,10 @@ int run_worker(const WorkerArgs& a) {
 
 Runner add_worker_command(CLI::App& app, const Global&) {
   auto a = std::make_shared<WorkerArgs>();
-  CLI::App* sub = app.add_subcommand("worker", "Run one job for `soroka serve` (internal)");
+  CLI::App* sub = app.add_subcommand("worker", "Run jobs for `soroka serve` (internal)");
   sub->group("");  // hidden: only the service starts it
-  sub->add_option("--job-id", a->job_id, "job id, for the log");
-  sub->add_option("--input", a->input, "media file")->required();
-  sub->add_option("--result", a->result, "where the result JSON goes (atomically)")->required();
-  sub->add_option("--language", a->language, "language code");
   sub->add_option("--model", a->model, "pocketsphinx, or sim-* (simulation, tests only)");
   sub->add_option("--model-dir", a->model_dir, "pocketsphinx model directory");
-  sub->add_option("--degrade", a->degrade, "0 = normal; higher = cheaper settings after OOM kills");
   return [a] { return run_worker(*a); };
 }
 

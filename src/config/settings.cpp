@@ -35,7 +35,8 @@ std::string raw_to_string(const Raw& r) {
       r);
 }
 
-enum class Kind { percent, size, millis, micros, count, boolean, text };
+// millis_or_off: like millis, and 0 turns the feature off.
+enum class Kind { percent, size, millis, millis_or_off, micros, count, boolean, text };
 
 struct Field {
   const char* section;
@@ -123,9 +124,13 @@ const std::vector<Field>& fields() {
       {"worker", "max_memory", Kind::size, "cap on any worker's memory limit (0: none)",
        [](Settings& s, auto, std::uint64_t b, auto, auto&) { s.service.worker_max_memory = b; },
        [](const Settings& s) { return format_size(s.service.worker_max_memory); }},
-      {"worker", "timeout_ms", Kind::millis, "a worker running longer is stopped",
+      {"worker", "timeout_ms", Kind::millis, "a job running longer is stopped (and failed)",
        [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.service.worker_timeout = ms(v); },
        [](const Settings& s) { return fmt::format("{}", s.service.worker_timeout.count()); }},
+      {"worker", "idle_ttl_ms", Kind::millis_or_off,
+       "a warm worker (model loaded) idle this long ends; 0: a worker per job",
+       [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.service.worker_idle_ttl = ms(v); },
+       [](const Settings& s) { return fmt::format("{}", s.service.worker_idle_ttl.count()); }},
       {"log", "level", Kind::text, "trace, debug, info, warn, error, critical or off",
        [](Settings& s, auto, auto, auto, const std::string& t) { s.log_level = t; },
        [](const Settings& s) { return s.log_level; }},
@@ -138,6 +143,7 @@ const char* kind_name(Kind k) {
     case Kind::percent: return "percent";
     case Kind::size: return "size";
     case Kind::millis: return "milliseconds";
+    case Kind::millis_or_off: return "milliseconds (0: off)";
     case Kind::micros: return "microseconds";
     case Kind::count: return "integer";
     case Kind::boolean: return "bool";
@@ -168,6 +174,7 @@ Result<void> assign(Settings& s, const Field& f, const Raw& raw, const std::stri
     }
     case Kind::size:
     case Kind::millis:
+    case Kind::millis_or_off:
     case Kind::micros:
     case Kind::count: {
       std::optional<std::uint64_t> v;
@@ -179,7 +186,8 @@ Result<void> assign(Settings& s, const Field& f, const Raw& raw, const std::stri
       if (!v)
         return bad(f.kind == Kind::size ? "expected bytes or a size like \"200MiB\""
                                         : "expected a non-negative integer");
-      if (f.kind != Kind::size && *v == 0) return bad("must be greater than 0");
+      if (f.kind != Kind::size && f.kind != Kind::millis_or_off && *v == 0)
+        return bad("must be greater than 0");
       f.set(s, 0, *v, false, {});
       return {};
     }

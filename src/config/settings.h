@@ -27,7 +27,9 @@ struct ServiceSettings {
   // buffers; 60 MiB peak measured for a 10 s file, so 256 MiB leaves room for long inputs.
   std::uint64_t worker_memory = 256ull << 20;
   std::uint64_t worker_max_memory = 0;  // cap on any worker's limit; 0: none
-  std::chrono::milliseconds worker_timeout{std::chrono::hours(2)};
+  std::chrono::milliseconds worker_timeout{std::chrono::hours(2)};  // per job
+  // Workers stay warm (model loaded) between jobs this long; memory warning ends them sooner.
+  std::chrono::milliseconds worker_idle_ttl{std::chrono::minutes(5)};
 };
 
 struct Settings {

@@ -293,6 +293,27 @@ struct SqliteJobStore::Impl {
     if (params.before_commit) params.before_commit(op);
     return txn.commit();
   }
+
+  // The frame of every operation by a lease holder: under the mutex, one write transaction in
+  // which the lease is checked (ENOENT / ESTALE, with `ctx`) and then `body(conn, row, now)`
+  // writes.
+  // Committed as `op` when the body succeeds; its error (which carries its own context) rolls
+  // the transaction back. Checked and written under one write lock: of a stale and a current
+  // worker (or a worker and recover()), exactly one transition out of a run can happen.
+  template <class T, class Body>
+  Result<T> under_lease(std::string_view id, const Lease& lease, std::string_view op,
+                        const std::string& ctx, Body&& body) {
+    std::lock_guard lock(mu);
+    const TimeMs t = now();
+    auto txn = Transaction::begin(conn);
+    if (!txn) return err(txn, ctx);
+    auto row = check_lease(conn, id, lease);
+    if (!row) return err(row, ctx);
+    Result<T> out = body(conn, *row, t);
+    if (!out) return out;
+    if (auto r = commit(*txn, op); !r) return err(r, ctx);
+    return out;
+  }
 };
 
 SqliteStoreParams default_sqlite_params(std::string path) {
@@ -459,19 +480,15 @@ Result<std::optional<Job>> SqliteJobStore::claim_next(const LeaseOwner& owner,
 Result<LeaseStatus> SqliteJobStore::heartbeat(std::string_view id, const Lease& lease,
                                               std::chrono::milliseconds lease_for) {
   const std::string ctx = "renewing the lease of job " + std::string(id);
-  std::lock_guard lock(impl_->mu);
-  Connection& c = impl_->conn;
-  const TimeMs now = impl_->now();
-  auto txn = Transaction::begin(c);
-  if (!txn) return err(txn, ctx);
-  auto row = check_lease(c, id, lease);
-  if (!row) return err(row, ctx);
-  auto q = c.query("UPDATE jobs SET lease_expires_at = ?2, updated_at = ?3 WHERE seq = ?1");
-  if (!q) return err(q, ctx);
-  q->bind(1, row->seq).bind(2, db_time(now + lease_for)).bind(3, db_time(now));
-  if (auto r = q->run(); !r) return err(r, ctx);
-  if (auto r = impl_->commit(*txn, "heartbeat"); !r) return err(r, ctx);
-  return LeaseStatus{now + lease_for, row->cancel_requested};
+  return impl_->under_lease<LeaseStatus>(
+      id, lease, "heartbeat", ctx,
+      [&](Connection& c, const LeaseRow& row, TimeMs now) -> Result<LeaseStatus> {
+        auto q = c.query("UPDATE jobs SET lease_expires_at = ?2, updated_at = ?3 WHERE seq = ?1");
+        if (!q) return err(q, ctx);
+        q->bind(1, row.seq).bind(2, db_time(now + lease_for)).bind(3, db_time(now));
+        if (auto r = q->run(); !r) return err(r, ctx);
+        return LeaseStatus{now + lease_for, row.cancel_requested};
+      });
 }
 
 Result<LeaseStatus> SqliteJobStore::report_progress(std::string_view id, const Lease& lease,
@@ -480,99 +497,78 @@ Result<LeaseStatus> SqliteJobStore::report_progress(std::string_view id, const L
   if (!(progress >= 0.0 && progress <= 1.0)) {  // written so that NaN fails too
     return soroka::fail(ctx + ": progress must be within 0..1", EINVAL);
   }
-  std::lock_guard lock(impl_->mu);
-  Connection& c = impl_->conn;
-  const TimeMs now = impl_->now();
-  auto txn = Transaction::begin(c);
-  if (!txn) return err(txn, ctx);
-  auto row = check_lease(c, id, lease);
-  if (!row) return err(row, ctx);
-  auto q = c.query(
-      "UPDATE jobs SET progress = ?2, updated_at = ?3 WHERE seq = ?1 "
-      "RETURNING lease_expires_at");
-  if (!q) return err(q, ctx);
-  q->bind(1, row->seq).bind(2, progress).bind(3, db_time(now));
-  auto ret = q->step();
-  if (!ret) return err(ret, ctx);
-  const TimeMs expires = *ret ? from_db_time(q->i64(0)) : now;
-  if (auto r = q->run(); !r) return err(r, ctx);
-  if (auto r = impl_->commit(*txn, "progress"); !r) return err(r, ctx);
-  return LeaseStatus{expires, row->cancel_requested};
+  return impl_->under_lease<LeaseStatus>(
+      id, lease, "progress", ctx,
+      [&](Connection& c, const LeaseRow& row, TimeMs now) -> Result<LeaseStatus> {
+        auto q = c.query(
+            "UPDATE jobs SET progress = ?2, updated_at = ?3 WHERE seq = ?1 "
+            "RETURNING lease_expires_at");
+        if (!q) return err(q, ctx);
+        q->bind(1, row.seq).bind(2, progress).bind(3, db_time(now));
+        auto ret = q->step();
+        if (!ret) return err(ret, ctx);
+        const TimeMs expires = *ret ? from_db_time(q->i64(0)) : now;
+        if (auto r = q->run(); !r) return err(r, ctx);
+        return LeaseStatus{expires, row.cancel_requested};
+      });
 }
 
 Result<void> SqliteJobStore::complete(std::string_view id, const Lease& lease,
                                       const Completion& done) {
   const std::string ctx = "completing job " + std::string(id);
-  std::lock_guard lock(impl_->mu);
-  Connection& c = impl_->conn;
-  const TimeMs now = impl_->now();
-  auto txn = Transaction::begin(c);
-  if (!txn) return err(txn, ctx);
-  // Checked and written under one write lock: of a stale and a current worker (or a worker
-  // and recover()), exactly one transition out of this run can happen.
-  auto row = check_lease(c, id, lease);
-  if (!row) return err(row, ctx);
-  auto q = c.query(
-      "UPDATE jobs SET state = 'succeeded', progress = 1, result_text = ?2, result_path = ?3, "
-      "observed_peak_bytes = max(observed_peak_bytes, ?4), finished_at = ?5, updated_at = ?5, "
-      "lease_expires_at = NULL WHERE seq = ?1");
-  if (!q) return err(q, ctx);
-  q->bind(1, row->seq)
-      .bind(2, done.result_text)
-      .bind(3, done.result_path)
-      .bind(4, db_u64(done.observed_peak_bytes))
-      .bind(5, db_time(now));
-  if (auto r = q->run(); !r) return err(r, ctx);
-  if (auto r = impl_->commit(*txn, "complete"); !r) return err(r, ctx);
-  return {};
+  return impl_->under_lease<void>(
+      id, lease, "complete", ctx,
+      [&](Connection& c, const LeaseRow& row, TimeMs now) -> Result<void> {
+        auto q = c.query(
+            "UPDATE jobs SET state = 'succeeded', progress = 1, result_text = ?2, "
+            "result_path = ?3, observed_peak_bytes = max(observed_peak_bytes, ?4), "
+            "finished_at = ?5, updated_at = ?5, lease_expires_at = NULL WHERE seq = ?1");
+        if (!q) return err(q, ctx);
+        q->bind(1, row.seq)
+            .bind(2, done.result_text)
+            .bind(3, done.result_path)
+            .bind(4, db_u64(done.observed_peak_bytes))
+            .bind(5, db_time(now));
+        if (auto r = q->run(); !r) return err(r, ctx);
+        return {};
+      });
 }
 
 Result<JobState> SqliteJobStore::fail(std::string_view id, const Lease& lease, const Failure& f) {
   const std::string ctx = "failing job " + std::string(id);
-  std::lock_guard lock(impl_->mu);
-  Connection& c = impl_->conn;
-  const TimeMs now = impl_->now();
-  auto txn = Transaction::begin(c);
-  if (!txn) return err(txn, ctx);
-  auto row = check_lease(c, id, lease);
-  if (!row) return err(row, ctx);
-  const Outcome o = after_failed_run(*row, f.reason, f.retryable, true, f.degrade);
-  if (auto r = apply_outcome(c, row->seq, o, now, f.observed_peak_bytes); !r) return err(r, ctx);
-  if (auto r = impl_->commit(*txn, "fail"); !r) return err(r, ctx);
-  return o.state;
+  return impl_->under_lease<JobState>(
+      id, lease, "fail", ctx,
+      [&](Connection& c, const LeaseRow& row, TimeMs now) -> Result<JobState> {
+        const Outcome o = after_failed_run(row, f.reason, f.retryable, true, f.degrade);
+        if (auto r = apply_outcome(c, row.seq, o, now, f.observed_peak_bytes); !r)
+          return err(r, ctx);
+        return o.state;
+      });
 }
 
 Result<void> SqliteJobStore::mark_cancelled(std::string_view id, const Lease& lease) {
   const std::string ctx = "cancelling job " + std::string(id);
-  std::lock_guard lock(impl_->mu);
-  Connection& c = impl_->conn;
-  const TimeMs now = impl_->now();
-  auto txn = Transaction::begin(c);
-  if (!txn) return err(txn, ctx);
-  auto row = check_lease(c, id, lease);
-  if (!row) return err(row, ctx);
-  if (!row->cancel_requested) return soroka::fail(ctx + ": no cancel was requested", EINVAL);
-  const Outcome o{JobState::cancelled, row->attempts, row->degrade, "cancelled while running"};
-  if (auto r = apply_outcome(c, row->seq, o, now, 0); !r) return err(r, ctx);
-  if (auto r = impl_->commit(*txn, "mark_cancelled"); !r) return err(r, ctx);
-  return {};
+  return impl_->under_lease<void>(
+      id, lease, "mark_cancelled", ctx,
+      [&](Connection& c, const LeaseRow& row, TimeMs now) -> Result<void> {
+        if (!row.cancel_requested) return soroka::fail(ctx + ": no cancel was requested", EINVAL);
+        const Outcome o{JobState::cancelled, row.attempts, row.degrade, "cancelled while running"};
+        if (auto r = apply_outcome(c, row.seq, o, now, 0); !r) return err(r, ctx);
+        return {};
+      });
 }
 
 Result<void> SqliteJobStore::release(std::string_view id, const Lease& lease) {
   const std::string ctx = "releasing job " + std::string(id);
-  std::lock_guard lock(impl_->mu);
-  Connection& c = impl_->conn;
-  const TimeMs now = impl_->now();
-  auto txn = Transaction::begin(c);
-  if (!txn) return err(txn, ctx);
-  auto row = check_lease(c, id, lease);
-  if (!row) return err(row, ctx);
-  Outcome o{JobState::queued, row->attempts, row->degrade,
-            "run " + std::to_string(row->runs) + " released unfinished"};
-  if (row->cancel_requested) o = {JobState::cancelled, row->attempts, row->degrade, "cancelled"};
-  if (auto r = apply_outcome(c, row->seq, o, now, 0); !r) return err(r, ctx);
-  if (auto r = impl_->commit(*txn, "release"); !r) return err(r, ctx);
-  return {};
+  return impl_->under_lease<void>(
+      id, lease, "release", ctx,
+      [&](Connection& c, const LeaseRow& row, TimeMs now) -> Result<void> {
+        Outcome o{JobState::queued, row.attempts, row.degrade,
+                  "run " + std::to_string(row.runs) + " released unfinished"};
+        if (row.cancel_requested) o = {JobState::cancelled, row.attempts, row.degrade, "cancelled"};
+        if (auto r = apply_outcome(c, row.seq, o, now, 0); !r) return err(r, ctx);
+        return {};
+      });
 }
 
 Result<JobState> SqliteJobStore::cancel(std::string_view id) {
@@ -726,6 +722,25 @@ Result<PurgeReport> SqliteJobStore::purge(TimeMs older_than) {
   // of the state dir can find, rather than leaving rows that point at deleted files.
   if (auto r = impl_->commit(*txn, "purge"); !r) return err(r, ctx);
   return report;
+}
+
+Result<FileReferences> SqliteJobStore::file_references() {
+  const std::string ctx = "listing the files of jobs";
+  std::lock_guard lock(impl_->mu);
+  // One statement is one read snapshot, also against writers in other processes.
+  auto q = impl_->conn.query("SELECT id, input_path, result_path FROM jobs");
+  if (!q) return err(q, ctx);
+  FileReferences refs;
+  for (;;) {
+    auto row = q->step();
+    if (!row) return err(row, ctx);
+    if (!*row) break;
+    refs.ids.push_back(q->text(0));
+    for (int col : {1, 2}) {
+      if (std::string f = q->text(col); !f.empty()) refs.paths.push_back(std::move(f));
+    }
+  }
+  return refs;
 }
 
 Result<bool> SqliteJobStore::integrity_ok() {

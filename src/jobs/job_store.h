@@ -73,6 +73,14 @@ struct PurgeReport {
   std::vector<std::string> files;  // their input and result files, for the caller to delete
 };
 
+// What the jobs on record point at in the state dir, for a sweep of files no job refers to.
+struct FileReferences {
+  std::vector<std::string> paths;  // every job's input_path and result_path that is set
+  // Every job's id: a run writes its result as a file named after the job (and a partial one
+  // beside it) before complete() records the path.
+  std::vector<std::string> ids;
+};
+
 // ---- The contract ----
 
 // A persistent queue shared by every process (and later every node) of one service. Every
@@ -138,6 +146,8 @@ class JobQueue {
   virtual Result<std::int64_t> queue_length() = 0;
   // Deletes finished jobs that finished before `older_than`; returns their files.
   virtual Result<PurgeReport> purge(TimeMs older_than) = 0;
+  // The files and ids of every job on record, whatever its state (one consistent read).
+  virtual Result<FileReferences> file_references() = 0;
 };
 
 // ---- SQLite ----
@@ -195,6 +205,7 @@ class SqliteJobStore final : public JobQueue {
   Result<StateCounts> counts() override;
   Result<std::int64_t> queue_length() override;
   Result<PurgeReport> purge(TimeMs older_than) override;
+  Result<FileReferences> file_references() override;
 
   // PRAGMA integrity_check == "ok"; for tests and `soroka doctor`-style checks.
   Result<bool> integrity_ok();

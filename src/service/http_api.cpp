@@ -101,6 +101,9 @@ struct Upload {
   std::map<std::string, std::string> fields;
   std::optional<ApiError> error;
   bool keep = false;
+  // Registered before the file is created, so the sweep never takes an upload in flight; let
+  // go (after the destructor's removal) once the job refers to the file or it is gone.
+  std::optional<InFlightGuard> in_flight;
   ~Upload() {
     if (!keep && !path.empty()) {
       std::error_code ec;
@@ -172,6 +175,7 @@ void HttpApi::install(httplib::Server& server) {
               }
               auto token = jobs::make_job_id(jobs::now_ms());
               up.path = ctx_.uploads_dir + "/" + (token ? *token : std::string("upload")) + ".upload";
+              up.in_flight.emplace(ctx_.in_flight, up.path);
               out.reset(::open(up.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
               if (!out) {
                 spdlog::error("event=upload_failed error=\"cannot create {}: {}\"", up.path,

@@ -11,6 +11,7 @@
 #include "jobs/job_store.h"
 #include "service/metrics.h"
 #include "service/scheduler.h"
+#include "service/state_sweep.h"
 
 namespace httplib {
 class Server;
@@ -34,6 +35,7 @@ struct ApiContext {
   std::function<Gauges()> gauges;           // for /metrics
   std::function<oomguard::Level()> level;   // memory level now
   std::function<bool()> accepting;          // false once shutting down
+  InFlightFiles* in_flight = nullptr;       // uploads being received, for the state-dir sweep
 };
 
 class HttpApi {

@@ -44,10 +44,14 @@ std::string render_prometheus(const Metrics& m, const Gauges& g) {
   }
   metric(out, "soroka_queue_length", "gauge", "Jobs waiting to run.");
   out += fmt::format("soroka_queue_length {}\n", g.queue_length);
-  metric(out, "soroka_workers_running", "gauge", "Worker processes running now.");
+  metric(out, "soroka_workers_running", "gauge", "Worker processes running a job now.");
   out += fmt::format("soroka_workers_running {}\n", g.workers_running);
+  metric(out, "soroka_workers_idle", "gauge", "Warm worker processes holding a model, idle.");
+  out += fmt::format("soroka_workers_idle {}\n", g.workers_idle);
   metric(out, "soroka_worker_starts_total", "counter", "Worker processes started.");
   out += fmt::format("soroka_worker_starts_total {}\n", m.worker_starts.load());
+  metric(out, "soroka_worker_reuses_total", "counter", "Jobs run by an already warm worker.");
+  out += fmt::format("soroka_worker_reuses_total {}\n", m.worker_reuses.load());
   metric(out, "soroka_worker_crashes_total", "counter", "Workers ended by a signal (not OOM).");
   out += fmt::format("soroka_worker_crashes_total {}\n", m.worker_crashes.load());
   metric(out, "soroka_worker_oom_kills_total", "counter", "Workers killed by the OOM killer.");

@@ -21,6 +21,7 @@ const char* to_string(Rejection r) noexcept;
 // Counters only; gauges are read when /metrics is asked. Thread-safe (relaxed atomics).
 struct Metrics {
   std::atomic<std::uint64_t> worker_starts{0};
+  std::atomic<std::uint64_t> worker_reuses{0};  // jobs given to a warm worker
   std::atomic<std::uint64_t> worker_crashes{0};
   std::atomic<std::uint64_t> worker_oom_kills{0};
   std::atomic<std::uint64_t> worker_preemptions{0};  // stopped at critical memory, re-queued
@@ -39,7 +40,8 @@ struct Gauges {
   std::int64_t queue_length = 0;
   std::uint64_t budget_reserved = 0, budget_capacity = 0;
   bool budget_paused = false;
-  std::size_t workers_running = 0;
+  std::size_t workers_running = 0;  // busy with a job
+  std::size_t workers_idle = 0;     // warm, holding a model
 };
 
 std::string render_prometheus(const Metrics& m, const Gauges& g);

@@ -36,16 +36,30 @@ void remove_file(const std::string& path) {
 
 }  // namespace
 
+// A worker process and what it holds: its model, its cgroup limit and the reservation behind it.
+struct Scheduler::Worker {
+  std::string model;
+  std::uint64_t limit = 0;
+  oomguard::Reservation reservation;
+  std::shared_ptr<worker::WorkerHandle> handle;  // null until spawned
+  std::unique_ptr<worker::LineChannel> channel;
+  std::chrono::steady_clock::time_point idle_since{};
+  int jobs = 0;  // jobs it has run
+};
+
 struct Scheduler::Run {
   jobs::Job job;
   JobParams params;
-  oomguard::Reservation reservation;
-  std::uint64_t limit = 0;
+  std::unique_ptr<Worker> worker;                // owned while the job runs
+  std::shared_ptr<worker::WorkerHandle> handle;  // = worker->handle once spawned
+  std::uint64_t limit = 0;  // the worker's cgroup limit for this job
   std::string result_path;
-  std::shared_ptr<worker::WorkerHandle> handle;  // set once spawned
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
-  bool cancel = false, preempt = false, shutdown = false, stale = false;
+  bool cancel = false, preempt = false, shutdown = false, stale = false, timed_out = false;
   std::string worker_error;  // the worker's {"error": ...} line
+  bool user_error = false;   // ... flagged as being about the input
+  bool done = false;         // the worker said the result is written
+  std::uint64_t job_peak = 0;  // the worker's peak RSS during this job
 };
 
 Scheduler::Scheduler(jobs::JobQueue& store, oomguard::MemoryBudget& budget,
@@ -76,10 +90,81 @@ std::size_t Scheduler::running() const {
   return runs_.size();
 }
 
-void Scheduler::set_limits(std::uint64_t worker_memory, std::uint64_t worker_max_memory) {
+std::size_t Scheduler::idle_workers() const {
+  std::lock_guard lk(mu_);
+  return idle_.size();
+}
+
+void Scheduler::set_limits(std::uint64_t worker_memory, std::uint64_t worker_max_memory,
+                           std::chrono::milliseconds idle_ttl) {
   std::lock_guard lk(mu_);
   params_.worker_memory = worker_memory;
   params_.worker_max_memory = worker_max_memory;
+  params_.idle_ttl = idle_ttl;
+}
+
+// An idle worker of `model` whose limit covers `need`, or one that can grow to it now.
+std::unique_ptr<Scheduler::Worker> Scheduler::take_idle(const std::string& model,
+                                                        std::uint64_t need) {
+  std::lock_guard lk(mu_);
+  auto take = [&](auto it) {
+    auto w = std::move(*it);
+    idle_.erase(it);
+    return w;
+  };
+  // The newest first: its pages are the most likely still in memory.
+  for (auto it = idle_.rbegin(); it != idle_.rend(); ++it)
+    if ((*it)->model == model && (*it)->limit >= need) return take(std::next(it).base());
+  for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
+    Worker& w = **it;
+    if (w.model != model || !w.reservation.resize(need)) continue;
+    if (auto r = w.handle->resize(need); !r && r.error().code != ENOTSUP) {
+      w.reservation.resize(w.limit);
+      continue;
+    }
+    w.limit = need;
+    return take(std::next(it).base());
+  }
+  return nullptr;
+}
+
+// Ends an idle worker and waits for it to be gone, so that its reservation is given back
+// only once its memory really is (it holds no job: SIGKILL loses nothing).
+void Scheduler::retire(std::unique_ptr<Worker> w, const char* why) {
+  if (!w || !w->handle) return;
+  spdlog::info("event=worker_retired pid={} model={} jobs={} reason={} limit_mib={}",
+               w->handle->pid(), w->model, w->jobs, why, mib(w->limit));
+  w->handle->terminate(0ms);
+  (void)w->handle->wait();
+}
+
+bool Scheduler::retire_one_idle() {
+  std::unique_ptr<Worker> w;
+  {
+    std::lock_guard lk(mu_);
+    if (idle_.empty()) return false;
+    w = std::move(idle_.front());
+    idle_.erase(idle_.begin());
+  }
+  retire(std::move(w), "room_for_another_job");
+  return true;
+}
+
+void Scheduler::retire_idle_where(const std::function<bool(const Worker&)>& pred, const char* why) {
+  std::vector<std::unique_ptr<Worker>> out;
+  {
+    std::lock_guard lk(mu_);
+    for (auto it = idle_.begin(); it != idle_.end();) {
+      if (pred(**it)) {
+        out.push_back(std::move(*it));
+        it = idle_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& w : out) retire(std::move(w), why);
+  if (!out.empty()) wake();
 }
 
 std::uint64_t Scheduler::estimate_bytes(const std::string& model, double duration_s,
@@ -111,6 +196,12 @@ void Scheduler::dispatch_loop() {
       woken_ = false;
       if (stopping_) return;
     }
+    const auto ttl = [&] {
+      std::lock_guard lk(mu_);
+      return params_.idle_ttl;
+    }();
+    const auto now = std::chrono::steady_clock::now();
+    retire_idle_where([&](const Worker& w) { return now - w.idle_since >= ttl; }, "idle_ttl");
     // At warning the budget is paused: jobs stay queued (and visible as queued) until it calms.
     if (budget_.paused()) continue;
     auto claimed = store_.claim_next(params_.owner, params_.lease);
@@ -161,13 +252,20 @@ void Scheduler::dispatch_loop() {
         continue;
       }
     }
-    // Wait for room, renewing the lease; FIFO in the budget keeps a big job from starving.
+    // A warm worker of this model, else a new one: wait for room, renewing the lease (FIFO
+    // in the budget keeps a big job from starving); idle workers make room first.
+    run->worker = take_idle(run->params.model, need);
     bool given_back = false;
     auto last_beat = std::chrono::steady_clock::now();
-    while (true) {
-      auto r = budget_.reserve(need, "job " + id, 1s);
+    while (!run->worker) {
+      auto r = budget_.try_reserve(need, "worker for job " + id);
+      if (!r && r.error().code == EAGAIN && retire_one_idle()) continue;
+      if (!r && r.error().code != ENOMEM) r = budget_.reserve(need, "worker for job " + id, 1s);
       if (r) {
-        run->reservation = std::move(*r);
+        run->worker = std::make_unique<Worker>();
+        run->worker->model = run->params.model;
+        run->worker->limit = need;
+        run->worker->reservation = std::move(*r);
         break;
       }
       bool stop;
@@ -202,12 +300,13 @@ void Scheduler::dispatch_loop() {
       }
     }
     if (given_back) continue;
-    run->limit = need;
     run->result_path = params_.results_dir + "/" + id + ".json";
+    run->limit = run->worker->limit;
     spdlog::info("event=job_start job={} run={} model={} attempt={} degrade={} reserve_mib={} "
-                 "budget_reserved_mib={} budget_capacity_mib={}",
+                 "worker={} budget_reserved_mib={} budget_capacity_mib={}",
                  id, run->job.runs, run->params.model, run->job.attempts + 1, run->job.degrade,
-                 mib(need), mib(budget_.reserved()), mib(budget_.capacity()));
+                 mib(run->worker->limit), run->worker->handle ? "warm" : "new",
+                 mib(budget_.reserved()), mib(budget_.capacity()));
     {
       std::lock_guard lk(mu_);
       runs_[id] = run;
@@ -218,54 +317,78 @@ void Scheduler::dispatch_loop() {
   }
 }
 
-void Scheduler::run_job(std::shared_ptr<Run> run) {
-  const std::string id = run->job.id;
-  const jobs::Lease lease = run->job.lease();
+// Starts the run's worker if it is new and waits for its "ready" line (the model is loaded).
+// False when it could not start; the job has then been failed (retryable) or given back.
+bool Scheduler::ensure_worker(Run& run) {
+  Worker& w = *run.worker;
+  if (w.handle) return true;
+  const std::string& id = run.job.id;
   worker::WorkerSpec spec;
-  spec.name = fmt::format("soroka-job-{}-{}", id, run->job.runs);
-  spec.argv = {params_.soroka_exe, "worker",
-               "--job-id", id,
-               "--input", run->job.spec.input_path,
-               "--result", run->result_path,
-               "--language", run->params.language,
-               "--model", run->params.model,
-               "--degrade", std::to_string(run->job.degrade)};
+  spec.name = fmt::format("soroka-worker-{}-{}", run.params.model, id);
+  spec.argv = {params_.soroka_exe, "worker", "--model", run.params.model};
   spec.inherit_env = true;
-  spec.limit_bytes = run->limit;
-  spec.timeout = params_.worker_timeout;
-  spec.io = worker::WorkerIo::pipes;
+  spec.limit_bytes = w.limit;
+  spec.io = worker::WorkerIo::pipes;  // the job's timeout is ours (run_job): a worker lives on
   auto h = supervisor_.spawn(std::move(spec));
   if (!h) {
     spdlog::error("event=worker_spawn_failed job={} error=\"{}\"", id, h.error().message);
-    (void)store_.fail(id, lease, {"could not start a worker: " + h.error().message, true, false, 0});
-  } else {
-    metrics_.worker_starts.fetch_add(1, std::memory_order_relaxed);
-    auto handle = std::make_shared<worker::WorkerHandle>(std::move(*h));
+    (void)store_.fail(id, run.job.lease(), {"could not start a worker: " + h.error().message, true, false, 0});
+    return false;
+  }
+  metrics_.worker_starts.fetch_add(1, std::memory_order_relaxed);
+  w.handle = std::make_shared<worker::WorkerHandle>(std::move(*h));
+  w.channel = std::make_unique<worker::LineChannel>(w.handle->input().get(), w.handle->output().get());
+  spdlog::info("event=worker_started job={} pid={} model={} limit_mib={} cgroup={}", id,
+               w.handle->pid(), w.model, mib(w.limit),
+               w.handle->cgroup_dir().empty() ? "none" : w.handle->cgroup_dir());
+  return true;
+}
+
+void Scheduler::run_job(std::shared_ptr<Run> run) {
+  const std::string id = run->job.id;
+  const jobs::Lease lease = run->job.lease();
+  if (ensure_worker(*run)) {
+    Worker& w = *run->worker;
     bool stop_now = false;
     {
       std::lock_guard lk(mu_);
-      run->handle = handle;
+      run->handle = w.handle;
       stop_now = run->cancel || run->preempt || run->shutdown;
     }
-    if (stop_now) handle->terminate(1s);
-    spdlog::info("event=worker_started job={} pid={} limit_mib={} cgroup={}", id, handle->pid(),
-                 mib(run->limit), handle->cgroup_dir().empty() ? "none" : handle->cgroup_dir());
-    worker::LineChannel ch(handle->input().get(), handle->output().get());
-    auto last_beat = std::chrono::steady_clock::now();
+    if (stop_now) w.handle->terminate(1s);
+    if (w.jobs > 0) metrics_.worker_reuses.fetch_add(1, std::memory_order_relaxed);
+    ++w.jobs;
+    nlohmann::json req = {{"job", id},
+                          {"input", run->job.spec.input_path},
+                          {"result", run->result_path},
+                          {"language", run->params.language},
+                          {"degrade", run->job.degrade}};
+    // A worker that cannot take the line in 5 s is stuck: stopping it ends the loop below.
+    if (auto sent = w.channel->send(req.dump(), 5s); !sent) w.handle->terminate(0ms);
+    const auto job_start = std::chrono::steady_clock::now();
+    auto last_beat = job_start;
     auto last_progress = last_beat - 1h;
     double progress = -1;
-    while (true) {
-      auto line = ch.receive(500ms);
+    bool ended = false;  // the worker died (stdout closed)
+    while (!run->done && !run->user_error) {
+      auto line = w.channel->receive(500ms);
       if (line) {
         auto j = nlohmann::json::parse(*line, nullptr, false);
         if (j.is_object()) {
           if (auto p = j.find("progress"); p != j.end() && p->is_number())
             progress = p->get<double>();
-          if (auto e = j.find("error"); e != j.end() && e->is_string())
+          if (auto e = j.find("error"); e != j.end() && e->is_string()) {
             run->worker_error = e->get<std::string>();
+            run->user_error = j.value("user_error", false) && j.contains("job");
+          }
+          if (j.value("done", false)) {
+            run->done = true;
+            run->job_peak = j.value("peak_bytes", std::uint64_t{0});
+          }
         }
       } else if (line.error().code != ETIMEDOUT) {
-        break;  // EPIPE: the worker closed its stdout (it ended)
+        ended = true;  // EPIPE: the worker closed its stdout (it ended)
+        break;
       }
       auto now = std::chrono::steady_clock::now();
       std::optional<jobs::LeaseStatus> status;
@@ -283,25 +406,47 @@ void Scheduler::run_job(std::shared_ptr<Run> run) {
       }
       if (run->stale) {
         spdlog::warn("event=lease_lost job={}: stopping its worker", id);
-        handle->terminate(0ms);
+        w.handle->terminate(0ms);
       }
       if (status && status->cancel_requested) {
         {
           std::lock_guard lk(mu_);
           run->cancel = true;
         }
-        handle->terminate(1s);
+        w.handle->terminate(1s);
+      }
+      if (!run->timed_out && params_.worker_timeout.count() > 0 &&
+          now - job_start >= params_.worker_timeout) {
+        run->timed_out = true;
+        w.handle->terminate(2s);
       }
     }
-    finish(*run, handle->wait());
+    if (ended) {
+      finish(*run, w.handle->wait());
+      run->worker.reset();  // its memory is back: release the reservation
+    } else {
+      worker::WorkerExit job_end;  // the job ended; the worker may live on
+      job_end.wall = std::chrono::steady_clock::now() - job_start;
+      job_end.exit_code = run->done ? 0 : kWorkerUserError;
+      job_end.peak_bytes = run->job_peak;
+      finish(*run, job_end);
+    }
   }
-  run->reservation.release();
+  std::unique_ptr<Worker> keep = std::move(run->worker);
+  bool warm = false;
   {
     std::lock_guard lk(mu_);
     runs_.erase(id);
     --threads_;
-    woken_ = true;  // its memory is free: the next job may fit
+    woken_ = true;  // its memory is free (or its worker idle): the next job may fit
+    warm = keep && keep->handle && keep->handle->running() && !stopping_ && !run->stale &&
+           params_.idle_ttl.count() > 0;
+    if (warm) {
+      keep->idle_since = std::chrono::steady_clock::now();
+      idle_.push_back(std::move(keep));
+    }
   }
+  if (keep) retire(std::move(keep), "not_reusable");
   cv_.notify_all();
   done_cv_.notify_all();
 }
@@ -329,7 +474,11 @@ void Scheduler::finish(Run& run, const worker::WorkerExit& exit) {
   };
   const int attempt = run.job.attempts + 1;
   const int max_attempts = run.job.spec.max_attempts;
-  switch (exit.kind) {
+  // The job's timeout is enforced here, not by the supervisor (a worker outlives its jobs).
+  const worker::ExitKind kind = exit.kind == worker::ExitKind::cancelled && run.timed_out && !cancel
+                                    ? worker::ExitKind::timed_out
+                                    : exit.kind;
+  switch (kind) {
     case worker::ExitKind::exited:
       if (exit.exit_code == 0) {
         std::error_code ec;
@@ -378,8 +527,8 @@ void Scheduler::finish(Run& run, const worker::WorkerExit& exit) {
       break;
     case worker::ExitKind::timed_out:
       record(store_.fail(id, lease,
-                         {fmt::format("worker timed out after {} s",
-                                      std::chrono::duration_cast<std::chrono::seconds>(exit.wall).count()),
+                         {fmt::format("the job timed out after {} s (worker.timeout_ms)",
+                                      std::chrono::duration_cast<std::chrono::seconds>(params_.worker_timeout).count()),
                           false, false, peak}));
       break;
     case worker::ExitKind::cancelled:
@@ -403,6 +552,9 @@ void Scheduler::finish(Run& run, const worker::WorkerExit& exit) {
 
 void Scheduler::on_level(oomguard::Level level) {
   budget_.set_paused(level != oomguard::Level::normal);
+  // Idle workers are the cheapest memory to give back: they hold a model and no job.
+  if (level != oomguard::Level::normal)
+    retire_idle_where([](const Worker&) { return true; }, "memory_pressure");
   std::vector<std::shared_ptr<Run>> runs;
   {
     std::lock_guard lk(mu_);
@@ -464,6 +616,7 @@ void Scheduler::shutdown(std::chrono::milliseconds timeout) {
   }
   cv_.notify_all();
   if (dispatcher_.joinable()) dispatcher_.join();
+  retire_idle_where([](const Worker&) { return true; }, "shutdown");
   std::unique_lock lk(mu_);
   if (threads_ > 0)
     spdlog::info("event=shutdown_drain running={} timeout_ms={}", threads_, timeout.count());

@@ -4,12 +4,14 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "jobs/job_store.h"
 #include "oomguard/budget.h"
@@ -34,11 +36,16 @@ struct SchedulerParams {
   // pid, another node's only when the lease runs out, so one minute bounds that wait.
   std::chrono::milliseconds lease{std::chrono::minutes(1)};
   std::chrono::milliseconds shed_grace{std::chrono::seconds(2)};  // critical: shed, then stop one
+  // A worker keeps its model loaded (and its reservation) this long after its last job, so
+  // the next job of that model starts without a load; 0 ends workers after every job.
+  std::chrono::milliseconds idle_ttl{std::chrono::minutes(5)};
 };
 
 // Thread-safe. How many jobs run at once is what the budget admits: each job reserves its
 // estimate (model + working memory, corrected by peaks seen) before its worker starts, and the
 // worker's cgroup limit is that reservation, so an underestimate kills the worker, not us.
+// Workers stay warm between jobs, holding their model and reservation, until idle_ttl, until
+// memory is short (warning ends them first), or until a job of another model needs the room.
 class Scheduler {
  public:
   Scheduler(jobs::JobQueue& store, oomguard::MemoryBudget& budget,
@@ -58,7 +65,9 @@ class Scheduler {
   // Waits until the job is finished (or `timeout`); returns it as it is then.
   Result<jobs::Job> wait_finished(const std::string& id, std::chrono::milliseconds timeout);
   std::size_t running() const;
-  void set_limits(std::uint64_t worker_memory, std::uint64_t worker_max_memory);
+  std::size_t idle_workers() const;
+  void set_limits(std::uint64_t worker_memory, std::uint64_t worker_max_memory,
+                  std::chrono::milliseconds idle_ttl);
 
   // The reservation for a job: pure, exposed for tests.
   static std::uint64_t estimate_bytes(const std::string& model, double duration_s,
@@ -66,7 +75,13 @@ class Scheduler {
 
  private:
   struct Run;
+  struct Worker;
   void dispatch_loop();
+  std::unique_ptr<Worker> take_idle(const std::string& model, std::uint64_t need);
+  bool retire_one_idle();
+  void retire_idle_where(const std::function<bool(const Worker&)>& pred, const char* why);
+  static void retire(std::unique_ptr<Worker> w, const char* why);
+  bool ensure_worker(Run& run);
   void run_job(std::shared_ptr<Run> run);
   void finish(Run& run, const worker::WorkerExit& exit);
   std::uint64_t learned_peak(const std::string& model) const;
@@ -84,6 +99,7 @@ class Scheduler {
   bool woken_ = false;
   bool started_ = false;
   std::map<std::string, std::shared_ptr<Run>> runs_;
+  std::vector<std::unique_ptr<Worker>> idle_;  // warm, oldest first
   std::map<std::string, std::uint64_t> peaks_;  // per model, the largest peak seen
   std::size_t threads_ = 0;                      // run_job threads alive
   std::chrono::steady_clock::time_point critical_since_{};

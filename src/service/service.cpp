@@ -10,7 +10,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <limits>
-#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -22,6 +21,7 @@
 #include "oomguard/sampler.h"
 #include "service/http_api.h"
 #include "service/scheduler.h"
+#include "service/state_sweep.h"
 #include "util/log.h"
 #include "worker/supervisor.h"
 
@@ -78,17 +78,18 @@ ApiLimits api_limits(const Settings& s) {
   return l;
 }
 
-void remove_leftover_uploads(const std::string& dir, jobs::JobQueue& store) {
-  // Uploads of jobs that exist are kept; anything else was cut short by a crash mid-upload.
-  auto live = store.list({{jobs::JobState::queued, jobs::JobState::running}, "", 100000});
-  std::set<std::string> keep;
-  if (live)
-    for (const auto& j : *live) keep.insert(j.spec.input_path);
-  else
+// Files no job refers to (a crash between writing a file and recording it, or between
+// purging a job's row and its files): removed once past the grace. `always_log`: at start-up
+// the line is written even when nothing was found, as a record that the sweep ran.
+void sweep_state(jobs::JobQueue& store, const SweepParams& params, bool always_log) {
+  auto r = sweep_orphans(store, params);
+  if (!r) {
+    spdlog::warn("event=sweep_failed error=\"{}\"", r.error().message);
     return;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (!keep.count(e.path().string())) fs::remove(e.path(), ec);
+  }
+  for (const auto& e : r->errors) spdlog::warn("event=sweep_error error=\"{}\"", e);
+  for (const auto& f : r->removed) spdlog::debug("event=sweep_removed file=\"{}\"", f);
+  if (always_log || r->files > 0) spdlog::info("event=sweep files={} bytes={}", r->files, r->bytes);
 }
 
 }  // namespace
@@ -155,7 +156,11 @@ int serve(const ServeOptions& o, Settings settings) {
   } else {
     spdlog::error("event=recover_failed error=\"{}\"", rec.error().message);
   }
-  remove_leftover_uploads(uploads, **store);
+  InFlightFiles in_flight;
+  SweepParams sweep;
+  sweep.dirs = {uploads, results};
+  sweep.in_flight = &in_flight;
+  sweep_state(**store, sweep, true);
 
   auto sampler = oomguard::Sampler::open(oomguard::Roots{}, oomguard::Target{});
   if (!sampler) {
@@ -188,6 +193,7 @@ int serve(const ServeOptions& o, Settings settings) {
   sp.worker_memory = settings.service.worker_memory;
   sp.worker_max_memory = settings.service.worker_max_memory;
   sp.worker_timeout = settings.service.worker_timeout;
+  sp.idle_ttl = settings.service.worker_idle_ttl;
   Scheduler scheduler(**store, budget, **supervisor, metrics, sp);
 
   std::atomic<bool> accepting{true};
@@ -206,10 +212,12 @@ int serve(const ServeOptions& o, Settings settings) {
                    g.budget_capacity = budget.capacity();
                    g.budget_paused = budget.paused();
                    g.workers_running = scheduler.running();
+                   g.workers_idle = scheduler.idle_workers();
                    return g;
                  },
                  [&] { return mon.level(); },
-                 [&] { return accepting.load(); }};
+                 [&] { return accepting.load(); },
+                 &in_flight};
   HttpApi api(ctx, api_limits(settings));
   httplib::Server server;
   server.new_task_queue = [] { return new httplib::ThreadPool(kHttpThreads); };
@@ -250,6 +258,7 @@ int serve(const ServeOptions& o, Settings settings) {
           for (const auto& f : p->files) fs::remove(f, e);
           spdlog::info("event=purge jobs={} files={}", p->jobs, p->files.size());
         }
+        sweep_state(**store, sweep, false);
       }
       std::this_thread::sleep_for(250ms);
     }
@@ -276,7 +285,9 @@ int serve(const ServeOptions& o, Settings settings) {
     settings.log_level = fresh->log_level;
     spdlog::set_level(spdlog::level::from_str(settings.log_level));
     api.set_limits(api_limits(settings));
-    scheduler.set_limits(settings.service.worker_memory, settings.service.worker_max_memory);
+    settings.service.worker_idle_ttl = fresh->service.worker_idle_ttl;
+    scheduler.set_limits(settings.service.worker_memory, settings.service.worker_max_memory,
+                         settings.service.worker_idle_ttl);
     spdlog::info("event=reloaded config=\"{}\"", fresh->loaded_from);
   }
   spdlog::info("event=stopping signal={} running={}", sig, scheduler.running());

@@ -32,21 +32,31 @@ std::optional<SimProfile> sim_profile(std::string_view model) {
   return std::nullopt;
 }
 
+namespace {
+// Touch every page: an untouched allocation costs nothing and would prove nothing.
+std::unique_ptr<char[]> touched_block() {
+  auto block = std::make_unique<char[]>(kChunk);
+  std::memset(block.get(), 0x5a, kChunk);
+  return block;
+}
+}  // namespace
+
+SimModel load_sim_model(const SimProfile& p) {
+  SimModel blocks;
+  for (std::uint64_t held = 0; held < p.model_bytes; held += kChunk) blocks.push_back(touched_block());
+  return blocks;
+}
+
 Result<pipeline::Transcript> run_simulation(const SimProfile& p, const std::string& input,
                                             double duration_s, int degrade,
                                             const std::function<void(double)>& progress) {
-  std::uint64_t working = p.working_bytes >> std::min(degrade, 4);
-  std::uint64_t target = p.model_bytes + working;
-  std::vector<std::unique_ptr<char[]>> blocks;
+  const std::uint64_t target = p.working_bytes >> std::min(degrade, 4);
+  SimModel blocks;
   auto start = std::chrono::steady_clock::now();
-  std::uint64_t held = 0;
-  // Touch every page: an untouched allocation costs nothing and would prove nothing.
-  while (p.leaks || held < target) {
-    auto block = std::make_unique<char[]>(kChunk);
-    std::memset(block.get(), 0x5a, kChunk);
-    blocks.push_back(std::move(block));
-    held += kChunk;
-    if (progress) progress(p.leaks ? 0.0 : 0.5 * static_cast<double>(held) / static_cast<double>(target));
+  for (std::uint64_t held = 0; p.leaks || held < target; held += kChunk) {
+    blocks.push_back(touched_block());
+    if (progress)
+      progress(p.leaks ? 0.0 : 0.5 * static_cast<double>(held + kChunk) / static_cast<double>(target));
     if (p.leaks) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     if (p.leaks && std::chrono::steady_clock::now() - start > std::chrono::duration<double>(p.seconds))
       return fail("simulated leak ran out of time without being stopped", ETIMEDOUT);

@@ -3,9 +3,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "pipeline/transcript.h"
 #include "util/result.h"
@@ -30,8 +32,13 @@ inline constexpr std::string_view kSimEnableVar = "SOROKA_ENABLE_SIM_ENGINE";
 bool sim_enabled();  // the variable is "1"
 std::optional<SimProfile> sim_profile(std::string_view model);
 
-// Runs the simulation on `input` (its duration, if probed, goes into the transcript).
-// progress(fraction) is called as it goes.
+// The simulated model, resident (every page touched) for as long as it is held: a worker
+// loads it once and keeps it between jobs, like a real model.
+using SimModel = std::vector<std::unique_ptr<char[]>>;
+SimModel load_sim_model(const SimProfile& p);
+
+// Runs the simulation on `input` (its duration, if probed, goes into the transcript): the
+// job's working memory on top of a loaded model. progress(fraction) is called as it goes.
 Result<pipeline::Transcript> run_simulation(const SimProfile& p, const std::string& input,
                                             double duration_s, int degrade,
                                             const std::function<void(double)>& progress);

@@ -71,6 +71,12 @@ INSTANTIATE_TEST_SUITE_P(
              64, "", "\"12 parsecs\""},
         Case{"missing_config", {"--config", "/nonexistent/soroka.toml", "monitor", "--once"}, {},
              64, "", "/nonexistent/soroka.toml"},
+        // After the subcommand too, as the systemd unit writes `soroka serve --config FILE`.
+        Case{"missing_config_after_subcommand",
+             {"monitor", "--once", "--config", "/nonexistent/after.toml"}, {}, 64, "",
+             "/nonexistent/after.toml"},
+        Case{"missing_config_after_serve", {"serve", "--config", "/nonexistent/serve.toml"}, {},
+             64, "", "/nonexistent/serve.toml"},
         Case{"missing_config_env", {"monitor", "--once"},
              {"SOROKA_CONFIG=/nonexistent/from-env.toml"}, 64, "", "/nonexistent/from-env.toml"},
         Case{"continuous_count", {"monitor", "--interval", "0.05", "--count", "3"}, {}, 0,

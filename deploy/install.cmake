@@ -1,0 +1,25 @@
+# Run by `cmake --install` (see the top CMakeLists.txt): installs soroka.service with its
+# paths at the install prefix, and the example config where no config exists yet.
+set(prefix "${CMAKE_INSTALL_PREFIX}")
+set(dest "$ENV{DESTDIR}")
+
+file(READ "${SOROKA_SOURCE_DIR}/deploy/soroka.service" unit)
+string(REPLACE "/usr/local/bin/soroka" "${prefix}/${SOROKA_BINDIR}/soroka" unit "${unit}")
+string(REPLACE "/etc/soroka/soroka.toml" "${SOROKA_CONFIG_DIR}/soroka.toml" unit "${unit}")
+string(REPLACE "/usr/local/share/doc/soroka" "${prefix}/${SOROKA_DOCDIR}" unit "${unit}")
+set(unit_dir "${SOROKA_SYSTEMD_UNIT_DIR}")
+if(NOT IS_ABSOLUTE "${unit_dir}")
+  set(unit_dir "${prefix}/${unit_dir}")
+endif()
+file(MAKE_DIRECTORY "${dest}${unit_dir}")
+file(WRITE "${dest}${unit_dir}/soroka.service" "${unit}")
+message(STATUS "Installing: ${dest}${unit_dir}/soroka.service")
+
+set(config "${dest}${SOROKA_CONFIG_DIR}/soroka.toml")
+if(EXISTS "${config}")
+  message(STATUS "Keeping: ${config}")
+else()
+  file(MAKE_DIRECTORY "${dest}${SOROKA_CONFIG_DIR}")
+  file(COPY_FILE "${SOROKA_SOURCE_DIR}/docs/soroka.example.toml" "${config}")
+  message(STATUS "Installing: ${config}")
+endif()

@@ -1,0 +1,176 @@
+// Warm workers: reuse between jobs, the idle TTL, and what memory pressure does to workers.
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "service/serve_instance.h"
+#include "support/cgroup_v1.h"
+#include "support/media_fixtures.h"
+
+namespace soroka::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string metric(const ServeInstance& s, const std::string& name) {
+  auto r = s.client().Get("/metrics");
+  if (!r) return {};
+  auto at = r->body.find("\n" + name + " ");
+  if (at == std::string::npos) return {};
+  auto start = at + name.size() + 2;
+  return r->body.substr(start, r->body.find('\n', start) - start);
+}
+
+// Polls a metric until it equals `want`; returns the last value seen.
+std::string await_metric(const ServeInstance& s, const std::string& name, const std::string& want,
+                         std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string v;
+  while (std::chrono::steady_clock::now() < deadline) {
+    v = metric(s, name);
+    if (v == want) return v;
+    std::this_thread::sleep_for(50ms);
+  }
+  return v;
+}
+
+// The service's child processes (its workers), from /proc/PID/task/*/children.
+std::vector<pid_t> children_of(pid_t pid) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& t : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream f(t.path() / "children");
+    pid_t c;
+    while (f >> c) out.push_back(c);
+  }
+  return out;
+}
+
+TEST(WarmWorkers, OneWorkerRunsSuccessiveJobsOfItsModel) {
+  auto speech = speech_sample();
+  ASSERT_TRUE(speech) << speech.error().message;
+  ServeInstance server;
+  for (int i = 0; i < 3; ++i) {
+    auto id = server.submit(speech->path.string(), "sim-tiny");
+    ASSERT_FALSE(id.empty());
+    EXPECT_EQ(server.wait_final(id, 60s)["state"], "succeeded");
+  }
+  EXPECT_EQ(metric(server, "soroka_worker_starts_total"), "1");
+  EXPECT_EQ(metric(server, "soroka_worker_reuses_total"), "2");
+  EXPECT_EQ(metric(server, "soroka_workers_idle"), "1");
+  EXPECT_EQ(children_of(server.pid()).size(), 1u);
+  // Another model needs its own worker; the first one stays warm beside it.
+  auto other = server.submit(speech->path.string(), "sim-base");
+  EXPECT_EQ(server.wait_final(other, 60s)["state"], "succeeded");
+  EXPECT_EQ(metric(server, "soroka_worker_starts_total"), "2");
+  EXPECT_EQ(metric(server, "soroka_workers_idle"), "2");
+}
+
+TEST(WarmWorkers, RealEngineGivesTheSameTranscriptWarmAsCold) {
+  auto speech = speech_sample();
+  ASSERT_TRUE(speech);
+  ServeInstance server;
+  std::vector<std::string> texts;
+  for (int i = 0; i < 2; ++i) {
+    auto r = server.client().Post("/v1/audio/transcriptions",
+                                  httplib::MultipartFormDataItems{{"file", ServeInstance::read_all(speech->path), "s.wav", ""}});
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    texts.push_back(nlohmann::json::parse(r->body).value("text", ""));
+  }
+  EXPECT_FALSE(texts[0].empty());
+  EXPECT_EQ(texts[0], texts[1]) << "the second job ran on the warm worker";
+  EXPECT_EQ(metric(server, "soroka_worker_starts_total"), "1");
+}
+
+TEST(WarmWorkers, IdleWorkerEndsAfterTheTtl) {
+  auto speech = speech_sample();
+  ASSERT_TRUE(speech);
+  ServeInstance server({"SOROKA_WORKER_IDLE_TTL_MS=300"});
+  auto id = server.submit(speech->path.string(), "sim-tiny");
+  ASSERT_EQ(server.wait_final(id, 60s)["state"], "succeeded");
+  EXPECT_EQ(await_metric(server, "soroka_workers_idle", "0", 5s), "0");
+  // The gauge drops as the worker is told to go; the process is gone a moment later.
+  for (int i = 0; i < 100 && !children_of(server.pid()).empty(); ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_TRUE(children_of(server.pid()).empty());
+  // The next job starts a fresh worker.
+  auto next = server.submit(speech->path.string(), "sim-tiny");
+  EXPECT_EQ(server.wait_final(next, 60s)["state"], "succeeded");
+  EXPECT_EQ(metric(server, "soroka_worker_starts_total"), "2");
+}
+
+TEST(WarmWorkers, ZeroTtlMeansAWorkerPerJob) {
+  auto speech = speech_sample();
+  ASSERT_TRUE(speech);
+  ServeInstance server({"SOROKA_WORKER_IDLE_TTL_MS=0"});
+  for (int i = 0; i < 2; ++i) {
+    auto id = server.submit(speech->path.string(), "sim-tiny");
+    ASSERT_EQ(server.wait_final(id, 60s)["state"], "succeeded");
+  }
+  EXPECT_EQ(metric(server, "soroka_worker_starts_total"), "2");
+  EXPECT_EQ(metric(server, "soroka_worker_reuses_total"), "0");
+  EXPECT_EQ(metric(server, "soroka_workers_idle"), "0");
+}
+
+// The service in a real 1 GiB cgroup v1 with warning at 50 % and critical at 70 %; a memory
+// hog beside it plays "the rest of the service's memory". Warning ends idle workers; critical
+// stops the running worker and re-queues its job, which runs again once memory is back.
+TEST(WarmWorkers, PressureEndsIdleWorkersThenPreemptsARunningJob) {
+  std::string why;
+  ASSERT_TRUE(v1_memory_available(&why)) << "cgroup v1 memory is needed: " << why;
+  auto cg = V1Cgroup::create(1ull << 30, &why);
+  ASSERT_TRUE(cg) << why;
+  auto speech = speech_sample();
+  ASSERT_TRUE(speech);
+  ServeInstance server({"SOROKA_MEMORY_WARNING_PERCENT=50", "SOROKA_MEMORY_CRITICAL_PERCENT=70",
+                        "SOROKA_MEMORY_MIN_AVAILABLE=8MiB"},
+                       {}, cg->dir() + "/cgroup.procs");
+  auto hog = Hog::spawn(cg->dir());
+  ASSERT_TRUE(hog);
+
+  // 1. An idle sim-tiny worker holds ~290 MiB; 300 MiB more crosses 512 MiB (warning).
+  auto first = server.submit(speech->path.string(), "sim-tiny");
+  ASSERT_EQ(server.wait_final(first, 60s)["state"], "succeeded");
+  ASSERT_EQ(metric(server, "soroka_workers_idle"), "1");
+  ASSERT_TRUE(hog->command("alloc 300"));
+  EXPECT_EQ(await_metric(server, "soroka_workers_idle", "0", 10s), "0")
+      << "usage " << (cg->usage() >> 20) << " MiB";
+  EXPECT_EQ(metric(server, "soroka_worker_preemptions_total"), "0") << "nothing was running";
+  ASSERT_TRUE(hog->command("free"));
+  EXPECT_EQ(await_metric(server, "soroka_memory_level", "0", 10s), "0");
+
+  // 2. A running sim-slow job; the hog takes the cgroup past 717 MiB (critical): after the
+  // shed hint and its grace, the worker is stopped and the job goes back to the queue.
+  auto slow = server.submit(speech->path.string(), "sim-slow");
+  for (int i = 0; i < 200 && server.job(slow)["state"] != "running"; ++i) std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(server.job(slow)["state"], "running");
+  std::this_thread::sleep_for(1s);  // its worker is up and holds its model
+  ASSERT_TRUE(hog->command("alloc 680"));
+  EXPECT_EQ(await_metric(server, "soroka_worker_preemptions_total", "1", 15s), "1")
+      << "usage " << (cg->usage() >> 20) << " MiB, level " << metric(server, "soroka_memory_level");
+  nlohmann::json j;
+  for (int i = 0; i < 100; ++i) {
+    j = server.job(slow);
+    if (j["state"] == "queued") break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(j["state"], "queued") << j.dump() << " (waits while memory is short)";
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(server.job(slow)["state"], "queued") << "nothing starts while memory is short";
+  EXPECT_EQ(cg->oom_kills(), 0u);
+
+  // 3. Memory comes back: the job runs again and finishes, without using an attempt.
+  ASSERT_TRUE(hog->command("free"));
+  auto done = server.wait_final(slow, 90s);
+  EXPECT_EQ(done["state"], "succeeded") << done.dump();
+  EXPECT_EQ(done["attempts"], 0) << done.dump();
+  EXPECT_EQ(cg->oom_kills(), 0u);
+  hog.reset();
+  server.stop(SIGTERM, 10s);
+}
+
+}  // namespace
+}  // namespace soroka::test
