@@ -19,6 +19,7 @@
 #include "oomguard/budget.h"
 #include "oomguard/monitor.h"
 #include "oomguard/sampler.h"
+#include "service/capacity.h"
 #include "service/http_api.h"
 #include "service/scheduler.h"
 #include "service/state_sweep.h"
@@ -48,25 +49,6 @@ std::string hostname() {
   char buf[256] = {};
   if (::gethostname(buf, sizeof buf - 1) != 0) return "localhost";
   return buf;
-}
-
-// What the scheduler may reserve for workers: the limit less what the service itself uses and
-// a margin that keeps the cgroup out of the warning zone when every reservation is in use
-// (workers' cgroups are children of ours, so their pages count against our limit).
-std::uint64_t budget_capacity(const oomguard::Snapshot& s, const Settings& st) {
-  const auto& th = st.monitor.thresholds;
-  const double warn_share = (100.0 - th.warning_percent) / 100.0;
-  std::uint64_t margin = std::max<std::uint64_t>(
-      th.min_available_bytes,
-      static_cast<std::uint64_t>(static_cast<double>(s.limit_bytes) * warn_share));
-  margin += 32 * kMiBytes;  // hysteresis and the service's own growth (HTTP buffers)
-  std::uint64_t own = s.process ? s.process->rss_bytes : 0;
-  if (s.bound_by_cgroup) {
-    if (s.limit_bytes <= own + margin) return 0;
-    return s.limit_bytes - own - margin;
-  }
-  // The host binds: only what is available now may be promised.
-  return s.available_bytes > margin ? s.available_bytes - margin : 0;
 }
 
 ApiLimits api_limits(const Settings& s) {
@@ -172,7 +154,7 @@ int serve(const ServeOptions& o, Settings settings) {
     spdlog::error("cannot start the memory monitor: {}", monitor.error().message);
     return 1;
   }
-  oomguard::MemoryBudget budget(budget_capacity((*monitor)->latest(), settings));
+  oomguard::MemoryBudget budget(budget_capacity((*monitor)->latest(), settings.monitor.thresholds));
 
   auto supervisor = worker::WorkerSupervisor::create({});
   if (!supervisor) {
@@ -245,7 +227,7 @@ int serve(const ServeOptions& o, Settings settings) {
       if (now - last_capacity >= 5s) {
         last_capacity = now;
         // Our own RSS and the limit may change; reserved jobs keep what they hold.
-        budget.set_capacity(budget_capacity(mon.latest(), settings));
+        budget.set_capacity(budget_capacity(mon.latest(), settings.monitor.thresholds));
         jobs::RecoverParams r;
         r.owner_alive = jobs::local_owner_alive(owner.node);
         if (auto rec = (*store)->recover(jobs::now_ms(), r); rec && !rec->requeued.empty()) scheduler.wake();
