@@ -30,6 +30,9 @@ constexpr int kMaxFrameSamples = 1 << 20;
 // differ by tens of milliseconds only.
 constexpr double kTruncationSlackS = 0.5;
 constexpr double kTruncationShare = 0.02;
+// Where the header is exact to the sample (FLAC, WAV, MP3 with a Xing/VBRI frame count), a
+// complete file decodes to its length within a frame or two (26 ms per MP3 frame).
+constexpr double kExactSlackS = 0.1;
 
 }  // namespace
 
@@ -133,17 +136,25 @@ struct AudioDecoder::Impl {
     error = detail::too_long(in->limits().max_duration_s);
   }
 
-  // End of stream: tells a complete file from one that is shorter than its header says.
+  // How far short of the header's length a complete file may decode.
+  double truncation_slack(double header) const {
+    if (in->header_exact()) return kExactSlackS;
+    return std::max(kTruncationSlackS, kTruncationShare * header);
+  }
+
+  // End of stream: tells a complete file from one cut short. Signs of a cut: less audio than
+  // the header declares; a container page, box or segment, or an MP3 or ADTS frame, running
+  // past the end of the file. Not a sign: the decoder rejecting the last packet, which is
+  // also what zeros or junk after the last frame cause.
   void check_complete() {
     double header = in->header_duration_s();
     double got = produced_s();
     if (produced == 0) {
       error = detail::corrupt_at(0);
-    } else if (header > 0 &&
-               got + std::max(kTruncationSlackS, kTruncationShare * header) < header) {
+    } else if (header > 0 && got + truncation_slack(header) < header) {
       spdlog::debug("media: decoded {:.2f} s of a declared {:.2f} s", got, header);
       error = detail::corrupt_at(got);
-    } else if (in->cut_mid_page()) {
+    } else if (in->cut_short()) {
       error = detail::corrupt_at(got);
     }
   }
@@ -181,6 +192,7 @@ struct AudioDecoder::Impl {
       }
       if (flushing) {  // a decoder that wants input after a flush: treat as the end
         finished = true;
+        check_complete();
         return;
       }
       feed_packet();

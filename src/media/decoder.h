@@ -58,7 +58,8 @@ class AudioDecoder {
   // one codec frame of lookahead, whatever out.size() and the input length. An error is
   // returned only once the samples decoded before it have been handed out, so a caller may
   // keep a partial result; after an error every call returns it again. Errors found at the
-  // end: "truncated or corrupt at N s" (less audio than the header declared, or none at all).
+  // end: "truncated or corrupt at N s" (less audio than the header declared, none at all, a
+  // container page/box/segment that runs past the end of the file, or a last frame cut off).
   Result<std::size_t> read(std::span<std::int16_t> out);
   // Seconds of audio delivered so far.
   double position_s() const noexcept;

@@ -41,6 +41,11 @@ constexpr int kMinProbeScore = AVPROBE_SCORE_RETRY + 1;
 // any LIST metadata within the first KBs; an Ogg page is at most 27 + 255 + 255 * 255 bytes.
 constexpr std::size_t kHeadBytes = 64 << 10;
 constexpr std::uint64_t kOggMaxPage = 27 + 255 + 255 * 255;
+// Enough MP3 or ADTS frames (at most 2881 and 8191 bytes) to find a chain of them and follow
+// it to the end.
+constexpr std::uint64_t kFramesTailBytes = 32 << 10;
+// The EBML header and the Segment element's header: well under 100 bytes in practice.
+constexpr std::size_t kEbmlHeadBytes = 4096;
 
 double seconds_of(std::int64_t ts, AVRational tb) {
   if (ts == AV_NOPTS_VALUE || ts <= 0) return 0;
@@ -139,6 +144,7 @@ Result<std::unique_ptr<Input>> Input::open(const std::string& path, const Decode
   in->info_.file_bytes = S_ISREG(st.st_mode) ? static_cast<std::uint64_t>(st.st_size) : 0;
   in->arm_deadline();
   if (auto r = in->open_container(path, S_ISREG(st.st_mode)); !r) return std::unexpected(r.error());
+  if (S_ISREG(st.st_mode)) in->check_declared_end();
   if (auto r = in->choose_stream(); !r) return std::unexpected(r.error());
   in->read_declared_length(S_ISREG(st.st_mode));
   if (auto r = in->check_declared_duration(); !r) return std::unexpected(r.error());
@@ -215,6 +221,8 @@ Result<void> Input::open_container(const std::string& path, bool seekable) {
 
 Result<void> Input::choose_stream() {
   int idx = av_find_best_stream(fmt_.get(), AVMEDIA_TYPE_AUDIO, -1, -1, &decoder_, 0);
+  // A cut MP4/MOV index may hold the video track and not yet the audio one.
+  if (idx == AVERROR_STREAM_NOT_FOUND && cut_short_) return std::unexpected(corrupt_at(0));
   if (idx == AVERROR_STREAM_NOT_FOUND) return fail("no audio stream");
   if (idx < 0) {
     // Audio exists but nothing here decodes it: name the codec as best we can.
@@ -234,6 +242,8 @@ Result<void> Input::choose_stream() {
   info_.channels = st->codecpar->ch_layout.nb_channels;
   if (static_cast<std::size_t>(idx) < header_durations_.size())
     header_duration_s_ = header_durations_[static_cast<std::size_t>(idx)];
+  const std::string_view name = fmt_->iformat->name;
+  header_exact_ = header_duration_s_ > 0 && (name == "flac" || name == "mp3");
   if (info_.duration_s <= 0) info_.duration_s = seconds_of(st->duration, st->time_base);
   // Only the audio stream is read: demuxers skip the others' data where the container allows.
   for (unsigned i = 0; i < fmt_->nb_streams; ++i)
@@ -241,37 +251,54 @@ Result<void> Input::choose_stream() {
   return {};
 }
 
+std::vector<std::uint8_t> Input::pread_at(std::uint64_t offset, std::size_t n) const {
+  std::vector<std::uint8_t> bytes(n);
+  ssize_t got = ::pread(fd_.get(), bytes.data(), n, static_cast<off_t>(offset));
+  bytes.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
+  return bytes;
+}
+
 void Input::read_declared_length(bool seekable) {
+  if (header_duration_s_ > 0) return;
   const AVStream* st = audio();
-  auto pread_at = [&](std::uint64_t offset, std::size_t n) {
-    std::vector<std::uint8_t> bytes(n);
-    ssize_t got = ::pread(fd_.get(), bytes.data(), n, static_cast<off_t>(offset));
-    bytes.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
-    return bytes;
-  };
   const std::string_view name = fmt_->iformat->name;
-  if (header_duration_s_ <= 0) {
-    int others = 0;
-    for (unsigned i = 0; i < fmt_->nb_streams; ++i)
-      if (static_cast<int>(i) != audio_index_ &&
-          !(fmt_->streams[i]->disposition & AV_DISPOSITION_ATTACHED_PIC))
-        ++others;
-    if (name == "wav" && seekable) {
-      // FFmpeg ignores a data size that runs past the end of the file; we want to know.
-      header_duration_s_ = wav_declared_seconds(pread_at(0, kHeadBytes)).value_or(0);
-    } else if (const AVDictionaryEntry* tag = av_dict_get(st->metadata, "DURATION", nullptr, 0);
-               tag && name.starts_with("matroska")) {
-      header_duration_s_ = parse_duration_tag(tag->value).value_or(0);
-    } else if (others == 0 && fmt_->duration_estimation_method != AVFMT_DURATION_FROM_BITRATE) {
-      // Audio alone in the container: the container's length is the audio's.
-      header_duration_s_ = info_.duration_s;
-    }
+  int others = 0;
+  for (unsigned i = 0; i < fmt_->nb_streams; ++i)
+    if (static_cast<int>(i) != audio_index_ &&
+        !(fmt_->streams[i]->disposition & AV_DISPOSITION_ATTACHED_PIC))
+      ++others;
+  if (name == "wav" && seekable) {
+    // FFmpeg ignores a data size that runs past the end of the file; we want to know.
+    header_duration_s_ = wav_declared_seconds(pread_at(0, kHeadBytes)).value_or(0);
+    header_exact_ = header_duration_s_ > 0;
+  } else if (const AVDictionaryEntry* tag = av_dict_get(st->metadata, "DURATION", nullptr, 0);
+             tag && name.starts_with("matroska")) {
+    header_duration_s_ = parse_duration_tag(tag->value).value_or(0);
+  } else if (others == 0 && fmt_->duration_estimation_method != AVFMT_DURATION_FROM_BITRATE) {
+    // Audio alone in the container: the container's length is the audio's.
+    header_duration_s_ = info_.duration_s;
   }
-  if (name == "ogg" && seekable && info_.file_bytes > 0) {
-    std::uint64_t n = std::min<std::uint64_t>(info_.file_bytes, kOggMaxPage);
-    cut_mid_page_ = ogg_cut_mid_page(pread_at(info_.file_bytes - n, static_cast<std::size_t>(n)),
-                                     info_.file_bytes - n, info_.file_bytes);
+}
+
+void Input::check_declared_end() {
+  const std::string_view name = fmt_->iformat->name;
+  const std::uint64_t size = info_.file_bytes;
+  if (size == 0) return;
+  if (name == "ogg") {
+    std::uint64_t n = std::min<std::uint64_t>(size, kOggMaxPage);
+    cut_short_ = ogg_cut_mid_page(pread_at(size - n, static_cast<std::size_t>(n)), size - n, size);
+  } else if (name.starts_with("mov,")) {
+    cut_short_ = mp4_boxes_cut_short(
+        [this](std::uint64_t offset, std::size_t n) { return pread_at(offset, n); }, size);
+  } else if (name.starts_with("matroska")) {
+    cut_short_ = matroska_segment_end(pread_at(0, kEbmlHeadBytes)).value_or(0) > size;
+  } else if (name == "mp3" || name == "aac") {
+    std::uint64_t n = std::min<std::uint64_t>(size, kFramesTailBytes);
+    auto tail = pread_at(size - n, static_cast<std::size_t>(n));
+    cut_short_ = name == "mp3" ? mp3_last_frame_cut(tail, size - n, size)
+                               : adts_last_frame_cut(tail, size - n, size);
   }
+  if (cut_short_) spdlog::debug("media: the {} container declares more than {} bytes", name, size);
 }
 
 Result<void> Input::check_declared_duration() const {

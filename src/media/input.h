@@ -57,8 +57,13 @@ class Input {
   // MP3 Xing, last Ogg granule); 0 when the header does not say. Decoding far less than this
   // means the file was cut short.
   double header_duration_s() const noexcept { return header_duration_s_; }
-  // The file ends inside a container page (Ogg): it was cut short, whatever it declares.
-  bool cut_mid_page() const noexcept { return cut_mid_page_; }
+  // That length is exact to the sample (FLAC STREAMINFO, WAV data size, MP3 Xing/VBRI frame
+  // count): a complete file decodes to it within a frame, no priming or padding to allow for.
+  bool header_exact() const noexcept { return header_exact_; }
+  // The file ends before its container says it does (an Ogg page, MP4 top-level box,
+  // Matroska Segment, MP3 or ADTS frame runs past the end): it was cut short, whatever the
+  // durations say.
+  bool cut_short() const noexcept { return cut_short_; }
 
   // Every FFmpeg read and interrupt check fails once the deadline passes.
   void arm_deadline() noexcept { deadline_ = Clock::now() + limits_.stall_timeout; }
@@ -70,6 +75,8 @@ class Input {
   Result<void> open_container(const std::string& path, bool seekable);
   Result<void> choose_stream();
   void read_declared_length(bool seekable);
+  void check_declared_end();
+  std::vector<std::uint8_t> pread_at(std::uint64_t offset, std::size_t n) const;
   Result<void> check_declared_duration() const;
   Error error_from(int av_err, double at_s) const;
 
@@ -87,7 +94,8 @@ class Input {
   const AVCodec* decoder_ = nullptr;
   std::vector<double> header_durations_;  // per stream, seconds, 0 = not stated
   double header_duration_s_ = 0;
-  bool cut_mid_page_ = false;
+  bool header_exact_ = false;
+  bool cut_short_ = false;
   Clock::time_point deadline_{};
   bool stalled_ = false;
 };

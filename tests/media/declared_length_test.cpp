@@ -1,5 +1,5 @@
-// The pure parsers behind truncation detection: WAV data-chunk size, Ogg's last page,
-// Matroska DURATION tags.
+// The pure parsers behind truncation detection: WAV data-chunk size, Ogg's last page, MP4 box
+// and Matroska Segment sizes, Matroska DURATION tags.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -83,6 +83,113 @@ TEST(OggTail, OggSInsideAPacketIsSkipped) {
   page.replace(page.size() - 50, 6, std::string("OggS\x07\x00", 6));
   std::string file = ogg_page(100) + page;
   EXPECT_FALSE(ogg_cut_mid_page(bytes(file), 0, file.size()));
+}
+
+std::string be32(std::uint32_t v) {
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16 & 0xff),
+          static_cast<char>(v >> 8 & 0xff), static_cast<char>(v & 0xff)};
+}
+
+std::string box(const std::string& type, std::size_t payload) {
+  return be32(static_cast<std::uint32_t>(8 + payload)) + type + std::string(payload, '\0');
+}
+
+ReadAt reader(const std::string& file) {
+  return [file](std::uint64_t offset, std::size_t n) {
+    if (offset >= file.size()) return std::vector<std::uint8_t>{};
+    return bytes(file.substr(static_cast<std::size_t>(offset), n));
+  };
+}
+
+TEST(Mp4Boxes, CompleteFileIsNotCut) {
+  std::string file = box("ftyp", 24) + box("moov", 700) + box("mdat", 5000);
+  EXPECT_FALSE(mp4_boxes_cut_short(reader(file), file.size()));
+  // A 64-bit mdat size, and a last box "to the end of the file" (size 0).
+  std::string large = box("ftyp", 24) + be32(1) + "mdat" + std::string(4, '\0') + be32(16 + 300) +
+                      std::string(300, 'x');
+  EXPECT_FALSE(mp4_boxes_cut_short(reader(large), large.size()));
+  std::string open_ended = box("ftyp", 24) + be32(0) + "mdat" + std::string(300, 'x');
+  EXPECT_FALSE(mp4_boxes_cut_short(reader(open_ended), open_ended.size()));
+}
+
+TEST(Mp4Boxes, BoxRunningPastTheEndIsCut) {
+  std::string file = box("ftyp", 24) + box("moov", 700) + box("mdat", 5000);
+  for (std::size_t cut : {file.size() - 1, file.size() - 4000, std::size_t{300}}) {
+    std::string head = file.substr(0, cut);
+    EXPECT_TRUE(mp4_boxes_cut_short(reader(head), head.size())) << "cut at " << cut;
+  }
+}
+
+// EBML header (ID 1A45DFA3, 1-byte size) then a Segment (ID 18538067) with an 8-byte size.
+std::string mkv_head(std::uint64_t segment_size, bool unknown = false) {
+  std::string h = "\x1a\x45\xdf\xa3\x84" + std::string(4, 'e');
+  h += "\x18\x53\x80\x67";
+  h += unknown ? std::string("\x01\xff\xff\xff\xff\xff\xff\xff", 8)
+               : "\x01" + std::string(3, '\0') + be32(static_cast<std::uint32_t>(segment_size));
+  return h;
+}
+
+TEST(MatroskaSegment, EndIsItsDataStartPlusSize) {
+  std::string h = mkv_head(100000);
+  EXPECT_EQ(matroska_segment_end(bytes(h)).value_or(0), h.size() + 100000);
+  EXPECT_FALSE(matroska_segment_end(bytes(mkv_head(0, true))));  // live writer: unknown size
+  EXPECT_FALSE(matroska_segment_end(bytes("RIFF....WAVE")));
+  EXPECT_FALSE(matroska_segment_end(bytes(h.substr(0, 12))));
+}
+
+// MPEG-1 Layer III, 128 kb/s, 44.1 kHz, no padding: 417-byte frames.
+std::string mp3_frames(int n) {
+  std::string frame = std::string("\xff\xfb\x90\x00", 4) + std::string(413, '\x55');
+  std::string s;
+  for (int i = 0; i < n; ++i) s += frame;
+  return s;
+}
+
+TEST(Mp3Tail, CompleteFramesOrATagAfterThemAreNotCut) {
+  std::string file = "ID3junk" + mp3_frames(10);
+  EXPECT_FALSE(mp3_last_frame_cut(bytes(file), 0, file.size()));
+  std::string padded = file + std::string(4096, '\0');
+  EXPECT_FALSE(mp3_last_frame_cut(bytes(padded), 0, padded.size()));
+  std::string tagged = file + "TAG" + std::string(125, ' ');  // ID3v1
+  EXPECT_FALSE(mp3_last_frame_cut(bytes(tagged), 0, tagged.size()));
+  std::string tail = file.substr(1000);  // starts mid-frame: the chain is found after it
+  EXPECT_FALSE(mp3_last_frame_cut(bytes(tail), 1000, file.size()));
+}
+
+TEST(Mp3Tail, LastFrameRunningPastTheEndIsCut) {
+  std::string file = mp3_frames(10);
+  for (std::size_t cut : {file.size() - 1, file.size() - 400, file.size() - 417 - 100}) {
+    std::string head = file.substr(0, cut);
+    EXPECT_TRUE(mp3_last_frame_cut(bytes(head), 0, head.size())) << "cut at " << cut;
+  }
+  std::string three = mp3_frames(3).substr(0, 1000);  // too short a chain to believe
+  EXPECT_FALSE(mp3_last_frame_cut(bytes(three), 0, three.size()));
+}
+
+// AAC-LC, 48 kHz, stereo ADTS frames of 300 bytes (7-byte header, no CRC).
+std::string adts_frames(int n) {
+  constexpr std::size_t kLength = 300;
+  std::string header = {'\xff',
+                        '\xf1',
+                        '\x4c',
+                        static_cast<char>(0x80 | kLength >> 11),
+                        static_cast<char>(kLength >> 3 & 0xff),
+                        static_cast<char>((kLength & 7) << 5 | 0x1f),
+                        '\xfc'};
+  std::string s;
+  for (int i = 0; i < n; ++i) s += header + std::string(kLength - 7, '\x21');
+  return s;
+}
+
+TEST(AdtsTail, CompleteOrPaddedIsNotCutAndAFramePastTheEndIs) {
+  std::string file = adts_frames(12);
+  EXPECT_FALSE(adts_last_frame_cut(bytes(file), 0, file.size()));
+  std::string padded = file + std::string(4096, '\0');
+  EXPECT_FALSE(adts_last_frame_cut(bytes(padded), 0, padded.size()));
+  for (std::size_t cut : {file.size() - 1, file.size() - 290, file.size() - 300 - 50}) {
+    std::string head = file.substr(0, cut);
+    EXPECT_TRUE(adts_last_frame_cut(bytes(head), 0, head.size())) << "cut at " << cut;
+  }
 }
 
 TEST(DurationTag, MatroskaFormat) {

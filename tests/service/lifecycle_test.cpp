@@ -1,4 +1,6 @@
 // The service's life: kill -9 and restart (exactly once), OOM containment, SIGTERM drain.
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 #include "jobs/job_store.h"
@@ -132,6 +134,42 @@ TEST(ServeLifecycle, SigtermRequeuesUnfinishedJobsAndExitsZero) {
   store->reset();
   std::error_code ec;
   std::filesystem::remove_all(state, ec);
+}
+
+TEST(ServeLifecycle, SighupReloadsTheConfigAndKeepsItWhenTheNewOneIsBroken) {
+  const std::string dir = make_temp_dir("soroka-hup-");
+  const std::string config = dir + "/soroka.toml";
+  auto write = [&](const std::string& text) {
+    std::ofstream(config, std::ios::trunc) << text;
+  };
+  write("[memory]\nmax_file_size = \"1MiB\"\n");
+  ServeInstance server({"SOROKA_CONFIG=" + config});
+  const std::string two_mib(2u << 20, 'x');
+  auto upload = [&] {
+    auto r = server.client().Post("/v1/jobs", httplib::MultipartFormDataItems{{"file", two_mib, "x.ogg", ""}});
+    return r ? r->status : -1;
+  };
+  // Polls: the reload happens on the service's signal thread, a moment after the signal.
+  auto status_leaves = [&](int old) {
+    int got = -1;
+    for (int i = 0; i < 100 && (got = upload()) == old; ++i) std::this_thread::sleep_for(50ms);
+    return got;
+  };
+  ASSERT_EQ(upload(), 413);
+  write("[memory]\nmax_file_size = \"8MiB\"\n");
+  ASSERT_EQ(::kill(server.pid(), SIGHUP), 0);
+  // Within the new limit, the bytes are now judged as media: not media at all.
+  EXPECT_EQ(status_leaves(413), 415);
+  // A broken file: the running configuration stays, and so does the service.
+  write("[memory]\nmax_file_size = \"lots\"\n");
+  ASSERT_EQ(::kill(server.pid(), SIGHUP), 0);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(upload(), 415) << "the 8 MiB limit is still in force";
+  auto h = server.client().Get("/healthz");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 200);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
@@ -11,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <span>
 #include <sstream>
 
 #include "support/run.h"
@@ -177,6 +179,18 @@ Result<fs::path> with_video(std::string_view name, std::string_view ext, const M
   return ffmpeg_make(name, ext, args);
 }
 
+// ffmpeg writing to a pipe: the muxer cannot go back to fill in lengths, so none are declared.
+Result<fs::path> piped(std::string_view name, std::string_view ext, const std::string& in,
+                       const std::vector<std::string>& codec) {
+  return cached(name, ext, "ffmpeg pipe " + in + " " + join(codec), [&](const fs::path& out) {
+    std::vector<std::string> argv = {"ffmpeg",   "-hide_banner", "-loglevel", "error",
+                                     "-nostdin", "-i",           in};
+    argv.insert(argv.end(), codec.begin(), codec.end());
+    argv.push_back("pipe:1");
+    return run_tool(argv, out);
+  });
+}
+
 }  // namespace
 
 std::string missing_media_tools() {
@@ -203,22 +217,27 @@ Result<void> run_tool(const std::vector<std::string>& argv, const fs::path& stdo
   return {};
 }
 
-Result<MediaSample> speech_sample() {
-  struct Line {
-    std::string_view voice, text;
-  };
-  static constexpr Line kLines[] = {
-      {"slt", "Hello, this is Soroka, a speech transcription service."},
-      {"awb", "Voice notes of any length are decoded in small pieces."},
-      {"rms", "Memory stays flat, and the out of memory killer stays away."},
-  };
+namespace {
+
+struct Line {
+  std::string_view voice, text;
+};
+
+constexpr Line kLines[] = {
+    {"slt", "Hello, this is Soroka, a speech transcription service."},
+    {"awb", "Voice notes of any length are decoded in small pieces."},
+    {"rms", "Memory stays flat, and the out of memory killer stays away."},
+};
+
+// The given flite lines with 0.8 s pauses around them, one 16 kHz mono WAV named `name`.
+Result<MediaSample> spoken(std::string_view name, std::span<const Line> lines) {
   auto pause = cached("pause", ".wav", "sox 0.8 s of 16 kHz silence", [](const fs::path& out) {
     return run_tool(
         {"sox", "-n", "-r", "16000", "-c", "1", "-b", "16", out.string(), "trim", "0", "0.8"});
   });
   if (!pause) return std::unexpected(pause.error());
   std::vector<std::string> concat = {"sox", pause->string()};
-  for (const auto& line : kLines) {
+  for (const auto& line : lines) {
     auto part = cached(std::string("flite-") + std::string(line.voice), ".wav",
                        std::string(line.text), [&](const fs::path& out) {
                          return run_tool({"flite", "-voice", std::string(line.voice), "-t",
@@ -228,7 +247,7 @@ Result<MediaSample> speech_sample() {
     concat.push_back(part->string());
     concat.push_back(pause->string());
   }
-  auto speech = cached("speech", ".wav", join(concat), [&](const fs::path& out) {
+  auto speech = cached(name, ".wav", join(concat), [&](const fs::path& out) {
     auto argv = concat;
     argv.push_back(out.string());
     return run_tool(argv);
@@ -237,6 +256,16 @@ Result<MediaSample> speech_sample() {
   auto d = sox_duration(*speech);
   if (!d) return std::unexpected(d.error());
   return MediaSample{*speech, *d, false};
+}
+
+}  // namespace
+
+Result<MediaSample> speech_sample() {
+  return spoken("speech", kLines);
+}
+
+Result<MediaSample> short_speech_sample() {
+  return spoken("speech-short", std::span(kLines).first(1));
 }
 
 const std::vector<std::string>& container_sample_names() {
@@ -249,6 +278,11 @@ const std::vector<std::string>& container_sample_names() {
 Result<MediaSample> container_sample(std::string_view name) {
   auto speech = speech_sample();
   if (!speech) return std::unexpected(speech.error());
+  return container_sample(name, *speech);
+}
+
+Result<MediaSample> container_sample(std::string_view name, const MediaSample& source) {
+  const MediaSample* speech = &source;
   const std::string in = speech->path.string();
   const std::string testsrc = "testsrc=size=" + std::string(kVideoSize);
   const std::vector<std::string> h264 = {"-c:v",      "libx264",  "-preset",
@@ -288,6 +322,19 @@ Result<MediaSample> container_sample(std::string_view name) {
         {"-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-c:a", "libopus"});
   } else if (name == "mov") {
     p = with_video(name, ".mov", *speech, testsrc, plus(h264, {"-c:a", "aac", "-ar", "48000"}));
+  } else if (name == "mp3_no_xing") {
+    p = ffmpeg_make(
+        name, ".mp3",
+        {"-i", in, "-ar", "44100", "-c:a", "libmp3lame", "-b:a", "64k", "-write_xing", "0"}),
+    video = false;
+  } else if (name == "aac_adts") {
+    p = ffmpeg_make(name, ".aac", {"-i", in, "-ar", "48000", "-c:a", "aac", "-b:a", "64k"}),
+    video = false;
+  } else if (name == "wav_streamed") {
+    p = piped(name, ".wav", in, {"-ar", "44100", "-ac", "2", "-c:a", "pcm_s16le", "-f", "wav"}),
+    video = false;
+  } else if (name == "flac_streamed") {
+    p = piped(name, ".flac", in, {"-ar", "48000", "-c:a", "flac", "-f", "flac"}), video = false;
   } else if (name == "video_note") {
     p = with_video(
         name, ".mp4", *speech, "color=c=0x2a6fdb:size=384x384",
@@ -373,6 +420,16 @@ Result<fs::path> bad_sample(std::string_view name) {
                     return b;
                   });
   return fail("unknown bad sample '" + std::string(name) + "'");
+}
+
+Result<fs::path> truncated_copy(const fs::path& src, double share) {
+  char how[48];
+  std::snprintf(how, sizeof how, "first %.4f", share);
+  return derive(src.stem().string() + "-cut" + std::to_string(std::lround(share * 100)),
+                src.extension().string(), src, how, [share](std::string b) -> Result<std::string> {
+                  b.resize(static_cast<std::size_t>(static_cast<double>(b.size()) * share));
+                  return b;
+                });
 }
 
 Result<MediaSample> long_voice_note(int minutes) {

@@ -29,12 +29,18 @@ struct MediaSample {
 // Three sentences by flite voices slt, awb and rms with 0.8 s pauses around them: a 16 kHz
 // mono WAV of about 14.6 s, the source of every container sample.
 Result<MediaSample> speech_sample();
+// The first of those sentences alone, between two pauses: about 5.4 s.
+Result<MediaSample> short_speech_sample();
 
 // "ogg_opus" (a voice note), "mp3", "m4a", "wav" (44.1 kHz stereo), "flac" (48 kHz), "mp4"
 // (H.264 + AAC), "mkv" (H.264 + AAC), "webm_vp8_vorbis", "webm_vp9_opus", "mov" (H.264 + AAC),
 // "video_note" (a Telegram-style round video: 384x384 H.264 + mono AAC, faststart MP4).
 const std::vector<std::string>& container_sample_names();
 Result<MediaSample> container_sample(std::string_view name);
+// The same made from `source` (e.g. short_speech_sample()). Also takes files whose container
+// declares no length: "mp3_no_xing" (no Xing/Info frame), "aac_adts" (raw ADTS), and
+// "wav_streamed" / "flac_streamed" (written to a pipe, so the length fields stay unset).
+Result<MediaSample> container_sample(std::string_view name, const MediaSample& source);
 
 // Inputs a decoder must refuse:
 //   empty            0 bytes, named .ogg
@@ -54,6 +60,9 @@ Result<MediaSample> container_sample(std::string_view name);
 //   unknown_codec    a WAV whose format tag (0x3fff) no decoder knows
 const std::vector<std::string>& bad_sample_names();
 Result<std::filesystem::path> bad_sample(std::string_view name);
+
+// The first `share` (0..1) of the file's bytes, as a cached file next to the other samples.
+Result<std::filesystem::path> truncated_copy(const std::filesystem::path& src, double share);
 
 // `minutes` of the speech sample looped, as a 16 kb/s mono OGG/Opus voice note. Beyond one
 // minute, copies of the one-minute note joined: each join adds ~0.02 s to the duration_s.
