@@ -349,7 +349,11 @@ void HttpApi::install(httplib::Server& server) {
       if (job.error().code == ENOENT) return send_error(res, not_found("no job " + req.matches[1].str()));
       return send_error(res, internal(job.error().message));
     }
-    send_json(res, 200, job_json(*job));
+    auto o = job_json(*job);
+    // Claimed, but its worker has not started: the memory it reserves is not free yet.
+    if (job->state == jobs::JobState::running && ctx_.scheduler.waiting_for_memory(job->id))
+      o["waiting_for"] = "memory";
+    send_json(res, 200, o);
   });
   server.Delete(R"(/v1/jobs/([0-9A-Za-z]+))", [this](const httplib::Request& req, httplib::Response& res) {
     ctx_.metrics.requests.fetch_add(1, std::memory_order_relaxed);

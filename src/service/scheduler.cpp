@@ -90,6 +90,11 @@ std::size_t Scheduler::running() const {
   return runs_.size();
 }
 
+bool Scheduler::waiting_for_memory(const std::string& id) const {
+  std::lock_guard lk(mu_);
+  return !id.empty() && waiting_id_ == id;
+}
+
 std::size_t Scheduler::idle_workers() const {
   std::lock_guard lk(mu_);
   return idle_.size();
@@ -254,13 +259,18 @@ void Scheduler::dispatch_loop() {
     }
     // A warm worker of this model, else a new one: wait for room, renewing the lease (FIFO
     // in the budget keeps a big job from starving); idle workers make room first.
-    run->worker = take_idle(run->params.model, need);
     bool given_back = false;
     auto last_beat = std::chrono::steady_clock::now();
-    while (!run->worker) {
+    while (!(run->worker = take_idle(run->params.model, need))) {
       auto r = budget_.try_reserve(need, "worker for job " + id);
       if (!r && r.error().code == EAGAIN && retire_one_idle()) continue;
-      if (!r && r.error().code != ENOMEM) r = budget_.reserve(need, "worker for job " + id, 1s);
+      if (!r && r.error().code != ENOMEM) {
+        {
+          std::lock_guard lk(mu_);
+          waiting_id_ = id;
+        }
+        r = budget_.reserve(need, "worker for job " + id, 1s);
+      }
       if (r) {
         run->worker = std::make_unique<Worker>();
         run->worker->model = run->params.model;
@@ -298,6 +308,10 @@ void Scheduler::dispatch_loop() {
           break;
         }
       }
+    }
+    {
+      std::lock_guard lk(mu_);
+      waiting_id_.clear();
     }
     if (given_back) continue;
     run->result_path = params_.results_dir + "/" + id + ".json";

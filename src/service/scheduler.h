@@ -66,6 +66,8 @@ class Scheduler {
   Result<jobs::Job> wait_finished(const std::string& id, std::chrono::milliseconds timeout);
   std::size_t running() const;
   std::size_t idle_workers() const;
+  // The job is claimed but waits for memory (its reservation) before its worker starts.
+  bool waiting_for_memory(const std::string& id) const;
   void set_limits(std::uint64_t worker_memory, std::uint64_t worker_max_memory,
                   std::chrono::milliseconds idle_ttl);
 
@@ -100,6 +102,7 @@ class Scheduler {
   bool started_ = false;
   std::map<std::string, std::shared_ptr<Run>> runs_;
   std::vector<std::unique_ptr<Worker>> idle_;  // warm, oldest first
+  std::string waiting_id_;                      // the claimed job waiting for its reservation
   std::map<std::string, std::uint64_t> peaks_;  // per model, the largest peak seen
   std::size_t threads_ = 0;                      // run_job threads alive
   std::chrono::steady_clock::time_point critical_since_{};

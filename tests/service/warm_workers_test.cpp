@@ -115,6 +115,40 @@ TEST(WarmWorkers, ZeroTtlMeansAWorkerPerJob) {
   EXPECT_EQ(metric(server, "soroka_workers_idle"), "0");
 }
 
+// In an 800 MiB cgroup the budget (~540 MiB) holds one sim-tiny worker (~355 MiB), not two:
+// the second job waits for memory, says so, and then runs on the worker the first one frees.
+TEST(WarmWorkers, AJobWaitingForMemorySaysSoAndGetsTheWorkerThatFreesUp) {
+  std::string why;
+  ASSERT_TRUE(v1_memory_available(&why)) << "cgroup v1 memory is needed: " << why;
+  auto cg = V1Cgroup::create(800ull << 20, &why);
+  ASSERT_TRUE(cg) << why;
+  auto speech = speech_sample();
+  ASSERT_TRUE(speech);
+  ServeInstance server({}, {}, cg->dir() + "/cgroup.procs");
+  auto first = server.submit(speech->path.string(), "sim-tiny");
+  auto second = server.submit(speech->path.string(), "sim-tiny");
+  ASSERT_FALSE(first.empty());
+  ASSERT_FALSE(second.empty());
+  bool seen_waiting = false;
+  nlohmann::json j;
+  for (int i = 0; i < 1000 && !seen_waiting; ++i) {
+    j = server.job(second);
+    seen_waiting = j.value("waiting_for", "") == "memory";
+    if (j.value("state", "") == "succeeded") break;
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(seen_waiting) << j.dump();
+  EXPECT_EQ(j["state"], "running") << "claimed while it waits";
+  EXPECT_EQ(server.wait_final(first, 60s)["state"], "succeeded");
+  auto done = server.wait_final(second, 60s);
+  EXPECT_EQ(done["state"], "succeeded") << done.dump();
+  EXPECT_FALSE(done.contains("waiting_for"));
+  EXPECT_EQ(metric(server, "soroka_worker_starts_total"), "1");
+  EXPECT_EQ(metric(server, "soroka_worker_reuses_total"), "1");
+  EXPECT_EQ(cg->oom_kills(), 0u);
+  server.stop(SIGTERM, 10s);
+}
+
 // The service in a real 1 GiB cgroup v1 with warning at 50 % and critical at 70 %; a memory
 // hog beside it plays "the rest of the service's memory". Warning ends idle workers; critical
 // stops the running worker and re-queues its job, which runs again once memory is back.
