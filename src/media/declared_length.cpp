@@ -105,13 +105,18 @@ std::optional<Vint> read_vint(std::span<const std::uint8_t> p, bool keep_marker)
   return r;
 }
 
+// Box types are four printable characters ("ftyp", "moov", "mdat", "free", "©xyz" aside).
+bool box_type(const std::uint8_t* t) {
+  return std::all_of(t, t + 4, [](std::uint8_t c) { return c >= 0x20 && c < 0x7F; });
+}
+
 }  // namespace
 
 bool mp4_boxes_cut_short(const ReadAt& read_at, std::uint64_t file_size) {
   std::uint64_t pos = 0;
   for (int i = 0; i < kMaxTopLevelBoxes && pos + 8 <= file_size; ++i) {
     std::vector<std::uint8_t> h = read_at(pos, 16);
-    if (h.size() < 8) return false;
+    if (h.size() < 8 || !box_type(h.data() + 4)) return false;  // junk after the last box
     std::uint64_t size = be(h.data(), 4);
     std::uint64_t header = 8;
     if (size == 1) {

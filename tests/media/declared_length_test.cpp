@@ -110,6 +110,9 @@ TEST(Mp4Boxes, CompleteFileIsNotCut) {
   EXPECT_FALSE(mp4_boxes_cut_short(reader(large), large.size()));
   std::string open_ended = box("ftyp", 24) + be32(0) + "mdat" + std::string(300, 'x');
   EXPECT_FALSE(mp4_boxes_cut_short(reader(open_ended), open_ended.size()));
+  // Junk after the last box is not a box that runs past the end.
+  std::string junk = file + std::string("\x7f\x01\x02\x03\x80\x81\x82\x83\x84\x85", 10);
+  EXPECT_FALSE(mp4_boxes_cut_short(reader(junk), junk.size()));
 }
 
 TEST(Mp4Boxes, BoxRunningPastTheEndIsCut) {
