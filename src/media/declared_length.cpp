@@ -105,7 +105,7 @@ std::optional<Vint> read_vint(std::span<const std::uint8_t> p, bool keep_marker)
   return r;
 }
 
-// Box types are four printable characters ("ftyp", "moov", "mdat", "free", "©xyz" aside).
+// Top-level box types are four printable ASCII characters ("ftyp", "moov", "mdat", "free").
 bool box_type(const std::uint8_t* t) {
   return std::all_of(t, t + 4, [](std::uint8_t c) { return c >= 0x20 && c < 0x7F; });
 }

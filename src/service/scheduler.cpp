@@ -112,6 +112,13 @@ void Scheduler::set_limits(std::uint64_t worker_memory, std::uint64_t worker_max
 std::unique_ptr<Scheduler::Worker> Scheduler::take_idle(const std::string& model,
                                                         std::uint64_t need) {
   std::lock_guard lk(mu_);
+  // A worker that died while idle (killed from outside) is dropped, not handed a job.
+  std::erase_if(idle_, [](const std::unique_ptr<Worker>& w) {
+    if (w->handle->running()) return false;
+    spdlog::warn("event=worker_lost pid={} model={} detail=\"{}\"", w->handle->pid(), w->model,
+                 w->handle->wait().detail);
+    return true;
+  });
   auto take = [&](auto it) {
     auto w = std::move(*it);
     idle_.erase(it);

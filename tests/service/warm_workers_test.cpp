@@ -69,6 +69,24 @@ TEST(WarmWorkers, OneWorkerRunsSuccessiveJobsOfItsModel) {
   EXPECT_EQ(metric(server, "soroka_workers_idle"), "2");
 }
 
+TEST(WarmWorkers, AnIdleWorkerKilledFromOutsideIsReplacedWithoutCostingAnAttempt) {
+  auto speech = speech_sample();
+  ASSERT_TRUE(speech);
+  ServeInstance server;
+  auto first = server.submit(speech->path.string(), "sim-tiny");
+  ASSERT_EQ(server.wait_final(first, 60s)["state"], "succeeded");
+  auto kids = children_of(server.pid());
+  ASSERT_EQ(kids.size(), 1u);
+  ASSERT_EQ(::kill(kids[0], SIGKILL), 0);
+  std::this_thread::sleep_for(200ms);
+  auto second = server.submit(speech->path.string(), "sim-tiny");
+  auto j = server.wait_final(second, 60s);
+  EXPECT_EQ(j["state"], "succeeded") << j.dump();
+  EXPECT_EQ(j["attempts"], 0) << j.dump();
+  EXPECT_EQ(metric(server, "soroka_worker_starts_total"), "2");
+  EXPECT_EQ(metric(server, "soroka_worker_crashes_total"), "0");
+}
+
 TEST(WarmWorkers, RealEngineGivesTheSameTranscriptWarmAsCold) {
   auto speech = speech_sample();
   ASSERT_TRUE(speech);
