@@ -124,9 +124,21 @@ std::unique_ptr<Scheduler::Worker> Scheduler::take_idle(const std::string& model
     idle_.erase(it);
     return w;
   };
-  // The newest first: its pages are the most likely still in memory.
-  for (auto it = idle_.rbegin(); it != idle_.rend(); ++it)
-    if ((*it)->model == model && (*it)->limit >= need) return take(std::next(it).base());
+  // The newest first: its pages are the most likely still in memory. A worker sized by an
+  // earlier, larger estimate is shrunk to this one, so that the room it no longer needs can
+  // hold another worker (its usage is below the new limit, or the kernel refuses and it
+  // keeps the old one).
+  for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
+    Worker& w = **it;
+    if (w.model != model || w.limit < need) continue;
+    if (w.limit > need) {
+      if (auto r = w.handle->resize(need); r || r.error().code == ENOTSUP) {
+        w.reservation.resize(need);
+        w.limit = need;
+      }
+    }
+    return take(std::next(it).base());
+  }
   for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
     Worker& w = **it;
     if (w.model != model || !w.reservation.resize(need)) continue;

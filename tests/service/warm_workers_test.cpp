@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <future>
 
 #include <gtest/gtest.h>
 
@@ -163,6 +164,34 @@ TEST(WarmWorkers, AJobWaitingForMemorySaysSoAndGetsTheWorkerThatFreesUp) {
   EXPECT_FALSE(done.contains("waiting_for"));
   EXPECT_EQ(metric(server, "soroka_worker_starts_total"), "1");
   EXPECT_EQ(metric(server, "soroka_worker_reuses_total"), "1");
+  EXPECT_EQ(cg->oom_kills(), 0u);
+  server.stop(SIGTERM, 10s);
+}
+
+// 700 MiB: a budget of ~440 MiB. The first pocketsphinx job reserves the configured 256 MiB;
+// its peak (~140 MiB) then lowers the estimate to ~210 MiB, and the warm worker is shrunk to
+// it when reused, so that a second worker fits beside it: two jobs run at once.
+TEST(WarmWorkers, AWarmWorkerShrinksToTheLearnedEstimateSoTwoFit) {
+  std::string why;
+  ASSERT_TRUE(v1_memory_available(&why)) << "cgroup v1 memory is needed: " << why;
+  auto cg = V1Cgroup::create(700ull << 20, &why);
+  ASSERT_TRUE(cg) << why;
+  auto speech = speech_sample();
+  ASSERT_TRUE(speech);
+  ServeInstance server({}, {}, cg->dir() + "/cgroup.procs");
+  auto sync = [&] {
+    auto r = server.client().Post("/v1/audio/transcriptions",
+                                  httplib::MultipartFormDataItems{{"file", ServeInstance::read_all(speech->path), "s.wav", ""}});
+    return r ? r->status : -1;
+  };
+  ASSERT_EQ(sync(), 200);
+  ASSERT_EQ(metric(server, "soroka_worker_starts_total"), "1");
+  auto a = std::async(std::launch::async, sync);
+  auto b = std::async(std::launch::async, sync);
+  EXPECT_EQ(a.get(), 200);
+  EXPECT_EQ(b.get(), 200);
+  EXPECT_EQ(metric(server, "soroka_worker_starts_total"), "2") << "the second job had to wait for the first worker";
+  EXPECT_EQ(metric(server, "soroka_workers_idle"), "2");
   EXPECT_EQ(cg->oom_kills(), 0u);
   server.stop(SIGTERM, 10s);
 }
