@@ -92,14 +92,21 @@ int Input::read_cb(void* opaque, std::uint8_t* buf, int size) {
     if (self->expired()) return AVERROR_EXIT;
     ssize_t n = ::read(self->fd_.get(), buf, static_cast<std::size_t>(size));
     if (n > 0) return static_cast<int>(n);
-    if (n == 0) return AVERROR_EOF;
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) return AVERROR(errno);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN) return AVERROR(errno);
     // A pipe or FIFO with nothing to read yet: wait, but never past the deadline.
     auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(self->deadline_ - Clock::now());
     pollfd p{self->fd_.get(), POLLIN, 0};
-    ::poll(&p, 1, static_cast<int>(std::clamp<std::int64_t>(left.count() + 1, 1, 1000)));
+    const int ready = ::poll(&p, 1, static_cast<int>(std::clamp<std::int64_t>(left.count() + 1, 1, 1000)));
+    if (n == 0) {
+      // read() says end of input whenever a FIFO has no writer, also before the first one
+      // opened it. Linux reports POLLHUP only once a writer has come and gone since our
+      // open(): until then, wait for one (under the deadline).
+      if (!self->fifo_) return AVERROR_EOF;
+      if (ready > 0 && (p.revents & POLLHUP) && !(p.revents & POLLIN)) return AVERROR_EOF;
+      if (ready == 0) continue;
+    }
   }
 }
 
@@ -142,6 +149,7 @@ Result<std::unique_ptr<Input>> Input::open(const std::string& path, const Decode
 
   std::unique_ptr<Input> in(new Input(std::move(fd), limits));
   in->info_.file_bytes = S_ISREG(st.st_mode) ? static_cast<std::uint64_t>(st.st_size) : 0;
+  in->fifo_ = S_ISFIFO(st.st_mode);
   in->arm_deadline();
   if (auto r = in->open_container(path, S_ISREG(st.st_mode)); !r) return std::unexpected(r.error());
   if (S_ISREG(st.st_mode)) in->check_declared_end();

@@ -98,6 +98,7 @@ class Input {
   bool cut_short_ = false;
   Clock::time_point deadline_{};
   bool stalled_ = false;
+  bool fifo_ = false;  // a named pipe: end of input needs a writer that came and went
 };
 
 }  // namespace soroka::media::detail

@@ -220,6 +220,8 @@ TEST(Refusals, TheBombStopsAtTheLimitWithTheAudioBeforeIt) {
 
 // ---- non-seekable input: FIFOs, fed or stalled --------------------------------------------
 
+// A named pipe whose writer (a thread) opens it only once the decoder has opened it for reading:
+// the decoder meets a FIFO with no writer yet, as when it is started before the producer.
 class Fifo {
  public:
   Fifo() {
@@ -228,24 +230,29 @@ class Fifo {
     fs::create_directories(dir_);
     path_ = dir_ / "in";
     ok_ = ::mkfifo(path_.c_str(), 0600) == 0;
-    // O_RDWR never blocks on a FIFO, and keeps a writer attached so the reader sees no EOF.
-    if (ok_) fd_ = ::open(path_.c_str(), O_RDWR | O_CLOEXEC);
   }
   ~Fifo() {
+    // A writer still blocked in open() (no reader came) is released by a reader of our own.
+    int unblock = ::open(path_.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     close_writer();
     if (writer_.joinable()) writer_.join();
+    if (unblock >= 0) ::close(unblock);
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }
-  bool ok() const { return ok_ && fd_ >= 0; }
+  bool ok() const { return ok_; }
   const fs::path& path() const { return path_; }
-  // Writes `bytes` from a thread (blocking as the reader drains the pipe), then closes if asked.
+  // From a thread: opens the FIFO for writing (blocking until a reader has it open), writes
+  // `bytes` (blocking as the reader drains the pipe), then closes if asked.
   void feed(std::string bytes, bool close_after) {
     writer_ = std::thread([this, bytes = std::move(bytes), close_after] {
+      int fd = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd < 0) return;
+      fd_ = fd;
       std::size_t off = 0;
       while (off < bytes.size()) {
-        ssize_t n = ::write(fd_, bytes.data() + off, bytes.size() - off);
-        if (n <= 0) return;
+        ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
+        if (n <= 0) break;
         off += static_cast<std::size_t>(n);
       }
       if (close_after) close_writer();
