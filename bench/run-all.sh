@@ -11,4 +11,6 @@ done
 if [ -x "$BUILD_DIR/soroka-bench-reaction" ]; then
   echo "=== soroka-bench-reaction"
   "$BUILD_DIR/soroka-bench-reaction" 30
+  echo "=== soroka-bench-reaction, 8 busy processes"
+  "$BUILD_DIR/soroka-bench-reaction" 30 8
 fi
