@@ -39,3 +39,22 @@ if [ -f "$LIBRIVOX/$id.wav" ]; then
 else
   echo "  (pocketsphinx-testdata is not installed: make deps)"
 fi
+
+# --- the service ---
+echo
+echo "== soroka serve: the HTTP API (OpenAI-compatible), one request, then SIGTERM"
+STATE=$(mktemp -d "${TMPDIR:-/tmp}/soroka-demo-XXXXXX")
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+SOROKA_LOG_LEVEL=warn "$SOROKA" serve --listen "127.0.0.1:$PORT" --state-dir "$STATE" &
+SERVE_PID=$!
+trap 'kill "$SERVE_PID" 2>/dev/null || true; rm -rf "$STATE"' EXIT
+for _ in $(seq 100); do curl -sf "127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+if [ ${#samples[@]} -gt 0 ]; then
+  echo "\$ curl -F file=@$(basename "${samples[0]}") -F response_format=json 127.0.0.1:$PORT/v1/audio/transcriptions"
+  curl -s -F file=@"${samples[0]}" -F response_format=json "127.0.0.1:$PORT/v1/audio/transcriptions"
+  echo
+fi
+echo "\$ curl 127.0.0.1:$PORT/metrics | grep -E 'memory_level|jobs|worker_starts'"
+curl -s "127.0.0.1:$PORT/metrics" | grep -E '^soroka_(memory_level|jobs|worker_starts)' || true
+kill -TERM "$SERVE_PID"
+wait "$SERVE_PID" && echo "(serve exited 0 on SIGTERM)"

@@ -153,13 +153,18 @@ std::unique_ptr<Scheduler::Worker> Scheduler::take_idle(const std::string& model
 }
 
 // Ends an idle worker and waits for it to be gone, so that its reservation is given back
-// only once its memory really is (it holds no job: SIGKILL loses nothing).
+// only once its memory really is. End of its input asks it to exit; one that does not within
+// a second is killed (it holds no job: nothing is lost).
 void Scheduler::retire(std::unique_ptr<Worker> w, const char* why) {
   if (!w || !w->handle) return;
   spdlog::info("event=worker_retired pid={} model={} jobs={} reason={} limit_mib={}",
                w->handle->pid(), w->model, w->jobs, why, mib(w->limit));
-  w->handle->terminate(0ms);
-  (void)w->handle->wait();
+  w->channel.reset();
+  w->handle->input().reset();
+  if (!w->handle->wait_for(1s)) {
+    w->handle->terminate(0ms);
+    (void)w->handle->wait();
+  }
 }
 
 bool Scheduler::retire_one_idle() {

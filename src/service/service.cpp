@@ -118,9 +118,8 @@ int serve(const ServeOptions& o, Settings settings) {
   }
 
   // The kernel should pick a worker, never us: workers get 1000, we lower ours.
-  if (auto r = worker::protect_self(-500); !r)
-    spdlog::warn("event=protect_self_failed error=\"{}\" (the service keeps its default oom_score_adj)",
-                 r.error().message);
+  // Logs its own warning when refused (no CAP_SYS_RESOURCE); workers still get 1000.
+  (void)worker::protect_self(-500);
 
   auto store = jobs::SqliteJobStore::open(jobs::default_sqlite_params(state + "/jobs.sqlite"));
   if (!store) {
