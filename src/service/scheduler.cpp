@@ -36,21 +36,10 @@ void remove_file(const std::string& path) {
 
 }  // namespace
 
-// A worker process and what it holds: its model, its cgroup limit and the reservation behind it.
-struct Scheduler::Worker {
-  std::string model;
-  std::uint64_t limit = 0;
-  oomguard::Reservation reservation;
-  std::shared_ptr<worker::WorkerHandle> handle;  // null until spawned
-  std::unique_ptr<worker::LineChannel> channel;
-  std::chrono::steady_clock::time_point idle_since{};
-  int jobs = 0;  // jobs it has run
-};
-
 struct Scheduler::Run {
   jobs::Job job;
   JobParams params;
-  std::unique_ptr<Worker> worker;                // owned while the job runs
+  std::unique_ptr<PooledWorker> worker;          // owned while the job runs
   std::shared_ptr<worker::WorkerHandle> handle;  // = worker->handle once spawned
   std::uint64_t limit = 0;  // the worker's cgroup limit for this job
   std::string result_path;
@@ -65,8 +54,8 @@ struct Scheduler::Run {
 Scheduler::Scheduler(jobs::JobQueue& store, oomguard::MemoryBudget& budget,
                      worker::WorkerSupervisor& supervisor, Metrics& metrics,
                      SchedulerParams params)
-    : store_(store), budget_(budget), supervisor_(supervisor), metrics_(metrics),
-      params_(std::move(params)) {}
+    : store_(store), budget_(budget), metrics_(metrics), params_(std::move(params)),
+      pool_(supervisor, metrics, params_.soroka_exe) {}
 
 Scheduler::~Scheduler() { shutdown(0ms); }
 
@@ -95,10 +84,7 @@ bool Scheduler::waiting_for_memory(const std::string& id) const {
   return !id.empty() && waiting_id_ == id;
 }
 
-std::size_t Scheduler::idle_workers() const {
-  std::lock_guard lk(mu_);
-  return idle_.size();
-}
+std::size_t Scheduler::idle_workers() const { return pool_.idle(); }
 
 void Scheduler::set_limits(std::uint64_t worker_memory, std::uint64_t worker_max_memory,
                            std::chrono::milliseconds idle_ttl) {
@@ -106,94 +92,6 @@ void Scheduler::set_limits(std::uint64_t worker_memory, std::uint64_t worker_max
   params_.worker_memory = worker_memory;
   params_.worker_max_memory = worker_max_memory;
   params_.idle_ttl = idle_ttl;
-}
-
-// An idle worker of `model` whose limit covers `need`, or one that can grow to it now.
-std::unique_ptr<Scheduler::Worker> Scheduler::take_idle(const std::string& model,
-                                                        std::uint64_t need) {
-  std::lock_guard lk(mu_);
-  // A worker that died while idle (killed from outside) is dropped, not handed a job.
-  std::erase_if(idle_, [](const std::unique_ptr<Worker>& w) {
-    if (w->handle->running()) return false;
-    spdlog::warn("event=worker_lost pid={} model={} detail=\"{}\"", w->handle->pid(), w->model,
-                 w->handle->wait().detail);
-    return true;
-  });
-  auto take = [&](auto it) {
-    auto w = std::move(*it);
-    idle_.erase(it);
-    return w;
-  };
-  // The newest first: its pages are the most likely still in memory. A worker sized by an
-  // earlier, larger estimate is shrunk to this one, so that the room it no longer needs can
-  // hold another worker (its usage is below the new limit, or the kernel refuses and it
-  // keeps the old one).
-  for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
-    Worker& w = **it;
-    if (w.model != model || w.limit < need) continue;
-    if (w.limit > need) {
-      if (auto r = w.handle->resize(need); r || r.error().code == ENOTSUP) {
-        w.reservation.resize(need);
-        w.limit = need;
-      }
-    }
-    return take(std::next(it).base());
-  }
-  for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
-    Worker& w = **it;
-    if (w.model != model || !w.reservation.resize(need)) continue;
-    if (auto r = w.handle->resize(need); !r && r.error().code != ENOTSUP) {
-      w.reservation.resize(w.limit);
-      continue;
-    }
-    w.limit = need;
-    return take(std::next(it).base());
-  }
-  return nullptr;
-}
-
-// Ends an idle worker and waits for it to be gone, so that its reservation is given back
-// only once its memory really is. End of its input asks it to exit; one that does not within
-// a second is killed (it holds no job: nothing is lost).
-void Scheduler::retire(std::unique_ptr<Worker> w, const char* why) {
-  if (!w || !w->handle) return;
-  spdlog::info("event=worker_retired pid={} model={} jobs={} reason={} limit_mib={}",
-               w->handle->pid(), w->model, w->jobs, why, mib(w->limit));
-  w->channel.reset();
-  w->handle->input().reset();
-  if (!w->handle->wait_for(1s)) {
-    w->handle->terminate(0ms);
-    (void)w->handle->wait();
-  }
-}
-
-bool Scheduler::retire_one_idle() {
-  std::unique_ptr<Worker> w;
-  {
-    std::lock_guard lk(mu_);
-    if (idle_.empty()) return false;
-    w = std::move(idle_.front());
-    idle_.erase(idle_.begin());
-  }
-  retire(std::move(w), "room_for_another_job");
-  return true;
-}
-
-void Scheduler::retire_idle_where(const std::function<bool(const Worker&)>& pred, const char* why) {
-  std::vector<std::unique_ptr<Worker>> out;
-  {
-    std::lock_guard lk(mu_);
-    for (auto it = idle_.begin(); it != idle_.end();) {
-      if (pred(**it)) {
-        out.push_back(std::move(*it));
-        it = idle_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-  }
-  for (auto& w : out) retire(std::move(w), why);
-  if (!out.empty()) wake();
 }
 
 std::uint64_t Scheduler::estimate_bytes(const std::string& model, double duration_s,
@@ -230,7 +128,7 @@ void Scheduler::dispatch_loop() {
       return params_.idle_ttl;
     }();
     const auto now = std::chrono::steady_clock::now();
-    retire_idle_where([&](const Worker& w) { return now - w.idle_since >= ttl; }, "idle_ttl");
+    (void)pool_.retire_where([&](const PooledWorker& w) { return now - w.idle_since >= ttl; }, "idle_ttl");
     // At warning the budget is paused: jobs stay queued (and visible as queued) until it calms.
     if (budget_.paused()) continue;
     auto claimed = store_.claim_next(params_.owner, params_.lease);
@@ -285,9 +183,9 @@ void Scheduler::dispatch_loop() {
     // in the budget keeps a big job from starving); idle workers make room first.
     bool given_back = false;
     auto last_beat = std::chrono::steady_clock::now();
-    while (!(run->worker = take_idle(run->params.model, need))) {
+    while (!(run->worker = pool_.take(run->params.model, need))) {
       auto r = budget_.try_reserve(need, "worker for job " + id);
-      if (!r && r.error().code == EAGAIN && retire_one_idle()) continue;
+      if (!r && r.error().code == EAGAIN && pool_.retire_oldest("room_for_another_job")) continue;
       if (!r && r.error().code != ENOMEM) {
         {
           std::lock_guard lk(mu_);
@@ -296,7 +194,7 @@ void Scheduler::dispatch_loop() {
         r = budget_.reserve(need, "worker for job " + id, 1s);
       }
       if (r) {
-        run->worker = std::make_unique<Worker>();
+        run->worker = std::make_unique<PooledWorker>();
         run->worker->model = run->params.model;
         run->worker->limit = need;
         run->worker->reservation = std::move(*r);
@@ -358,35 +256,20 @@ void Scheduler::dispatch_loop() {
 // Starts the run's worker if it is new and waits for its "ready" line (the model is loaded).
 // False when it could not start; the job has then been failed (retryable) or given back.
 bool Scheduler::ensure_worker(Run& run) {
-  Worker& w = *run.worker;
-  if (w.handle) return true;
-  const std::string& id = run.job.id;
-  worker::WorkerSpec spec;
-  spec.name = fmt::format("soroka-worker-{}-{}", run.params.model, id);
-  spec.argv = {params_.soroka_exe, "worker", "--model", run.params.model};
-  spec.inherit_env = true;
-  spec.limit_bytes = w.limit;
-  spec.io = worker::WorkerIo::pipes;  // the job's timeout is ours (run_job): a worker lives on
-  auto h = supervisor_.spawn(std::move(spec));
-  if (!h) {
-    spdlog::error("event=worker_spawn_failed job={} error=\"{}\"", id, h.error().message);
-    (void)store_.fail(id, run.job.lease(), {"could not start a worker: " + h.error().message, true, false, 0});
-    return false;
-  }
-  metrics_.worker_starts.fetch_add(1, std::memory_order_relaxed);
-  w.handle = std::make_shared<worker::WorkerHandle>(std::move(*h));
-  w.channel = std::make_unique<worker::LineChannel>(w.handle->input().get(), w.handle->output().get());
-  spdlog::info("event=worker_started job={} pid={} model={} limit_mib={} cgroup={}", id,
-               w.handle->pid(), w.model, mib(w.limit),
-               w.handle->cgroup_dir().empty() ? "none" : w.handle->cgroup_dir());
-  return true;
+  if (run.worker->handle) return true;
+  auto started = pool_.start(*run.worker, run.job.id);
+  if (started) return true;
+  spdlog::error("event=worker_spawn_failed job={} error=\"{}\"", run.job.id, started.error().message);
+  (void)store_.fail(run.job.id, run.job.lease(),
+                    {"could not start a worker: " + started.error().message, true, false, 0});
+  return false;
 }
 
 void Scheduler::run_job(std::shared_ptr<Run> run) {
   const std::string id = run->job.id;
   const jobs::Lease lease = run->job.lease();
   if (ensure_worker(*run)) {
-    Worker& w = *run->worker;
+    PooledWorker& w = *run->worker;
     bool stop_now = false;
     {
       std::lock_guard lk(mu_);
@@ -470,21 +353,18 @@ void Scheduler::run_job(std::shared_ptr<Run> run) {
       finish(*run, job_end);
     }
   }
-  std::unique_ptr<Worker> keep = std::move(run->worker);
-  bool warm = false;
+  std::unique_ptr<PooledWorker> keep = std::move(run->worker);
   {
     std::lock_guard lk(mu_);
+    const bool warm = keep && keep->handle && keep->handle->running() && !stopping_ &&
+                      !run->stale && params_.idle_ttl.count() > 0;
+    // Put back before the run is gone, so that shutdown() (which waits for runs) sees it.
+    if (warm) pool_.put(std::move(keep));
     runs_.erase(id);
     --threads_;
     woken_ = true;  // its memory is free (or its worker idle): the next job may fit
-    warm = keep && keep->handle && keep->handle->running() && !stopping_ && !run->stale &&
-           params_.idle_ttl.count() > 0;
-    if (warm) {
-      keep->idle_since = std::chrono::steady_clock::now();
-      idle_.push_back(std::move(keep));
-    }
   }
-  if (keep) retire(std::move(keep), "not_reusable");
+  if (keep) WorkerPool::retire(std::move(keep), "not_reusable");
   cv_.notify_all();
   done_cv_.notify_all();
 }
@@ -592,7 +472,7 @@ void Scheduler::on_level(oomguard::Level level) {
   budget_.set_paused(level != oomguard::Level::normal);
   // Idle workers are the cheapest memory to give back: they hold a model and no job.
   if (level != oomguard::Level::normal)
-    retire_idle_where([](const Worker&) { return true; }, "memory_pressure");
+    if (pool_.retire_where([](const PooledWorker&) { return true; }, "memory_pressure") > 0) wake();
   std::vector<std::shared_ptr<Run>> runs;
   {
     std::lock_guard lk(mu_);
@@ -654,7 +534,7 @@ void Scheduler::shutdown(std::chrono::milliseconds timeout) {
   }
   cv_.notify_all();
   if (dispatcher_.joinable()) dispatcher_.join();
-  retire_idle_where([](const Worker&) { return true; }, "shutdown");
+  (void)pool_.retire_where([](const PooledWorker&) { return true; }, "shutdown");
   std::unique_lock lk(mu_);
   if (threads_ > 0)
     spdlog::info("event=shutdown_drain running={} timeout_ms={}", threads_, timeout.count());

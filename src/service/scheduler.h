@@ -17,6 +17,7 @@
 #include "oomguard/budget.h"
 #include "oomguard/levels.h"
 #include "service/metrics.h"
+#include "service/worker_pool.h"
 #include "worker/supervisor.h"
 
 namespace soroka::service {
@@ -77,12 +78,7 @@ class Scheduler {
 
  private:
   struct Run;
-  struct Worker;
   void dispatch_loop();
-  std::unique_ptr<Worker> take_idle(const std::string& model, std::uint64_t need);
-  bool retire_one_idle();
-  void retire_idle_where(const std::function<bool(const Worker&)>& pred, const char* why);
-  static void retire(std::unique_ptr<Worker> w, const char* why);
   bool ensure_worker(Run& run);
   void run_job(std::shared_ptr<Run> run);
   void finish(Run& run, const worker::WorkerExit& exit);
@@ -90,9 +86,9 @@ class Scheduler {
 
   jobs::JobQueue& store_;
   oomguard::MemoryBudget& budget_;
-  worker::WorkerSupervisor& supervisor_;
   Metrics& metrics_;
   SchedulerParams params_;
+  WorkerPool pool_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;       // dispatcher wake-ups and run ends
@@ -101,7 +97,6 @@ class Scheduler {
   bool woken_ = false;
   bool started_ = false;
   std::map<std::string, std::shared_ptr<Run>> runs_;
-  std::vector<std::unique_ptr<Worker>> idle_;  // warm, oldest first
   std::string waiting_id_;                      // the claimed job waiting for its reservation
   std::map<std::string, std::uint64_t> peaks_;  // per model, the largest peak seen
   std::size_t threads_ = 0;                      // run_job threads alive

@@ -1,0 +1,131 @@
+// WorkerPool: warm workers kept between jobs, each holding a model, a cgroup limit and its reservation.
+#include "service/worker_pool.h"
+
+#include <algorithm>
+#include <iterator>
+
+#include <fmt/format.h>
+
+#include "util/log.h"
+
+namespace soroka::service {
+
+namespace {
+using namespace std::chrono_literals;
+std::uint64_t mib(std::uint64_t b) { return (b + (1u << 19)) >> 20; }
+
+// Sets a worker's cgroup limit and reservation to `bytes`; false (nothing changed) when the
+// budget has no room to grow or the kernel refuses to shrink below what is in use.
+bool resize(PooledWorker& w, std::uint64_t bytes) {
+  const bool grow = bytes > w.limit;
+  if (grow && !w.reservation.resize(bytes)) return false;
+  if (auto r = w.handle->resize(bytes); !r && r.error().code != ENOTSUP) {
+    if (grow) w.reservation.resize(w.limit);
+    return false;
+  }
+  if (!grow) w.reservation.resize(bytes);
+  w.limit = bytes;
+  return true;
+}
+}  // namespace
+
+Result<void> WorkerPool::start(PooledWorker& w, const std::string& label) {
+  worker::WorkerSpec spec;
+  spec.name = fmt::format("soroka-worker-{}-{}", w.model, label);
+  spec.argv = {exe_, "worker", "--model", w.model};
+  spec.inherit_env = true;
+  spec.limit_bytes = w.limit;
+  spec.io = worker::WorkerIo::pipes;  // no process timeout: a worker outlives its jobs
+  auto h = supervisor_.spawn(std::move(spec));
+  if (!h) return std::unexpected(h.error());
+  metrics_.worker_starts.fetch_add(1, std::memory_order_relaxed);
+  w.handle = std::make_shared<worker::WorkerHandle>(std::move(*h));
+  w.channel = std::make_unique<worker::LineChannel>(w.handle->input().get(), w.handle->output().get());
+  spdlog::info("event=worker_started for={} pid={} model={} limit_mib={} cgroup={}", label,
+               w.handle->pid(), w.model, mib(w.limit),
+               w.handle->cgroup_dir().empty() ? "none" : w.handle->cgroup_dir());
+  return {};
+}
+
+std::unique_ptr<PooledWorker> WorkerPool::take(const std::string& model, std::uint64_t need) {
+  std::lock_guard lk(mu_);
+  std::erase_if(idle_, [](const std::unique_ptr<PooledWorker>& w) {
+    if (w->handle->running()) return false;
+    spdlog::warn("event=worker_lost pid={} model={} detail=\"{}\"", w->handle->pid(), w->model,
+                 w->handle->wait().detail);
+    return true;
+  });
+  auto take_at = [&](auto rit) {
+    auto it = std::next(rit).base();
+    auto w = std::move(*it);
+    idle_.erase(it);
+    return w;
+  };
+  // The most recently idle first: its pages are the most likely still in memory. A worker
+  // sized by an earlier, larger estimate shrinks to this one, so that the room it no longer
+  // needs can hold another worker.
+  for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
+    PooledWorker& w = **it;
+    if (w.model != model || w.limit < need) continue;
+    if (w.limit > need) (void)resize(w, need);
+    return take_at(it);
+  }
+  for (auto it = idle_.rbegin(); it != idle_.rend(); ++it)
+    if ((*it)->model == model && resize(**it, need)) return take_at(it);
+  return nullptr;
+}
+
+void WorkerPool::put(std::unique_ptr<PooledWorker> w) {
+  w->idle_since = std::chrono::steady_clock::now();
+  std::lock_guard lk(mu_);
+  idle_.push_back(std::move(w));
+}
+
+bool WorkerPool::retire_oldest(const char* why) {
+  std::unique_ptr<PooledWorker> w;
+  {
+    std::lock_guard lk(mu_);
+    if (idle_.empty()) return false;
+    w = std::move(idle_.front());
+    idle_.erase(idle_.begin());
+  }
+  retire(std::move(w), why);
+  return true;
+}
+
+std::size_t WorkerPool::retire_where(const std::function<bool(const PooledWorker&)>& pred,
+                                     const char* why) {
+  std::vector<std::unique_ptr<PooledWorker>> out;
+  {
+    std::lock_guard lk(mu_);
+    for (auto it = idle_.begin(); it != idle_.end();) {
+      if (pred(**it)) {
+        out.push_back(std::move(*it));
+        it = idle_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& w : out) retire(std::move(w), why);
+  return out.size();
+}
+
+std::size_t WorkerPool::idle() const {
+  std::lock_guard lk(mu_);
+  return idle_.size();
+}
+
+void WorkerPool::retire(std::unique_ptr<PooledWorker> w, const char* why) {
+  if (!w || !w->handle) return;  // never started: only its reservation, released below
+  spdlog::info("event=worker_retired pid={} model={} jobs={} reason={} limit_mib={}",
+               w->handle->pid(), w->model, w->jobs, why, mib(w->limit));
+  w->channel.reset();
+  w->handle->input().reset();
+  if (!w->handle->wait_for(1s)) {
+    w->handle->terminate(0ms);
+    (void)w->handle->wait();
+  }
+}
+
+}  // namespace soroka::service
