@@ -3,6 +3,7 @@
 
 #include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 
 #include "cli/commands.h"
@@ -48,6 +49,10 @@ Runner add_serve_command(CLI::App& app, const Global& g) {
     o.listen = a->listen;
     o.state_dir = a->state_dir;
     o.soroka_exe = self_exe();
+    // Workers run this binary's `worker` unless SOROKA_WORKER_BINARY names another soroka
+    // build: `make test-asan` runs a sanitized service with release workers, whose memory
+    // profile is the one the tests' cgroup limits are sized for.
+    if (const char* w = std::getenv("SOROKA_WORKER_BINARY"); w && *w) o.soroka_exe = w;
     return service::serve(o, std::move(*settings));
   };
 }

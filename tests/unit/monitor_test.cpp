@@ -142,7 +142,8 @@ TEST(MonitorFixture, V2MemoryEventsWakeTheMonitor) {
   p.fast_poll_interval = 100ms;
   auto m = start(h, p, /*events=*/true);
   ASSERT_TRUE(m);
-  const auto* ev = find(m->sources(), "cgroup-v2-events");
+  const auto sources = m->sources();  // by value: `ev` points into it
+  const auto* ev = find(sources, "cgroup-v2-events");
   ASSERT_NE(ev, nullptr);
   EXPECT_TRUE(ev->active) << ev->detail;
   Changes ch;
