@@ -121,20 +121,8 @@ TEST_F(ApiTest, OversizeWithContentLengthIs413) {
 
 TEST_F(ApiTest, OversizeChunkedWithoutContentLengthIs413) {
   std::string body = multipart("XyZbound", std::string(10u << 20, 'a'));
-  std::size_t sent = 0;
-  auto r = server->client().Post(
-      "/v1/jobs",
-      [&](std::size_t, httplib::DataSink& sink) {
-        std::size_t n = std::min<std::size_t>(64 * 1024, body.size() - sent);
-        if (n == 0) {
-          sink.done();
-          return true;
-        }
-        sink.write(body.data() + sent, n);
-        sent += n;
-        return true;
-      },
-      "multipart/form-data; boundary=XyZbound");
+  auto c = server->client();
+  auto r = post_chunked(c, "/v1/jobs", std::move(body), 64 * 1024, "multipart/form-data; boundary=XyZbound");
   expect_error_shape(r, 413, "file");
   // Nothing of it stays on disk.
   std::size_t uploads = 0;

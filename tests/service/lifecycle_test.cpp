@@ -12,15 +12,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string metric(const ServeInstance& s, const std::string& name) {
-  auto r = s.client().Get("/metrics");
-  if (!r) return {};
-  auto at = r->body.find("\n" + name + " ");
-  if (at == std::string::npos) return {};
-  auto start = at + name.size() + 2;
-  return r->body.substr(start, r->body.find('\n', start) - start);
-}
-
 TEST(ServeLifecycle, KillMinus9ThenRestartFinishesEveryJobExactlyOnce) {
   auto speech = speech_sample();
   ASSERT_TRUE(speech) << speech.error().message;

@@ -153,4 +153,33 @@ class ServeInstance {
   std::unique_ptr<Process> proc_;
 };
 
+// One value of GET /metrics ("" when absent or unreachable).
+inline std::string metric(const ServeInstance& s, const std::string& name) {
+  auto r = s.client().Get("/metrics");
+  if (!r) return {};
+  auto at = r->body.find("\n" + name + " ");
+  if (at == std::string::npos) return {};
+  auto start = at + name.size() + 2;
+  return r->body.substr(start, r->body.find('\n', start) - start);
+}
+
+// POSTs `body` in chunks of `chunk` bytes with no Content-Length (chunked transfer encoding).
+inline httplib::Result post_chunked(httplib::Client& c, const std::string& path, std::string body,
+                                    std::size_t chunk, const std::string& content_type) {
+  std::size_t sent = 0;
+  return c.Post(
+      path,
+      [body = std::move(body), sent, chunk](std::size_t, httplib::DataSink& sink) mutable {
+        std::size_t n = std::min(chunk, body.size() - sent);
+        if (n == 0) {
+          sink.done();
+          return true;
+        }
+        sink.write(body.data() + sent, n);
+        sent += n;
+        return true;
+      },
+      content_type);
+}
+
 }  // namespace soroka::test

@@ -83,19 +83,8 @@ TEST(ServeTorture, SevenHundredMiBCgroupTwentyFourConcurrentRequests) {
       if (q.chunked) {
         std::string body = "--B0und\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" + q.name +
                            "\"\r\n\r\n" + q.body + "\r\n--B0und--\r\n";
-        std::size_t sent = 0;
-        return c.Post("/v1/audio/transcriptions",
-                   [body, sent](std::size_t, httplib::DataSink& sink) mutable {
-                     std::size_t n = std::min<std::size_t>(256 * 1024, body.size() - sent);
-                     if (n == 0) {
-                       sink.done();
-                       return true;
-                     }
-                     sink.write(body.data() + sent, n);
-                     sent += n;
-                     return true;
-                   },
-                   "multipart/form-data; boundary=B0und");
+        return post_chunked(c, "/v1/audio/transcriptions", body, 256 * 1024,
+                            "multipart/form-data; boundary=B0und");
       }
       return c.Post("/v1/audio/transcriptions",
                     httplib::MultipartFormDataItems{{"file", q.body, q.name, "application/octet-stream"}});

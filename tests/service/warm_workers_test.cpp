@@ -16,15 +16,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string metric(const ServeInstance& s, const std::string& name) {
-  auto r = s.client().Get("/metrics");
-  if (!r) return {};
-  auto at = r->body.find("\n" + name + " ");
-  if (at == std::string::npos) return {};
-  auto start = at + name.size() + 2;
-  return r->body.substr(start, r->body.find('\n', start) - start);
-}
-
 // Polls a metric until it equals `want`; returns the last value seen.
 std::string await_metric(const ServeInstance& s, const std::string& name, const std::string& want,
                          std::chrono::milliseconds timeout) {
