@@ -152,17 +152,12 @@ Result<void> write_result(const std::string& path, const pipeline::Transcript& t
 // Peak RSS per job: /proc/self/clear_refs "5" resets VmHWM to the current RSS (Linux >= 4.0),
 // so the peak reported after a job is the model plus that job's working memory.
 void reset_peak_rss() { (void)write_file("/proc/self/clear_refs", "5"); }
-std::uint64_t peak_rss_bytes() {
+// This process's VmRSS and VmHWM (zeros if /proc cannot say).
+oomguard::ProcStatus self_status() {
   auto text = read_file("/proc/self/status");
-  if (!text) return 0;
+  if (!text) return {};
   auto st = oomguard::parse_proc_status(*text);
-  return st ? st->hwm_bytes : 0;
-}
-std::uint64_t rss_bytes() {
-  auto text = read_file("/proc/self/status");
-  if (!text) return 0;
-  auto st = oomguard::parse_proc_status(*text);
-  return st ? st->rss_bytes : 0;
+  return st ? *st : oomguard::ProcStatus{};
 }
 
 // What one job ended with: a transcript, an input that cannot be transcribed, or our failure.
@@ -287,7 +282,7 @@ bool run_one(JobRunner& runner, const JobRequest& job) {
     emit({{"job", job.id}, {"error", w.error().message}});
     return false;
   }
-  std::uint64_t peak = peak_rss_bytes();
+  std::uint64_t peak = self_status().hwm_bytes;
   emit({{"job", job.id}, {"done", true}, {"peak_bytes", peak}});
   spdlog::info("event=worker_job_done job={} duration_s={:.1f} segments={} peak_mib={}", job.id,
                t->duration_s, t->segments.size(), peak >> 20);
@@ -315,7 +310,7 @@ int run_worker(const WorkerArgs& a) {
     ::malloc_trim(0);
     spdlog::info("event=worker_shed freed_mib={}", freed >> 20);
   });
-  emit({{"ready", true}, {"rss_bytes", rss_bytes()}});
+  emit({{"ready", true}, {"rss_bytes", self_status().rss_bytes}});
   while (auto line = inbox.next()) {
     auto job = parse_request(*line);
     if (!job) {
