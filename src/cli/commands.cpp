@@ -32,6 +32,7 @@ int run(int argc, char** argv) {
   add(add_transcribe_command);
   add(add_serve_command);
   add(add_worker_command);
+  add(add_probe_command);
 
   try {
     app.parse(argc, argv);

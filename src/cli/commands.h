@@ -29,6 +29,7 @@ Runner add_monitor_command(CLI::App& app, const Global& global);
 Runner add_transcribe_command(CLI::App& app, const Global& global);
 Runner add_serve_command(CLI::App& app, const Global& global);
 Runner add_worker_command(CLI::App& app, const Global& global);
+Runner add_probe_command(CLI::App& app, const Global& global);
 
 // Runs the whole CLI on argv; returns the exit code. main() is only this.
 int run(int argc, char** argv);

@@ -8,7 +8,7 @@
 
 #include "cli/commands.h"
 #include "config/settings.h"
-#include "service/service.h"
+#include "app/serve.h"
 #include "util/log.h"
 
 namespace soroka::cli {

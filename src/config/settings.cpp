@@ -36,7 +36,26 @@ std::string raw_to_string(const Raw& r) {
 }
 
 // millis_or_off: like millis, and 0 turns the feature off.
-enum class Kind { percent, size, millis, millis_or_off, micros, count, boolean, text };
+// text_list: a TOML array of strings, or a comma-separated environment value.
+enum class Kind { percent, size, millis, millis_or_off, micros, count, count_or_off, boolean, text, text_list };
+
+std::vector<std::string> split_list(const std::string& t, char sep) {
+  std::vector<std::string> out;
+  std::size_t b = 0;
+  while (b <= t.size()) {
+    auto e = t.find(sep, b);
+    if (e == std::string::npos) e = t.size();
+    if (e > b) out.push_back(t.substr(b, e - b));
+    b = e + 1;
+  }
+  return out;
+}
+
+std::string join_list(const std::vector<std::string>& v, const char* sep) {
+  std::string o;
+  for (const auto& x : v) o += (o.empty() ? "" : sep) + x;
+  return o;
+}
 
 struct Field {
   const char* section;
@@ -109,6 +128,36 @@ const std::vector<Field>& fields() {
       {"server", "shutdown_timeout_ms", Kind::millis, "SIGTERM: time running jobs get to finish",
        [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.service.shutdown_timeout = ms(v); },
        [](const Settings& s) { return fmt::format("{}", s.service.shutdown_timeout.count()); }},
+      {"server", "api_keys", Kind::text_list, "API keys (Authorization: Bearer KEY); never logged",
+       [](Settings& s, auto, auto, auto, const std::string& t) { s.service.api_keys = split_list(t, '\n'); },
+       [](const Settings& s) { return s.service.api_keys.empty() ? std::string() : std::string("(set)"); }},
+      {"server", "api_keys_file", Kind::text, "file of API keys, one a line",
+       [](Settings& s, auto, auto, auto, const std::string& t) { s.service.api_keys_file = t; },
+       [](const Settings& s) { return s.service.api_keys_file; }},
+      {"server", "key_max_jobs", Kind::count_or_off, "jobs queued or running per key (0: no limit)",
+       [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.service.key_max_jobs = v; },
+       [](const Settings& s) { return fmt::format("{}", s.service.key_max_jobs); }},
+      {"server", "key_submissions_per_minute", Kind::count_or_off, "submissions per minute per key (0: no limit)",
+       [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.service.key_submissions_per_minute = v; },
+       [](const Settings& s) { return fmt::format("{}", s.service.key_submissions_per_minute); }},
+      {"server", "key_max_stored", Kind::size, "bytes of uploads kept per key (0: no limit)",
+       [](Settings& s, auto, std::uint64_t b, auto, auto&) { s.service.key_max_stored = b; },
+       [](const Settings& s) { return format_size(s.service.key_max_stored); }},
+      {"server", "max_connections", Kind::count, "open HTTP connections in all",
+       [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.service.max_connections = v; },
+       [](const Settings& s) { return fmt::format("{}", s.service.max_connections); }},
+      {"server", "max_connections_per_client", Kind::count, "open HTTP connections from one address",
+       [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.service.max_connections_per_client = v; },
+       [](const Settings& s) { return fmt::format("{}", s.service.max_connections_per_client); }},
+      {"server", "header_timeout_ms", Kind::millis, "request line and headers must arrive within this",
+       [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.service.header_timeout = ms(v); },
+       [](const Settings& s) { return fmt::format("{}", s.service.header_timeout.count()); }},
+      {"server", "min_body_rate", Kind::size, "bytes per second a body must average (after header_timeout)",
+       [](Settings& s, auto, std::uint64_t b, auto, auto&) { s.service.min_body_rate = b; },
+       [](const Settings& s) { return format_size(s.service.min_body_rate); }},
+      {"server", "max_sync_requests", Kind::count, "synchronous transcriptions waiting at once",
+       [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.service.max_sync_requests = v; },
+       [](const Settings& s) { return fmt::format("{}", s.service.max_sync_requests); }},
       {"jobs", "max_queue", Kind::count, "queued jobs beyond which uploads get 503",
        [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.service.max_queue = v; },
        [](const Settings& s) { return fmt::format("{}", s.service.max_queue); }},
@@ -146,6 +195,8 @@ const char* kind_name(Kind k) {
     case Kind::millis_or_off: return "milliseconds (0: off)";
     case Kind::micros: return "microseconds";
     case Kind::count: return "integer";
+    case Kind::count_or_off: return "integer (0: off)";
+    case Kind::text_list: return "list of strings";
     case Kind::boolean: return "bool";
     case Kind::text: return "string";
   }
@@ -176,7 +227,8 @@ Result<void> assign(Settings& s, const Field& f, const Raw& raw, const std::stri
     case Kind::millis:
     case Kind::millis_or_off:
     case Kind::micros:
-    case Kind::count: {
+    case Kind::count:
+    case Kind::count_or_off: {
       std::optional<std::uint64_t> v;
       if (auto* i = std::get_if<std::int64_t>(&raw)) {
         if (*i >= 0) v = static_cast<std::uint64_t>(*i);
@@ -186,7 +238,7 @@ Result<void> assign(Settings& s, const Field& f, const Raw& raw, const std::stri
       if (!v)
         return bad(f.kind == Kind::size ? "expected bytes or a size like \"200MiB\""
                                         : "expected a non-negative integer");
-      if (f.kind != Kind::size && f.kind != Kind::millis_or_off && *v == 0)
+      if (f.kind != Kind::size && f.kind != Kind::millis_or_off && f.kind != Kind::count_or_off && *v == 0)
         return bad("must be greater than 0");
       f.set(s, 0, *v, false, {});
       return {};
@@ -204,8 +256,9 @@ Result<void> assign(Settings& s, const Field& f, const Raw& raw, const std::stri
       f.set(s, 0, 0, *b, {});
       return {};
     }
+    case Kind::text_list:
     case Kind::text: {
-      if (!str) return bad("expected a string");
+      if (!str) return bad(f.kind == Kind::text ? "expected a string" : "expected a list of strings");
       f.set(s, 0, 0, false, *str);
       return {};
     }
@@ -286,6 +339,18 @@ Result<void> apply_toml(Settings& s, std::string_view text, const std::string& o
         return fail(fmt::format("{}: unknown key {}.{}", origin, section.str(), key.str()),
                     EINVAL);
       Raw raw;
+      if (const toml::array* arr = value.as_array(); arr && f->kind == Kind::text_list) {
+        std::vector<std::string> items;
+        for (const auto& el : *arr) {
+          auto t = el.value_exact<std::string>();
+          if (!t)
+            return fail(fmt::format("{}: {}.{} must be a list of strings", origin, section.str(), key.str()),
+                        EINVAL);
+          items.push_back(*t);
+        }
+        if (auto r = assign(s, *f, Raw{join_list(items, "\n")}, origin); !r) return r;
+        continue;
+      }
       if (auto i = value.value_exact<std::int64_t>()) raw = *i;
       else if (auto d = value.value_exact<double>()) raw = *d;
       else if (auto b = value.value_exact<bool>()) raw = *b;
@@ -307,7 +372,9 @@ Result<void> apply_env(Settings& s, const std::map<std::string, std::string>& en
                    [](unsigned char c) { return std::toupper(c); });
     auto it = env.find(var);
     if (it == env.end()) continue;
-    if (auto r = assign(s, f, Raw{it->second}, "environment " + var); !r) return r;
+    std::string v = it->second;
+    if (f.kind == Kind::text_list) std::replace(v.begin(), v.end(), ',', '\n');
+    if (auto r = assign(s, f, Raw{v}, "environment " + var); !r) return r;
   }
   return validate(s, "environment");
 }

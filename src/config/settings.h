@@ -30,6 +30,24 @@ struct ServiceSettings {
   std::chrono::milliseconds worker_timeout{std::chrono::hours(2)};  // per job
   // Workers stay warm (model loaded) between jobs this long; memory warning ends them sooner.
   std::chrono::milliseconds worker_idle_ttl{std::chrono::minutes(5)};
+
+  // Who may call the API: `Authorization: Bearer KEY`. With no key, only a loopback listener
+  // starts. The file has one key a line (systemd: LoadCredential=, $CREDENTIALS_DIRECTORY).
+  std::vector<std::string> api_keys;
+  std::string api_keys_file;
+  // Per key (0: no limit of its own): jobs queued or running, submissions per minute, bytes of
+  // uploads and results kept.
+  std::uint64_t key_max_jobs = 32;
+  std::uint64_t key_submissions_per_minute = 120;
+  std::uint64_t key_max_stored = 4ull << 30;
+  // HTTP bounds (see http/limits.h for why these numbers).
+  std::uint64_t max_connections = 1024;
+  std::uint64_t max_connections_per_client = 256;
+  std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};
+  std::uint64_t min_body_rate = 16 * 1024;  // bytes per second, on average, after header_timeout
+  // Synchronous transcriptions waiting at once; beyond, 503 + Retry-After (they hold a
+  // connection and a slot of the reserved room for the whole job).
+  std::uint64_t max_sync_requests = 32;
 };
 
 struct Settings {

@@ -43,6 +43,13 @@ struct JobSpec {
   std::int32_t priority = 0;      // higher runs first; equal priority runs oldest first
   std::int32_t max_attempts = 3;  // runs that may fail before the job fails for good (>= 1)
   std::uint64_t estimated_peak_bytes = 0;  // admission's estimate, 0 if unknown
+  // Checked inside submit()'s transaction, so concurrent submits cannot overshoot (0: none):
+  // EBUSY when max_queued jobs are queued; EDQUOT when this submitter already has
+  // max_active_by_submitter jobs queued or running, or keeps max_bytes_by_submitter bytes of
+  // inputs (this one included). Not applied to a dedup_key that is already present.
+  std::int64_t max_queued = 0;
+  std::int64_t max_active_by_submitter = 0;
+  std::uint64_t max_bytes_by_submitter = 0;
 };
 
 // Who holds a running job's lease: a process on a node. recover() asks whether it still lives.

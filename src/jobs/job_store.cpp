@@ -349,6 +349,44 @@ Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::open(SqliteStoreParams p
   return std::unique_ptr<SqliteJobStore>(new SqliteJobStore(std::move(impl)));
 }
 
+namespace {
+
+// The queue and submitter limits of a JobSpec, read in the submitting transaction.
+Result<void> check_quota(Connection& c, const JobSpec& spec) {
+  auto scalar = [&](const char* sql, bool by_submitter) -> Result<std::int64_t> {
+    auto q = c.query(sql);
+    if (!q) return err(q, "checking limits");
+    if (by_submitter) q->bind(1, spec.submitter);
+    auto row = q->step();
+    if (!row) return err(row, "checking limits");
+    return *row ? q->i64(0) : 0;
+  };
+  if (spec.max_queued > 0) {
+    auto n = scalar("SELECT count(*) FROM jobs WHERE state = 'queued'", false);
+    if (!n) return std::unexpected(n.error());
+    if (*n >= spec.max_queued)
+      return soroka::fail("the queue is full (" + std::to_string(*n) + " jobs waiting)", EBUSY);
+  }
+  if (spec.max_active_by_submitter > 0) {
+    auto n = scalar("SELECT count(*) FROM jobs WHERE submitter = ?1 AND state IN ('queued', 'running')", true);
+    if (!n) return std::unexpected(n.error());
+    if (*n >= spec.max_active_by_submitter)
+      return soroka::fail("you have " + std::to_string(*n) + " jobs queued or running (the limit per key)",
+                          EDQUOT);
+  }
+  if (spec.max_bytes_by_submitter > 0) {
+    auto n = scalar("SELECT coalesce(sum(size_bytes), 0) FROM jobs WHERE submitter = ?1", true);
+    if (!n) return std::unexpected(n.error());
+    if (static_cast<std::uint64_t>(*n) + spec.size_bytes > spec.max_bytes_by_submitter)
+      return soroka::fail("your stored files would exceed " + std::to_string(spec.max_bytes_by_submitter) +
+                              " bytes (the limit per key); delete finished jobs or wait for retention",
+                          EDQUOT);
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<std::string> SqliteJobStore::submit(const JobSpec& spec) {
   if (spec.max_attempts < 1) return soroka::fail("max_attempts must be at least 1", EINVAL);
   const std::string params = spec.params.empty() ? std::string("{}") : spec.params;
@@ -371,6 +409,7 @@ Result<std::string> SqliteJobStore::submit(const JobSpec& spec) {
     if (!row) return err(row, "submitting a job");
     if (*row) return q->text(0);  // already queued once; the transaction just ends
   }
+  if (auto r = check_quota(c, spec); !r) return std::unexpected(r.error());
   auto id = make_job_id(now);
   if (!id) return err(id, "submitting a job");
   auto q = c.query(

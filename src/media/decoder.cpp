@@ -234,6 +234,12 @@ struct AudioDecoder::Impl {
   }
 };
 
+bool is_unsupported_error(const Error& e) noexcept {
+  const std::string& m = e.message;
+  return m.starts_with("unsupported") || m.starts_with("no audio stream") ||
+         m.starts_with("not a media file") || m.find("not a media") != std::string::npos;
+}
+
 Result<MediaInfo> probe_media(const std::string& path, const DecodeLimits& limits) {
   auto in = detail::Input::open(path, limits);
   if (!in) return std::unexpected(in.error());

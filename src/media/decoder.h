@@ -41,6 +41,10 @@ struct DecodeLimits {
 // before decoding: unknown container, no audio, no decoder, a declared length over the limit.
 Result<MediaInfo> probe_media(const std::string& path, const DecodeLimits& limits = {});
 
+// The error is about what the file is (not audio we read: unknown container, no audio
+// stream, no decoder), as opposed to a damaged or unreadable file.
+bool is_unsupported_error(const Error& e) noexcept;
+
 // Streams a file's best audio stream (FFmpeg's choice, normally the first) as 16 kHz mono
 // s16; other streams (video, cover art) are skipped unread where the container allows. Memory
 // does not grow with the length of the input: ~10 MB at the peak for a voice note of any

@@ -549,6 +549,11 @@ void Scheduler::shutdown(std::chrono::milliseconds timeout) {
   cv_.wait(lk, [&] { return threads_ == 0; });
 }
 
+void Scheduler::wait_any_finished(std::chrono::milliseconds timeout) {
+  std::unique_lock lk(mu_);
+  done_cv_.wait_for(lk, timeout);
+}
+
 Result<jobs::Job> Scheduler::wait_finished(const std::string& id,
                                            std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -65,6 +65,8 @@ class Scheduler {
   void shutdown(std::chrono::milliseconds timeout);
   // Waits until the job is finished (or `timeout`); returns it as it is then.
   Result<jobs::Job> wait_finished(const std::string& id, std::chrono::milliseconds timeout);
+  // Waits until some job finishes, or `timeout`: for one thread waiting on many jobs.
+  void wait_any_finished(std::chrono::milliseconds timeout);
   std::size_t running() const;
   std::size_t idle_workers() const;
   // The job is claimed but waits for memory (its reservation) before its worker starts.

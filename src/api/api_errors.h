@@ -3,7 +3,7 @@
 
 #include <string>
 
-namespace soroka::service {
+namespace soroka::api {
 
 // {"error": {"message", "type", "param", "code"}}, as OpenAI returns it, so client libraries
 // raise their usual exceptions with our message.
@@ -25,4 +25,4 @@ ApiError not_found(std::string message);
 ApiError unavailable(std::string message, std::string code, int retry_after_s);
 ApiError internal(std::string message);
 
-}  // namespace soroka::service
+}  // namespace soroka::api

@@ -1,9 +1,9 @@
 // ApiError: an HTTP error status with a body in OpenAI's error shape.
-#include "service/api_errors.h"
+#include "api/api_errors.h"
 
 #include <nlohmann/json.hpp>
 
-namespace soroka::service {
+namespace soroka::api {
 
 std::string ApiError::body() const {
   nlohmann::json e;
@@ -33,4 +33,4 @@ ApiError internal(std::string message) {
   return {500, std::move(message), "server_error", "", "", 0};
 }
 
-}  // namespace soroka::service
+}  // namespace soroka::api

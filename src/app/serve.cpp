@@ -1,6 +1,6 @@
-// Service: `soroka serve` assembled: state dir, job store, memory monitor and budget, workers,
-// HTTP server, signals.
-#include "service/service.h"
+// serve: `soroka serve` assembled: state dir, job store, memory monitor and budget, workers,
+// the bounded HTTP server and its API, signals.
+#include "app/serve.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -13,14 +13,15 @@
 #include <thread>
 
 #include <fmt/format.h>
-#include <httplib.h>
 
+#include "api/auth.h"
+#include "api/http_api.h"
+#include "http/server.h"
 #include "jobs/job_store.h"
 #include "oomguard/budget.h"
 #include "oomguard/monitor.h"
 #include "oomguard/sampler.h"
 #include "service/capacity.h"
-#include "service/http_api.h"
 #include "service/scheduler.h"
 #include "service/state_sweep.h"
 #include "util/log.h"
@@ -33,10 +34,8 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 constexpr std::uint64_t kMiBytes = 1024 * 1024;
-// httplib serves each connection on a pool thread; a synchronous request holds its thread
-// until the job ends, so the pool bounds concurrent sync requests (48: the torture test's 24
-// plus polling and metrics). Idle threads cost only their stacks' touched pages.
-constexpr std::size_t kHttpThreads = 48;
+// The event loop must turn at least this often (it wakes every 100 ms) to count as alive.
+constexpr std::chrono::seconds kLoopAlive{5};
 
 std::string resolve_state_dir(const ServeOptions& o, const Settings& s) {
   if (o.state_dir) return *o.state_dir;
@@ -51,13 +50,39 @@ std::string hostname() {
   return buf;
 }
 
-ApiLimits api_limits(const Settings& s) {
-  ApiLimits l;
+api::ApiLimits api_limits(const Settings& s) {
+  api::ApiLimits l;
   l.max_file_bytes = s.admission.max_file_bytes;
   l.max_queue = s.service.max_queue;
   l.max_attempts = static_cast<std::int32_t>(std::clamp<std::uint64_t>(s.service.max_attempts, 1, 100));
   l.request_timeout = s.service.request_timeout;
+  l.max_sync_requests = s.service.max_sync_requests;
+  l.key_max_jobs = s.service.key_max_jobs;
+  l.key_submissions_per_minute = s.service.key_submissions_per_minute;
+  l.key_max_stored = s.service.key_max_stored;
   return l;
+}
+
+http::Limits http_limits(const Settings& s) {
+  http::Limits l;
+  l.max_connections = s.service.max_connections;
+  l.max_per_client = s.service.max_connections_per_client;
+  l.header_timeout = s.service.header_timeout;
+  l.min_body_rate = s.service.min_body_rate;
+  return l;
+}
+
+// server.api_keys_file, else the systemd credential `api_keys` when there is one.
+Result<api::ApiKeys> load_keys(const Settings& s) {
+  std::string file = s.service.api_keys_file;
+  if (file.empty())
+    if (const char* d = std::getenv("CREDENTIALS_DIRECTORY"); d && *d)
+      if (std::string c = std::string(d) + "/api_keys"; ::access(c.c_str(), R_OK) == 0) file = c;
+  return api::ApiKeys::load(s.service.api_keys, file);
+}
+
+bool loopback_host(const std::string& h) {
+  return h == "localhost" || h == "::1" || h.starts_with("127.");
 }
 
 // Files no job refers to (a crash between writing a file and recording it, or between
@@ -104,6 +129,17 @@ int serve(const ServeOptions& o, Settings settings) {
   auto listen = parse_listen(o.listen.value_or(settings.service.listen));
   if (!listen) {
     spdlog::error("invalid listen address '{}': expected HOST:PORT", o.listen.value_or(settings.service.listen));
+    return 64;
+  }
+  auto keys = load_keys(settings);
+  if (!keys) {
+    spdlog::error("event=config_error error=\"{}\"", keys.error().message);
+    return 64;
+  }
+  if (keys->empty() && !loopback_host(listen->first)) {
+    spdlog::error("refusing to listen on {} without API keys: anyone who reaches it could submit, read and "
+                  "cancel jobs. Set server.api_keys or server.api_keys_file (or listen on 127.0.0.1)",
+                  listen->first);
     return 64;
   }
   const std::string state = resolve_state_dir(o, settings);
@@ -179,40 +215,51 @@ int serve(const ServeOptions& o, Settings settings) {
 
   std::atomic<bool> accepting{true};
   oomguard::Monitor& mon = **monitor;
-  ApiContext ctx{**store,
-                 scheduler,
-                 metrics,
-                 uploads,
-                 [&] {
-                   Gauges g;
-                   g.level = mon.level();
-                   g.snapshot = mon.latest();
-                   if (auto c = (*store)->counts()) g.counts = *c;
-                   if (auto q = (*store)->queue_length()) g.queue_length = *q;
-                   g.budget_reserved = budget.reserved();
-                   g.budget_capacity = budget.capacity();
-                   g.budget_paused = budget.paused();
-                   g.workers_running = scheduler.running();
-                   g.workers_idle = scheduler.idle_workers();
-                   return g;
-                 },
-                 [&] { return mon.level(); },
-                 [&] { return accepting.load(); },
-                 &in_flight};
-  HttpApi api(ctx, api_limits(settings));
-  httplib::Server server;
-  server.new_task_queue = [] { return new httplib::ThreadPool(kHttpThreads); };
-  server.set_payload_max_length(std::numeric_limits<std::size_t>::max());  // we count ourselves
-  server.set_read_timeout(60, 0);
-  server.set_write_timeout(60, 0);
-  api.install(server);
-  if (!server.bind_to_port(listen->first, listen->second)) {
-    spdlog::error("cannot listen on {}:{}", listen->first, listen->second);
+  auto server = http::Server::bind(listen->first, listen->second, http_limits(settings));
+  if (!server) {
+    spdlog::error("event=listen_failed address={}:{} error=\"{}\"", listen->first, listen->second,
+                  server.error().message);
     return 1;
   }
+  http::Server& http_server = **server;
+  service::ProbeParams probe;
+  probe.soroka_exe = o.soroka_exe;
+  api::ApiContext ctx{**store,
+                      scheduler,
+                      metrics,
+                      **supervisor,
+                      probe,
+                      uploads,
+                      [&] {
+                        Gauges g;
+                        g.level = mon.level();
+                        g.snapshot = mon.latest();
+                        if (auto c = (*store)->counts()) g.counts = *c;
+                        if (auto q = (*store)->queue_length()) g.queue_length = *q;
+                        g.budget_reserved = budget.reserved();
+                        g.budget_capacity = budget.capacity();
+                        g.budget_paused = budget.paused();
+                        g.workers_running = scheduler.running();
+                        g.workers_idle = scheduler.idle_workers();
+                        return g;
+                      },
+                      [&] { return mon.level(); },
+                      [&] { return accepting.load(); },
+                      [&]() -> std::optional<api::HealthIssue> {
+                        if (!http_server.loop_alive(kLoopAlive)) return api::HealthIssue{"http", "event loop stalled"};
+                        return std::nullopt;
+                      },
+                      &in_flight};
+  spdlog::info("event=api_keys count={}", keys->size());
+  api::HttpApi api(ctx, api_limits(settings), std::move(*keys));
+  api.install(http_server);
   scheduler.start();
-  std::thread http([&] { server.listen_after_bind(); });
-  spdlog::info("event=listening address={}:{}", listen->first, listen->second);
+  if (auto r = http_server.start(); !r) {
+    spdlog::error("event=listen_failed error=\"{}\"", r.error().message);
+    return 1;
+  }
+  spdlog::info("event=listening address={}:{} max_connections={}", listen->first, http_server.port(),
+               http_server.limits().max_connections);
 
   // Housekeeping: memory level -> scheduler (every 250 ms: the monitor itself samples every
   // 100 ms at warning), budget capacity, expired leases, retention.
@@ -266,6 +313,10 @@ int serve(const ServeOptions& o, Settings settings) {
     settings.log_level = fresh->log_level;
     spdlog::set_level(spdlog::level::from_str(settings.log_level));
     api.set_limits(api_limits(settings));
+    if (auto k = load_keys(*fresh); k)
+      api.set_keys(std::move(*k));
+    else
+      spdlog::error("event=reload_failed error=\"{}\" (keeping the running API keys)", k.error().message);
     settings.service.worker_idle_ttl = fresh->service.worker_idle_ttl;
     scheduler.set_limits(settings.service.worker_memory, settings.service.worker_max_memory,
                          settings.service.worker_idle_ttl);
@@ -276,8 +327,7 @@ int serve(const ServeOptions& o, Settings settings) {
   // Running jobs get the shutdown timeout; what is not done goes back to the queue, and
   // synchronous clients waiting on them get their answer (or a 504) before the server stops.
   scheduler.shutdown(settings.service.shutdown_timeout);
-  server.stop();
-  http.join();
+  http_server.stop();
   stop = true;
   housekeeping.join();
   spdlog::info("event=stopped");

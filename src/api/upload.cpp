@@ -1,0 +1,131 @@
+// UploadReceiver: one multipart/form-data transcription form received into the state dir:
+// the file streamed to disk (bounded, fsynced), the small fields bounded in size and number.
+#include "api/upload.h"
+
+#include <fcntl.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "jobs/job.h"
+#include "util/text.h"
+
+namespace soroka::api {
+
+namespace {
+
+ApiError no_space(std::string message) {
+  return {507, std::move(message), "server_error", "file", "insufficient_storage", 60};
+}
+
+std::optional<std::uint64_t> free_bytes(const std::string& dir) {
+  struct statvfs v{};
+  if (::statvfs(dir.c_str(), &v) != 0) return std::nullopt;
+  return static_cast<std::uint64_t>(v.f_bavail) * v.f_frsize;
+}
+
+bool fsync_path(const std::string& path, int flags) {
+  Fd fd(::open(path.c_str(), flags | O_CLOEXEC));
+  return fd && ::fsync(fd.get()) == 0;
+}
+
+}  // namespace
+
+UploadReceiver::UploadReceiver(UploadLimits limits) : limits_(std::move(limits)) {}
+
+UploadReceiver::~UploadReceiver() {
+  out_.reset();
+  if (!keep_ && !up_.path.empty()) {
+    std::error_code ec;
+    std::filesystem::remove(up_.path, ec);
+  }
+}
+
+std::optional<ApiError> UploadReceiver::start_file(const http::FormChunk& c) {
+  if (have_file_) return bad_request("more than one 'file' part", "file");
+  std::string name(c.filename.empty() ? std::string_view("upload") : c.filename);
+  if (auto why = check_client_name(name); !why.empty())
+    return bad_request(fmt::format("the filename {}", why), "file", "invalid_filename");
+  // Refused before a byte is written when the disk cannot take a file of the largest size
+  // and keep its floor; the exact size is checked again as it grows.
+  auto room = free_bytes(limits_.dir);
+  if (room && *room < limits_.min_free_bytes)
+    return no_space("the server is out of disk space; retry later");
+  auto token = jobs::make_job_id(jobs::now_ms());
+  up_.path = limits_.dir + "/" + (token ? *token : std::string("upload")) + ".upload";
+  in_flight_.emplace(limits_.in_flight, up_.path);
+  out_.reset(::open(up_.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!out_) {
+    spdlog::error("event=upload_failed error=\"{}\"", log_escape(fmt::format("cannot create {}: {}", up_.path, std::strerror(errno))));
+    up_.path.clear();
+    return internal("cannot store the upload");
+  }
+  have_file_ = true;
+  up_.original_name = std::move(name);
+  return std::nullopt;
+}
+
+std::optional<ApiError> UploadReceiver::on_form(const http::FormChunk& c) {
+  if (c.first) {
+    current_.assign(c.name);
+    if (current_.empty() || current_.size() > 64 || !valid_utf8(current_))
+      return bad_request("a form field has no valid name");
+    if (current_ == "file") {
+      if (auto e = start_file(c)) return e;
+    } else if (up_.fields.contains(current_) && current_.find("[]") == std::string::npos) {
+      return bad_request(fmt::format("form field '{}' is given twice", log_escape(current_, 64)), current_);
+    }
+  }
+  if (current_ == "file") {
+    up_.file_bytes += c.data.size();
+    if (up_.file_bytes > limits_.max_file_bytes)
+      return too_large(fmt::format("the file is over the limit of {} bytes", limits_.max_file_bytes));
+    // Every 1 MiB, the disk's floor again: a client must not fill the disk under the store.
+    if ((up_.file_bytes >> 20) != ((up_.file_bytes - c.data.size()) >> 20)) {
+      auto room = free_bytes(limits_.dir);
+      if (room && *room < limits_.min_free_bytes) return no_space("the server is out of disk space; retry later");
+    }
+    const char* p = c.data.data();
+    std::size_t n = c.data.size();
+    while (n > 0) {
+      ssize_t w = ::write(out_.get(), p, n);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) {
+        int e = errno;
+        spdlog::error("event=upload_failed error=\"{}\"", log_escape(fmt::format("writing {}: {}", up_.path, std::strerror(e))));
+        return e == ENOSPC || e == EDQUOT ? no_space("no disk space for the upload") : internal("cannot store the upload");
+      }
+      p += w;
+      n -= static_cast<std::size_t>(w);
+    }
+    return std::nullopt;
+  }
+  std::string& v = up_.fields[current_];
+  if (v.size() + c.data.size() > limits_.max_field_bytes)
+    return bad_request(fmt::format("form field '{}' is too long (at most {} bytes)", log_escape(current_, 64),
+                                   limits_.max_field_bytes),
+                       current_);
+  v.append(c.data);
+  return std::nullopt;
+}
+
+std::optional<ApiError> UploadReceiver::finish() {
+  if (!have_file_) return bad_request("the 'file' part is missing", "file");
+  if (up_.file_bytes == 0) return bad_request("the file is empty", "file");
+  for (const auto& [k, v] : up_.fields)
+    if (!valid_utf8(v)) return bad_request(fmt::format("form field '{}' is not valid UTF-8", log_escape(k, 64)), k);
+  if (::fsync(out_.get()) != 0 || !fsync_path(limits_.dir, O_RDONLY | O_DIRECTORY)) {
+    int e = errno;
+    spdlog::error("event=upload_failed error=\"{}\"", log_escape(fmt::format("fsync {}: {}", up_.path, std::strerror(e))));
+    return e == ENOSPC || e == EDQUOT ? no_space("no disk space for the upload") : internal("cannot store the upload");
+  }
+  out_.reset();
+  return std::nullopt;
+}
+
+}  // namespace soroka::api

@@ -1,0 +1,60 @@
+// UploadReceiver: one multipart/form-data transcription form received into the state dir:
+// the file streamed to disk (bounded, fsynced), the small fields bounded in size and number.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "api/api_errors.h"
+#include "http/server.h"
+#include "service/state_sweep.h"
+#include "util/fd.h"
+
+namespace soroka::api {
+
+struct UploadLimits {
+  std::string dir;                   // <state>/uploads
+  std::uint64_t max_file_bytes = 100ull << 20;
+  std::size_t max_field_bytes = 1024;  // a form field's value (model, language, prompt...)
+  // The filesystem must keep this much free after the upload (SQLite's WAL and results need
+  // room to commit); an upload that would eat into it is refused with 507.
+  std::uint64_t min_free_bytes = 64ull << 20;
+  service::InFlightFiles* in_flight = nullptr;
+};
+
+struct ReceivedUpload {
+  std::string path;           // our copy
+  std::string original_name;  // the client's filename, validated
+  std::uint64_t file_bytes = 0;
+  std::map<std::string, std::string> fields;
+};
+
+class UploadReceiver {
+ public:
+  explicit UploadReceiver(UploadLimits limits);
+  ~UploadReceiver();  // removes the file unless kept
+  UploadReceiver(const UploadReceiver&) = delete;
+  UploadReceiver& operator=(const UploadReceiver&) = delete;
+
+  // Event loop: one chunk of a part. An error refuses the request.
+  std::optional<ApiError> on_form(const http::FormChunk& c);
+  // Handler thread: the body is complete. Checks the form, makes the file durable (fsync of
+  // the file and its directory, so the job row never points at a file a crash took).
+  std::optional<ApiError> finish();
+  const ReceivedUpload& upload() const { return up_; }
+  void keep() { keep_ = true; }  // a job refers to the file now
+
+ private:
+  std::optional<ApiError> start_file(const http::FormChunk& c);
+  UploadLimits limits_;
+  ReceivedUpload up_;
+  Fd out_;
+  std::string current_;
+  bool have_file_ = false;
+  bool keep_ = false;
+  std::optional<service::InFlightGuard> in_flight_;
+};
+
+}  // namespace soroka::api

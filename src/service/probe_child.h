@@ -1,0 +1,38 @@
+// probe_child: probes an untrusted upload in a short-lived `soroka probe` child inside its own
+// memory cgroup, so a crafted file that trips FFmpeg's parsers hurts that child, never us.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "util/result.h"
+#include "worker/supervisor.h"
+
+namespace soroka::service {
+
+struct ProbeParams {
+  std::string soroka_exe;
+  // 192 MiB: FFmpeg reads at most 2 MB and 3 s of media to probe; the child peaks at ~40 MiB
+  // (binary, FFmpeg and pocketsphinx libraries mapped).
+  std::uint64_t limit_bytes = 192ull << 20;
+  std::chrono::milliseconds timeout{std::chrono::seconds(15)};
+};
+
+struct ProbeOutcome {
+  bool ok = false;
+  bool unsupported = false;  // not audio we read (415), as opposed to a damaged file (400)
+  std::string message;       // why not, when !ok
+  double duration_s = 0;
+  std::string container, codec;
+};
+
+// An error only when the probe itself could not run (spawn failed, child killed or hung):
+// then the file's fate is unknown and the request gets a 503.
+Result<ProbeOutcome> probe_in_child(worker::WorkerSupervisor& sup, const ProbeParams& p,
+                                    const std::string& path);
+
+// The child's one JSON line read back (pure, exposed for tests and fuzzing).
+Result<ProbeOutcome> parse_probe_output(std::string_view line);
+
+}  // namespace soroka::service
