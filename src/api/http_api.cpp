@@ -461,6 +461,7 @@ void HttpApi::install(http::Server& server) {
   server.set_error_body([](int status, std::string message) {
     ApiError e{status, std::move(message), status >= 500 ? "server_error" : "invalid_request_error", "", "", 0};
     if (status == 404) e.code = "not_found";
+    if (status == 400) e.param = "file";  // the server's own 400s are about the multipart body
     if (status == 413) e = too_large(e.message);
     if (status == 503) e.code = "busy";
     return to_response(e);
@@ -479,6 +480,11 @@ void HttpApi::install(http::Server& server) {
       const ApiLimits L = p->lim();
       if (!p->ctx.accepting()) {
         refuse = to_response(unavailable("the service is shutting down", "shutting_down", kRetryAfterS));
+        return nullptr;
+      }
+      if (!req.multipart) {
+        p->ctx.metrics.reject(Rejection::bad_request);
+        refuse = to_response(bad_request("expected a multipart/form-data body with a 'file' part", "file"));
         return nullptr;
       }
       if (p->ctx.level() == oomguard::Level::critical) {

@@ -35,6 +35,10 @@ constexpr std::size_t kPostBuffer = 8 * 1024;
 // Slack above max_connections in libmicrohttpd's own limit: connections we closed to make room
 // are still open until the loop's next turn.
 constexpr unsigned kConnectionSlack = 64;
+// A refused body is still read and thrown away up to this multiple of the route's limit, so
+// that a client still sending reads our answer instead of a connection reset (clients write
+// the whole body before they read); beyond, we answer at once and close.
+constexpr std::uint64_t kDrainFactor = 4;
 
 bool is_loopback(const sockaddr* sa) {
   if (sa == nullptr) return false;
@@ -422,13 +426,20 @@ void begin(RequestState* st, MHD_Connection* c, const char* url, const char* met
     req.captures = std::move(*caps);
     break;
   }
+  // A refusal before the body: answered at once when no body follows or it is too big to be
+  // worth reading; otherwise the body is drained first (see kDrainFactor).
+  const bool chunked = req.header("transfer-encoding").has_value();
   auto refuse_now = [&](Response r) {
+    const std::uint64_t cap = kDrainFactor * (st->max_body ? st->max_body : 16 * 1024);
+    if (!st->max_body) st->max_body = 16 * 1024;
+    const bool body_follows = chunked || (req.content_length && *req.content_length > 0);
     st->refuse(std::move(r));
-    st->refuse_now = true;
+    st->refuse_now = !body_follows || (req.content_length && *req.content_length > cap);
   };
   if (!route) return refuse_now(path_known ? srv->error(405, "method not allowed")
                                            : srv->error(404, "no such endpoint"));
   st->route = route;
+  st->max_body = route->max_body_now ? route->max_body_now() : route->max_body;
   if (!route->reserved) {
     if (srv->active_unreserved + L.reserved_connections >= L.max_connections) {
       srv->stats.busy.fetch_add(1, std::memory_order_relaxed);
@@ -438,12 +449,11 @@ void begin(RequestState* st, MHD_Connection* c, const char* url, const char* met
     }
     add_active(st);
   }
-  st->max_body = route->max_body_now ? route->max_body_now() : route->max_body;
   if (req.content_length && *req.content_length > st->max_body) {
     srv->stats.too_large.fetch_add(1, std::memory_order_relaxed);
-    return refuse_now(srv->error(413, "the request body is " + std::to_string(*req.content_length) +
-                                          " bytes; at most " + std::to_string(st->max_body) +
-                                          " are accepted here"));
+    auto r = srv->error(413, "the request body is " + std::to_string(*req.content_length) + " bytes; at most " +
+                                 std::to_string(st->max_body) + " are accepted here");
+    return refuse_now(std::move(r));
   }
   if (srv->gate)
     if (auto r = srv->gate(req, *route)) return refuse_now(std::move(*r));
@@ -467,8 +477,7 @@ bool body(RequestState* st, const char* data, std::size_t n) {
     st->conn->last_io = Clock::now();
   }
   if (st->refusal) {
-    // Drained (so that the client, still sending, reads our answer) up to the limit again.
-    return st->received <= 2 * st->max_body + 65536;
+    return st->received <= kDrainFactor * st->max_body;
   }
   if (st->received > st->max_body) {
     srv->stats.too_large.fetch_add(1, std::memory_order_relaxed);
@@ -502,7 +511,7 @@ MHD_Result dispatch(void* cls, MHD_Connection* c, const char* url, const char* m
       st->conn->body_bytes = 0;
     }
     begin(st, c, url, method);
-    if (st->refuse_now) return queue(c, *st->refusal);
+    if (st->refusal && st->refuse_now) return queue(c, *st->refusal);
     return MHD_YES;
   }
   if (*upload_data_size > 0) {

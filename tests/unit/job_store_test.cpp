@@ -1103,3 +1103,58 @@ TEST(JobStoreProcesses, RacingWorkersWithRandomKillsCompleteEachJobExactlyOnce) 
 
 }  // namespace
 }  // namespace soroka::jobs
+
+namespace soroka::jobs {
+namespace {
+
+// The queue and per-submitter limits are checked inside the insert's transaction: many
+// threads submitting at once never overshoot them.
+TEST(JobStoreQuota, ConcurrentSubmitsNeverOvershootTheQueueLimit) {
+  TempDir dir;
+  auto store = open_store(dir.file("jobs.sqlite"));
+  std::atomic<int> ok{0}, busy{0}, other{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 8; ++t)
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < 5; ++i) {
+        JobSpec s = spec_named("q" + std::to_string(t) + "-" + std::to_string(i));
+        s.max_queued = 7;
+        auto r = store->submit(s);
+        if (r) ++ok;
+        else if (r.error().code == EBUSY) ++busy;
+        else ++other;
+      }
+    });
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(ok, 7);
+  EXPECT_EQ(busy, 33);
+  EXPECT_EQ(other, 0);
+}
+
+TEST(JobStoreQuota, PerSubmitterJobsAndBytes) {
+  TempDir dir;
+  auto store = open_store(dir.file("jobs.sqlite"));
+  auto spec = [](const std::string& who, std::uint64_t bytes) {
+    JobSpec s = spec_named(who + std::to_string(bytes));
+    s.submitter = who;
+    s.size_bytes = bytes;
+    s.max_active_by_submitter = 2;
+    s.max_bytes_by_submitter = 1000;
+    return s;
+  };
+  EXPECT_TRUE(store->submit(spec("a", 100)));
+  EXPECT_TRUE(store->submit(spec("a", 200)));
+  auto r = store->submit(spec("a", 1));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, EDQUOT);
+  EXPECT_TRUE(store->submit(spec("b", 900))) << "another submitter has its own share";
+  auto big = spec("c", 600);
+  big.max_active_by_submitter = 0;
+  EXPECT_TRUE(store->submit(big));
+  r = store->submit(spec("c", 500));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, EDQUOT) << "600 + 500 bytes is over 1000";
+}
+
+}  // namespace
+}  // namespace soroka::jobs
