@@ -30,6 +30,8 @@ struct ServiceSettings {
   std::chrono::milliseconds worker_timeout{std::chrono::hours(2)};  // per job
   // Workers stay warm (model loaded) between jobs this long; memory warning ends them sooner.
   std::chrono::milliseconds worker_idle_ttl{std::chrono::minutes(5)};
+  // Workers run untrusted input under worker/sandbox.h (seccomp, Landlock, own netns).
+  bool worker_sandbox = true;
 };
 
 struct Settings {
