@@ -20,6 +20,7 @@
 
 #include <gtest/gtest.h>
 
+#include "worker/launch.h"
 #include "worker/sandbox.h"
 
 namespace soroka::worker {
@@ -236,6 +237,54 @@ TEST_F(SandboxTest, LandlockConfinesFilesToUploadsAndResults) {
   EXPECT_EQ(content, "the job store");
   EXPECT_TRUE(fs::exists(state_ / "results" / "j.json"));
   EXPECT_FALSE(fs::exists(state_ / "new"));
+}
+
+}  // namespace
+}  // namespace soroka::worker
+
+namespace soroka::worker {
+namespace {
+
+// Whether this process may create a network namespace (CAP_SYS_ADMIN), found out in a child.
+bool may_unshare_net() {
+  pid_t pid = ::fork();
+  if (pid == 0) ::_exit(::unshare(CLONE_NEWNET) == 0 ? 0 : 1);
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+std::string read_all(int fd) {
+  std::string s;
+  char buf[256];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) s.append(buf, static_cast<std::size_t>(n));
+  return s;
+}
+
+// launch(): new_network_namespace gives the worker a namespace of its own where permitted,
+// and never stops the launch where not.
+TEST(LaunchNetns, OwnNamespaceWhenPermitted) {
+  LaunchPlan plan;
+  plan.path = "/bin/readlink";
+  plan.argv = {"readlink", "/proc/self/ns/net"};
+  plan.io = WorkerIo::pipes;
+  plan.new_network_namespace = true;
+  auto l = launch(plan);
+  ASSERT_TRUE(l) << l.error().message;
+  l->input.reset();
+  std::string child = read_all(l->output.get());
+  int st = 0;
+  ::waitpid(l->pid, &st, 0);
+  ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  char self[128] = {};
+  ASSERT_GT(::readlink("/proc/self/ns/net", self, sizeof self - 1), 0);
+  ASSERT_FALSE(child.empty());
+  if (child.back() == '\n') child.pop_back();
+  if (may_unshare_net())
+    EXPECT_NE(child, self) << "permitted, yet the worker shares our network namespace";
+  else
+    EXPECT_EQ(child, self);  // refused (no CAP_SYS_ADMIN): started anyway, seccomp covers it
 }
 
 }  // namespace
