@@ -328,13 +328,17 @@ int run_worker(const WorkerArgs& a) {
     sp.read_dirs = {a.sandbox_input, a.model_dir};
     sp.write_dirs = {a.sandbox_results};
     auto rep = worker::apply_sandbox(sp);
-    sandbox = {{"applied", true},         {"seccomp", rep.seccomp},       {"landlock", rep.landlock},
-               {"landlock_abi", rep.landlock_abi}, {"not_applied", rep.not_applied}};
+    sandbox = {{"applied", true},
+               {"seccomp", rep.seccomp},
+               {"landlock", rep.landlock},
+               {"landlock_abi", rep.landlock_abi},
+               {"not_applied", rep.not_applied}};
     if (rep.own_netns) sandbox["own_netns"] = *rep.own_netns;
     spdlog::info("event=worker_sandbox pid={} {} input_dir=\"{}\" results_dir=\"{}\"", ::getpid(),
                  rep.summary(), a.sandbox_input, a.sandbox_results);
     // Said at warn, every time: a missing layer is a weaker promise than the docs make.
-    for (const auto& m : rep.not_applied) spdlog::warn("event=worker_sandbox_incomplete pid={} missing=\"{}\"", ::getpid(), m);
+    for (const auto& m : rep.not_applied)
+      spdlog::warn("event=worker_sandbox_incomplete pid={} missing=\"{}\"", ::getpid(), m);
   } else {
     spdlog::warn("event=worker_sandbox pid={} state=off (worker.sandbox = false)", ::getpid());
   }
@@ -364,8 +368,10 @@ Runner add_worker_command(CLI::App& app, const Global&) {
   sub->group("");  // hidden: only the service starts it
   sub->add_option("--model", a->model, "pocketsphinx, or sim-* (simulation, tests only)");
   sub->add_option("--model-dir", a->model_dir, "pocketsphinx model directory");
-  auto* in = sub->add_option("--sandbox-input", a->sandbox_input, "sandboxed: the only dir inputs are read from");
-  auto* out = sub->add_option("--sandbox-results", a->sandbox_results, "sandboxed: the only dir results are written to");
+  auto* in = sub->add_option("--sandbox-input", a->sandbox_input,
+                             "sandboxed: the only dir inputs are read from");
+  auto* out = sub->add_option("--sandbox-results", a->sandbox_results,
+                              "sandboxed: the only dir results are written to");
   in->needs(out);
   out->needs(in);
   return [a] { return run_worker(*a); };

@@ -76,7 +76,8 @@ void sweep_state(jobs::JobQueue& store, const SweepParams& params, bool always_l
 }
 
 std::int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 // Snapshot::monotonic_ns is CLOCK_MONOTONIC, as steady_clock is on Linux.
@@ -85,13 +86,15 @@ std::chrono::steady_clock::time_point steady_at(std::int64_t ns) {
 }
 
 // systemd's STATUS= line: "memory normal 412/2048 MiB (20%), queue 3, workers 1 running 2 idle".
-std::string status_line(const oomguard::Monitor& mon, jobs::JobQueue& store, const Scheduler& scheduler) {
+std::string status_line(const oomguard::Monitor& mon, jobs::JobQueue& store,
+                        const Scheduler& scheduler) {
   auto snap = mon.latest();
   auto queue = store.queue_length();
   return fmt::format("memory {} {}/{} MiB ({:.0f}%), queue {}, workers {} running {} idle",
-                     oomguard::to_string(mon.level()), snap.used_bytes / kMiBytes, snap.limit_bytes / kMiBytes,
-                     snap.used_percent, queue ? fmt::format("{}", *queue) : std::string("?"),
-                     scheduler.running(), scheduler.idle_workers());
+                     oomguard::to_string(mon.level()), snap.used_bytes / kMiBytes,
+                     snap.limit_bytes / kMiBytes, snap.used_percent,
+                     queue ? fmt::format("{}", *queue) : std::string("?"), scheduler.running(),
+                     scheduler.idle_workers());
 }
 
 }  // namespace
@@ -239,12 +242,15 @@ int serve(const ServeOptions& o, Settings settings) {
   // systemd (Type=notify): READY=1 now that the port listens; STATUS= and, while healthy,
   // WATCHDOG=1 (see systemd_notify.h). The housekeeping loop below is one liveness check.
   std::atomic<std::int64_t> housekeeping_beat{steady_ns()};
-  SystemdNotifier notifier({.status_interval = 5s,
-                            .max_sample_age = std::max<std::chrono::milliseconds>(5s, 10 * settings.monitor.poll_interval),
-                            .last_sample = [&] { return steady_at(mon.latest().monotonic_ns); },
-                            .status = [&] { return status_line(mon, **store, scheduler); }});
-  // The loop wakes every 250 ms; 5 s without a beat means it is stuck (a store call hung).
-  notifier.add_liveness_check("housekeeping", [&] { return steady_ns() - housekeeping_beat.load() < 5'000'000'000; });
+  SystemdNotifier notifier(
+      {.status_interval = 5s,
+       .max_sample_age = std::max<std::chrono::milliseconds>(5s, 10 * settings.monitor.poll_interval),
+       .last_sample = [&] { return steady_at(mon.latest().monotonic_ns); },
+       .status = [&] { return status_line(mon, **store, scheduler); }});
+  // The loop wakes every 250 ms; a purge and sweep take well under a second, so 10 s without
+  // a beat means it is stuck (a store call hung).
+  notifier.add_liveness_check(
+      "housekeeping", [&] { return steady_ns() - housekeeping_beat.load() < 10'000'000'000; });
   notifier.ready();
 
   // Housekeeping: memory level -> scheduler (every 250 ms: the monitor itself samples every

@@ -1,4 +1,5 @@
-// systemd_notify: tells systemd (sd_notify) that the service is ready, how it is doing, and that it is alive.
+// systemd_notify: tells systemd (sd_notify) that the service is ready, how it is doing, and that it
+// is alive.
 #include "service/systemd_notify.h"
 
 #include <systemd/sd-daemon.h>
@@ -19,7 +20,8 @@ WatchdogVerdict watchdog_verdict(const WatchdogInputs& in) {
   const auto age = in.now - in.last_sample;
   if (age > in.max_sample_age)
     return {false, fmt::format("memory monitor: last sample {:.1f} s ago (limit {:.1f} s)",
-                               duration<double>(age).count(), duration<double>(in.max_sample_age).count())};
+                               duration<double>(age).count(),
+                               duration<double>(in.max_sample_age).count())};
   for (const auto& [name, ok] : in.checks)
     if (!ok) return {false, "liveness check failed: " + name};
   return {true, {}};
@@ -49,8 +51,8 @@ void SystemdNotifier::send(const std::string& msg) {
   if (!under_systemd()) return;
   // unset_environment=0: the variables stay for later calls; workers drop them themselves.
   if (int r = sd_notify(0, msg.c_str()); r < 0)
-    spdlog::warn("event=sd_notify_failed message=\"{}\" error=\"{}\"", msg.substr(0, msg.find('\n')),
-                 std::strerror(-r));
+    spdlog::warn("event=sd_notify_failed message=\"{}\" error=\"{}\"",
+                 msg.substr(0, msg.find('\n')), std::strerror(-r));
 }
 
 void SystemdNotifier::ready() {
@@ -58,7 +60,8 @@ void SystemdNotifier::ready() {
   std::string msg = "READY=1";
   if (params_.status) msg += "\nSTATUS=" + params_.status();
   send(msg);
-  spdlog::info("event=sd_notify ready=1 watchdog_ping_ms={}", duration_cast<milliseconds>(ping_interval_).count());
+  spdlog::info("event=sd_notify ready=1 watchdog_ping_ms={}",
+               duration_cast<milliseconds>(ping_interval_).count());
   std::lock_guard lk(mu_);
   if (!thread_.joinable() && !stop_) thread_ = std::thread([this] { loop(); });
 }
@@ -85,7 +88,8 @@ std::uint64_t SystemdNotifier::skipped() const {
 
 void SystemdNotifier::loop() {
   const auto status_every = duration_cast<microseconds>(params_.status_interval);
-  const auto tick = ping_interval_.count() > 0 ? std::min(ping_interval_, status_every) : status_every;
+  const auto tick =
+      ping_interval_.count() > 0 ? std::min(ping_interval_, status_every) : status_every;
   auto last_status = steady_clock::now();
   std::unique_lock lk(mu_);
   while (!cv_.wait_for(lk, tick, [&] { return stop_; })) {

@@ -1,4 +1,5 @@
-// systemd_notify: tells systemd (sd_notify) that the service is ready, how it is doing, and that it is alive.
+// systemd_notify: tells systemd (sd_notify) that the service is ready, how it is doing, and that it
+// is alive.
 //
 // Under `Type=notify` systemd counts the start as done at READY=1 (sent once the HTTP port
 // listens), shows STATUS= in `systemctl status` (memory level and use, queue, workers; every

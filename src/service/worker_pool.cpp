@@ -34,7 +34,8 @@ Result<void> WorkerPool::start(PooledWorker& w, const std::string& label) {
   spec.name = fmt::format("soroka-worker-{}-{}", w.model, label);
   spec.argv = {launch_.exe, "worker", "--model", w.model};
   if (launch_.sandbox) {
-    spec.argv.insert(spec.argv.end(), {"--sandbox-input", launch_.input_dir, "--sandbox-results", launch_.results_dir});
+    spec.argv.insert(spec.argv.end(), {"--sandbox-input", launch_.input_dir, "--sandbox-results",
+                                       launch_.results_dir});
     spec.new_network_namespace = true;
   }
   spec.inherit_env = true;

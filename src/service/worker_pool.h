@@ -31,10 +31,10 @@ struct PooledWorker {
 
 // How workers are started: the binary, and what a sandboxed worker may touch (worker/sandbox.h).
 struct WorkerLaunch {
-  std::string exe;           // the binary that has `worker`
-  bool sandbox = true;       // worker.sandbox
-  std::string input_dir;     // <state>/uploads: read-only
-  std::string results_dir;   // <state>/results: read-write
+  std::string exe;          // the binary that has `worker`
+  bool sandbox = true;      // worker.sandbox
+  std::string input_dir;    // <state>/uploads: read-only
+  std::string results_dir;  // <state>/results: read-write
 };
 
 // Thread-safe. Holds the idle workers; a worker running a job belongs to that job's runner.

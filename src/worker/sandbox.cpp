@@ -34,13 +34,16 @@ namespace {
 constexpr std::uint64_t LANDLOCK_ACCESS_FS_TRUNCATE = 1ULL << 14;  // ABI 3, Linux 6.2
 #endif
 
-std::string errno_text(int err) { return fmt::format("{} ({})", std::strerror(err), err); }
+std::string errno_text(int err) {
+  return fmt::format("{} ({})", std::strerror(err), err);
+}
 
 // --- seccomp ----------------------------------------------------------------------------
 
 constexpr std::uint32_t kDeny = SCMP_ACT_ERRNO(EPERM);
 
 // Refused outright, whatever the arguments.
+// clang-format off
 constexpr std::array kDeniedSyscalls = {
     // network and other daemons (see the header: a worker never creates a socket)
     "socket",
@@ -62,12 +65,14 @@ constexpr std::array kDeniedSyscalls = {
     // files by path; Landlock before ABI 3 does not govern truncation
     "truncate",
 };
+// clang-format on
 
 // Signals only to itself: the service runs as the same user.
 constexpr std::array kSelfOnlySignals = {"kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"};
 
 constexpr std::array<std::uint64_t, 7> kNamespaceFlags = {
-    CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP};
+    CLONE_NEWNS,  CLONE_NEWUTS, CLONE_NEWIPC,   CLONE_NEWUSER,
+    CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP};
 
 struct SeccompCtx {
   void operator()(scmp_filter_ctx c) const noexcept { seccomp_release(c); }
@@ -99,21 +104,26 @@ Result<void> load_seccomp() {
   const auto self = static_cast<scmp_datum_t>(::getpid());
   for (const char* name : kSelfOnlySignals)
     if (auto r = check(add_rule(c, kDeny, name, {SCMP_A0(SCMP_CMP_NE, self)}), name); !r) return r;
-  if (auto r = check(add_rule(c, kDeny, "socketpair", {SCMP_A0(SCMP_CMP_NE, AF_UNIX)}), "socketpair"); !r)
+  if (auto r =
+          check(add_rule(c, kDeny, "socketpair", {SCMP_A0(SCMP_CMP_NE, AF_UNIX)}), "socketpair");
+      !r)
     return r;
   // clone(): threads only, and never into new namespaces.
-  if (auto r = check(add_rule(c, kDeny, "clone", {SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0)}), "clone");
+  if (auto r = check(add_rule(c, kDeny, "clone", {SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0)}),
+                     "clone");
       !r)
     return r;
   for (std::uint64_t flag : kNamespaceFlags)
-    if (auto r = check(add_rule(c, kDeny, "clone", {SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)}), "clone");
+    if (auto r =
+            check(add_rule(c, kDeny, "clone", {SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)}), "clone");
         !r)
       return r;
   // clone3 passes its flags in memory: ENOSYS makes glibc (>= 2.34) fall back to clone().
   if (auto r = check(add_rule(c, SCMP_ACT_ERRNO(ENOSYS), "clone3"), "clone3"); !r) return r;
   // TIOCSTI types into the terminal stderr may be: commands for the shell that owns it.
-  if (auto r = check(add_rule(c, kDeny, "ioctl", {SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI)}),
-                     "ioctl");
+  if (auto r =
+          check(add_rule(c, kDeny, "ioctl", {SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI)}),
+                "ioctl");
       !r)
     return r;
   if (int r = seccomp_load(c); r < 0) return fail("seccomp_load: " + errno_text(-r), -r);
@@ -124,8 +134,8 @@ Result<void> load_seccomp() {
 
 constexpr std::uint64_t kRead = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
 // A file-only rule may carry only these (the kernel refuses directory rights on a file).
-constexpr std::uint64_t kFileRights =
-    LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_TRUNCATE;
+constexpr std::uint64_t kFileRights = LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE |
+                                      LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_TRUNCATE;
 
 // Every filesystem right the kernel's ABI knows (and this code names): all are denied unless
 // a rule grants them.
@@ -138,7 +148,8 @@ std::uint64_t handled_rights(int abi) {
 
 // Allows `rights` beneath `path` (or on it, for a file); a path that does not exist is
 // skipped (/lib64 on some systems).
-Result<void> allow(int ruleset, const std::string& path, std::uint64_t rights, std::uint64_t handled) {
+Result<void> allow(int ruleset, const std::string& path, std::uint64_t rights,
+                   std::uint64_t handled) {
   Fd fd(::open(path.c_str(), O_PATH | O_CLOEXEC));
   if (!fd) {
     if (errno == ENOENT) return {};
@@ -210,8 +221,8 @@ int landlock_abi_version() {
 
 std::string SandboxReport::summary() const {
   std::string net = own_netns ? (*own_netns ? "own" : "shared") : "unknown";
-  return fmt::format("seccomp={} landlock={} landlock_abi={} netns={} threads={}", seccomp ? "on" : "off",
-                     landlock ? "on" : "off", landlock_abi, net, threads);
+  return fmt::format("seccomp={} landlock={} landlock_abi={} netns={} threads={}",
+                     seccomp ? "on" : "off", landlock ? "on" : "off", landlock_abi, net, threads);
 }
 
 SandboxReport apply_sandbox(const SandboxParams& p) {
@@ -221,18 +232,22 @@ SandboxReport apply_sandbox(const SandboxParams& p) {
   rep.own_netns = own_network_namespace();
   rep.threads = thread_count();
   if (rep.threads > 1)
-    rep.not_applied.push_back(fmt::format("landlock: {} threads existed before it, only this one is covered",
-                                          rep.threads - 1));
+    rep.not_applied.push_back(fmt::format(
+        "landlock: {} threads existed before it, only this one is covered", rep.threads - 1));
   // Landlock first: its own syscalls stay allowed by the filter either way.
   rep.landlock_abi = landlock_abi_version();
   if (!p.landlock) {
     rep.not_applied.push_back("landlock: turned off");
   } else if (rep.landlock_abi == 0) {
     int err = errno;
-    rep.not_applied.push_back(
-        fmt::format("landlock: not available in this kernel ({}): the worker can read and write whatever "
-                    "its user may, the state dir included",
-                    errno_text(err)));
+    // ENOSYS: built without Landlock; EOPNOTSUPP: built in, but not enabled at boot (lsm=).
+    const char* why = err == ENOSYS       ? "this kernel has no Landlock"
+                      : err == EOPNOTSUPP ? "Landlock is not enabled at boot (lsm=)"
+                                          : "Landlock refused";
+    rep.not_applied.push_back(fmt::format(
+        "landlock: {} ({}): the worker can read and write whatever its user may, the state dir "
+        "included",
+        why, errno_text(err)));
   } else if (auto r = enforce_landlock(rep.landlock_abi, p); !r) {
     rep.not_applied.push_back("landlock: " + r.error().message);
   } else {

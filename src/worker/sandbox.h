@@ -34,7 +34,8 @@
 //        does not govern truncation.
 //    Syscalls of other ABIs (i386, x32) kill the process (libseccomp's bad-arch action).
 //
-// 3. Landlock (kernel >= 5.13, when /sys/kernel/security/lsm lists it or the ABI answers):
+// 3. Landlock (kernel >= 5.13 with "landlock" in its LSM list; landlock_create_ruleset's
+//    version query is the authority, /sys/kernel/security/lsm is often not mounted):
 //    the filesystem becomes an allow list. Readable: /usr, /lib, /lib64, /proc, /sys, /dev
 //    (libraries loaded lazily, /proc/self, CPU counts), /etc/ld.so.cache, /etc/localtime,
 //    and the directories in `read_dirs` (uploads, the model). Writable: only `write_dirs`
@@ -66,14 +67,14 @@ struct SandboxParams {
 };
 
 struct SandboxReport {
-  bool seccomp = false;          // the filter is loaded
-  int landlock_abi = 0;          // the kernel's Landlock ABI; 0: none
-  bool landlock = false;         // the ruleset is enforced
-  std::optional<bool> own_netns; // the worker has a network namespace apart from its parent's
-  int threads = 0;               // threads when the sandbox was applied (1: all covered)
+  bool seccomp = false;           // the filter is loaded
+  int landlock_abi = 0;           // the kernel's Landlock ABI; 0: none
+  bool landlock = false;          // the ruleset is enforced
+  std::optional<bool> own_netns;  // the worker has a network namespace apart from its parent's
+  int threads = 0;                // threads when the sandbox was applied (1: all covered)
   std::vector<std::string> not_applied;  // "landlock: ..." for every layer that is missing
 
-  // One line for logs: "seccomp=on landlock=abi7 netns=own".
+  // One line for logs: "seccomp=on landlock=on landlock_abi=7 netns=own threads=1".
   std::string summary() const;
 };
 

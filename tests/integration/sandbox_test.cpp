@@ -80,7 +80,8 @@ class SandboxTest : public ::testing::Test {
     ::close(p[0]);
     int status = 0;
     ::waitpid(pid, &status, 0);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status << "\n" << text;
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status << "\n"
+                                                               << text;
     std::map<std::string, Outcome> out;
     std::istringstream in(text);
     std::string line;
@@ -103,15 +104,16 @@ class SandboxTest : public ::testing::Test {
 
   [[noreturn]] void child(int fd) {
     auto put = [fd](const std::string& name, long ret) {
-      std::string l = name + " " + std::to_string(ret) + " " + std::to_string(ret < 0 ? errno : 0) + "\n";
+      std::string l =
+          name + " " + std::to_string(ret) + " " + std::to_string(ret < 0 ? errno : 0) + "\n";
       (void)!::write(fd, l.data(), l.size());
     };
     SandboxParams sp;
     sp.read_dirs = {(state_ / "uploads").string()};
     sp.write_dirs = {(state_ / "results").string()};
     SandboxReport rep = apply_sandbox(sp);
-    std::string r = "report " + std::to_string(rep.seccomp) + " " + std::to_string(rep.landlock) + " " +
-                    std::to_string(rep.landlock_abi);
+    std::string r = "report " + std::to_string(rep.seccomp) + " " + std::to_string(rep.landlock) +
+                    " " + std::to_string(rep.landlock_abi);
     for (const auto& m : rep.not_applied) r += " " + m + ";";
     r += "\n";
     (void)!::write(fd, r.data(), r.size());
@@ -159,7 +161,8 @@ class SandboxTest : public ::testing::Test {
     put("truncate_db", ::truncate(db.c_str(), 0));
     put("unlink_db", ::unlink(db.c_str()));
     put("create_in_state", ::open((state_ / "new").c_str(), O_WRONLY | O_CREAT, 0600));
-    put("create_in_uploads", ::open((state_ / "uploads" / "new").c_str(), O_WRONLY | O_CREAT, 0600));
+    put("create_in_uploads",
+        ::open((state_ / "uploads" / "new").c_str(), O_WRONLY | O_CREAT, 0600));
     put("open_etc_passwd", ::open("/etc/passwd", O_RDONLY));
     int in = ::open((state_ / "uploads" / "in.wav").c_str(), O_RDONLY);
     put("open_input", in);
@@ -211,8 +214,9 @@ TEST_F(SandboxTest, SeccompRefusesNetworkExecAndOtherProcesses) {
 
 TEST_F(SandboxTest, LandlockConfinesFilesToUploadsAndResults) {
   if (landlock_abi_version() == 0)
-    GTEST_SKIP() << "this kernel has no Landlock (landlock_create_ruleset refused): the worker logs "
-                    "event=worker_sandbox_incomplete instead";
+    GTEST_SKIP()
+        << "this kernel has no Landlock (landlock_create_ruleset refused): the worker logs "
+           "event=worker_sandbox_incomplete instead";
   SandboxReport rep;
   auto o = probe_in_sandbox(rep);
   ASSERT_TRUE(rep.landlock) << (rep.not_applied.empty() ? "" : rep.not_applied.front());

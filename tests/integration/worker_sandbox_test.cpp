@@ -1,4 +1,5 @@
-// A real `soroka worker` under its sandbox: jobs inside uploads/results run, anything else is refused.
+// A real `soroka worker` under its sandbox: jobs inside uploads/results run, anything else is
+// refused.
 #include <unistd.h>
 
 #include <filesystem>
@@ -18,7 +19,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const fs::path kSample = "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav";
+const fs::path kSample =
+    "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav";
 
 std::string slurp(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
@@ -36,14 +38,16 @@ std::vector<nlohmann::json> json_lines(const std::string& out) {
   return v;
 }
 
-const nlohmann::json* find_job(const std::vector<nlohmann::json>& lines, const std::string& id, const char* key) {
+const nlohmann::json* find_job(const std::vector<nlohmann::json>& lines, const std::string& id,
+                               const char* key) {
   for (const auto& j : lines)
     if (j.value("job", "") == id && j.contains(key)) return &j;
   return nullptr;
 }
 
 TEST(WorkerSandbox, JobsRunInsideAndEverythingElseIsRefused) {
-  if (!fs::exists(kSample)) GTEST_SKIP() << "pocketsphinx-testdata is not installed (" << kSample << ")";
+  if (!fs::exists(kSample))
+    GTEST_SKIP() << "pocketsphinx-testdata is not installed (" << kSample << ")";
   std::string tmpl = (fs::temp_directory_path() / "soroka-wsandbox-XXXXXX").string();
   ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
   const fs::path state = tmpl, uploads = state / "uploads", results = state / "results";
@@ -54,15 +58,16 @@ TEST(WorkerSandbox, JobsRunInsideAndEverythingElseIsRefused) {
   std::ofstream(state / "jobs.sqlite") << "the job store";
 
   auto job = [](const std::string& id, const fs::path& in, const fs::path& out) {
-    return nlohmann::json{{"job", id}, {"input", in.string()}, {"result", out.string()}}.dump() + "\n";
+    return nlohmann::json{{"job", id}, {"input", in.string()}, {"result", out.string()}}.dump() +
+           "\n";
   };
   // a: the normal case; b: an input outside uploads/; c: a result over the job store (last:
   // a result it cannot write is the worker's own failure, which ends it).
   std::string input = job("a", uploads / "in.wav", results / "a.json") +
                       job("b", state / "outside.wav", results / "b.json") +
                       job("c", uploads / "in.wav", state / "jobs.sqlite");
-  auto r = run({SOROKA_BINARY, "worker", "--model", "pocketsphinx", "--sandbox-input", uploads.string(),
-                "--sandbox-results", results.string()},
+  auto r = run({SOROKA_BINARY, "worker", "--model", "pocketsphinx", "--sandbox-input",
+                uploads.string(), "--sandbox-results", results.string()},
                {}, std::chrono::seconds(120), input);
   auto lines = json_lines(r.out);
   ASSERT_FALSE(lines.empty()) << r.err;
@@ -88,7 +93,8 @@ TEST(WorkerSandbox, JobsRunInsideAndEverythingElseIsRefused) {
   // b: outside uploads/ the input cannot be opened.
   const auto* b = find_job(lines, "b", "error");
   ASSERT_NE(b, nullptr) << r.out;
-  EXPECT_NE((*b)["error"].get<std::string>().find("ermission denied"), std::string::npos) << b->dump();
+  EXPECT_NE((*b)["error"].get<std::string>().find("ermission denied"), std::string::npos)
+      << b->dump();
   EXPECT_FALSE(fs::exists(results / "b.json"));
   // c: the job store is neither overwritten nor touched; the worker ends with its failure.
   const auto* c = find_job(lines, "c", "error");

@@ -1,4 +1,5 @@
-// `soroka serve` under a fake systemd: READY=1, STATUS= with memory, WATCHDOG=1, STOPPING=1 on SIGTERM.
+// `soroka serve` under a fake systemd: READY=1, STATUS= with memory, WATCHDOG=1, STOPPING=1 on
+// SIGTERM.
 #include <signal.h>
 
 #include <chrono>
@@ -45,9 +46,11 @@ TEST(ServeNotify, ReadyStatusWatchdogStopping) {
   };
   // Healthy is reported once ServeInstance saw /healthz; the watchdog ticks every 500 ms and
   // STATUS= every 5 s.
-  ASSERT_TRUE(collect_until([&] { return has("READY=1") && pings() >= 3 && has("STATUS=memory"); }, 15s))
+  ASSERT_TRUE(
+      collect_until([&] { return has("READY=1") && pings() >= 3 && has("STATUS=memory"); }, 15s))
       << "messages seen: " << seen.size();
-  EXPECT_EQ(seen.front().text.rfind("READY=1", 0), 0u) << "READY=1 comes first: " << seen.front().text;
+  EXPECT_EQ(seen.front().text.rfind("READY=1", 0), 0u)
+      << "READY=1 comes first: " << seen.front().text;
   for (const auto& m : seen)
     if (m.text.find("STATUS=memory") != std::string::npos) {
       // "memory normal 412/2048 MiB (20%), queue 0, workers 0 running 0 idle"

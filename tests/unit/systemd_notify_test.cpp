@@ -1,4 +1,5 @@
-// systemd notification: the watchdog decision as a table, and the notifier against a fake NOTIFY_SOCKET.
+// systemd notification: the watchdog decision as a table, and the notifier against a fake
+// NOTIFY_SOCKET.
 #include <stdlib.h>
 
 #include <atomic>
@@ -33,7 +34,11 @@ TEST(WatchdogVerdict, Table) {
       {"sample just past the limit", 5001ms, {}, false, "memory monitor"},
       {"monitor stuck for a minute", 60s, {{"http", true}}, false, "memory monitor"},
       {"one check fails", 100ms, {{"http", true}, {"housekeeping", false}}, false, "housekeeping"},
-      {"first failing check named", 100ms, {{"http", false}, {"housekeeping", false}}, false, "http"},
+      {"first failing check named",
+       100ms,
+       {{"http", false}, {"housekeeping", false}},
+       false,
+       "http"},
       {"stale sample wins over failing check", 10s, {{"http", false}}, false, "memory monitor"},
       {"sample from the future", -200ms, {}, true, ""},
   };
@@ -80,10 +85,11 @@ TEST(SystemdNotifier, PingsOnlyWhileHealthy) {
   ScopedEnv w("WATCHDOG_USEC", "100000");  // ping every 50 ms
   std::atomic<bool> healthy{true};
   std::atomic<bool> monitor_fresh{true};
-  SystemdNotifier n({.status_interval = 100ms,
-                     .max_sample_age = 1s,
-                     .last_sample = [&] { return monitor_fresh ? Clock::now() : Clock::now() - 10s; },
-                     .status = [] { return std::string("memory normal 1/2 MiB"); }});
+  SystemdNotifier n(
+      {.status_interval = 100ms,
+       .max_sample_age = 1s,
+       .last_sample = [&] { return monitor_fresh ? Clock::now() : Clock::now() - 10s; },
+       .status = [] { return std::string("memory normal 1/2 MiB"); }});
   ASSERT_TRUE(n.under_systemd());
   EXPECT_EQ(n.ping_interval(), 50ms);
   n.add_liveness_check("loop", [&] { return healthy.load(); });
