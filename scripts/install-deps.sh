@@ -9,7 +9,7 @@ PKGS=(
   libsqlite3-dev libcurl4-openssl-dev libsystemd-dev libcpp-httplib-dev libseccomp-dev
   libavformat-dev libavcodec-dev libavutil-dev libswresample-dev
   libpocketsphinx-dev libsphinxbase-dev pocketsphinx pocketsphinx-en-us pocketsphinx-testdata
-  flite sox ffmpeg python3 python3-psutil time curl systemd
+  flite sox ffmpeg python3 python3-psutil time curl systemd strace
 )
 
 missing=()
