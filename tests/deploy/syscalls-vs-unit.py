@@ -2,7 +2,8 @@
 # Runs `soroka serve` under strace through a real transcription (service and sandboxed workers),
 # then checks that every system call it made is one the unit's SystemCallFilter= lines allow:
 # a call outside them would fail with EPERM under systemd, where this machine cannot start the
-# unit. Usage: syscalls-vs-unit.py UNIT SOROKA_BINARY SAMPLE.wav. Exit 77 (skipped) without
+# unit. Where the kernel has PR_SET_MDWE (6.3+), the run is also under the same W^X rule as
+# MemoryDenyWriteExecute=yes. Usage: syscalls-vs-unit.py UNIT SOROKA_BINARY SAMPLE.wav. Exit 77 (skipped) without
 # strace, curl or systemd-analyze.
 import os, re, shutil, signal, socket, subprocess, sys, tempfile, time
 
@@ -56,9 +57,16 @@ with tempfile.TemporaryDirectory(prefix="soroka-syscalls-") as tmp:
     port = s.getsockname()[1]
     s.close()
     log = os.path.join(tmp, "strace.log")
-    serve = subprocess.Popen(["strace", "-f", "-qq", "-o", log, binary, "serve", "--listen",
-                              f"127.0.0.1:{port}", "--state-dir", os.path.join(tmp, "state")],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # PR_SET_MDWE (65) with PR_MDWE_REFUSE_EXEC_GAIN (1), kept across fork and exec.
+    wrapper = ("import ctypes, os, sys\n"
+               "ok = ctypes.CDLL(None).prctl(65, 1, 0, 0, 0) == 0\n"
+               "print('MDWE', 'on' if ok else 'unavailable', flush=True)\n"
+               "os.execvp(sys.argv[1], sys.argv[1:])\n")
+    serve = subprocess.Popen(["python3", "-c", wrapper, "strace", "-f", "-qq", "-o", log, binary,
+                              "serve", "--listen", f"127.0.0.1:{port}", "--state-dir",
+                              os.path.join(tmp, "state")],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    print("W^X (MemoryDenyWriteExecute=yes):", serve.stdout.readline().split()[-1])
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         if subprocess.run(["curl", "-sf", url + "/healthz"], capture_output=True).returncode == 0:
