@@ -51,6 +51,13 @@ TEST(WorkerSandbox, JobsRunInsideAndEverythingElseIsRefused) {
   std::string tmpl = (fs::temp_directory_path() / "soroka-wsandbox-XXXXXX").string();
   ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
   const fs::path state = tmpl, uploads = state / "uploads", results = state / "results";
+  struct RemoveAtEnd {
+    fs::path p;
+    ~RemoveAtEnd() {
+      std::error_code ec;
+      fs::remove_all(p, ec);
+    }
+  } cleanup{state};
   fs::create_directories(uploads);
   fs::create_directories(results);
   fs::copy_file(kSample, uploads / "in.wav");
@@ -102,8 +109,6 @@ TEST(WorkerSandbox, JobsRunInsideAndEverythingElseIsRefused) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(slurp(state / "jobs.sqlite"), "the job store");
   EXPECT_FALSE(fs::exists(state / "jobs.sqlite.partial"));
-  std::error_code ec;
-  fs::remove_all(state, ec);
 }
 
 }  // namespace
