@@ -6,10 +6,10 @@ PKGS=(
   build-essential cmake pkg-config
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libsqlite3-dev libcurl4-openssl-dev libsystemd-dev libmicrohttpd-dev libssl-dev libcpp-httplib-dev
+  libsqlite3-dev libcurl4-openssl-dev libsystemd-dev libmicrohttpd-dev libssl-dev libcpp-httplib-dev libseccomp-dev
   libavformat-dev libavcodec-dev libavutil-dev libswresample-dev
   libpocketsphinx-dev libsphinxbase-dev pocketsphinx pocketsphinx-en-us pocketsphinx-testdata
-  flite sox ffmpeg python3 python3-psutil time curl systemd
+  flite sox ffmpeg python3 python3-psutil time curl systemd strace
 )
 
 missing=()

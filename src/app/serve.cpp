@@ -24,6 +24,7 @@
 #include "service/capacity.h"
 #include "service/scheduler.h"
 #include "service/state_sweep.h"
+#include "service/systemd_notify.h"
 #include "util/log.h"
 #include "worker/supervisor.h"
 
@@ -97,6 +98,28 @@ void sweep_state(jobs::JobQueue& store, const SweepParams& params, bool always_l
   for (const auto& e : r->errors) spdlog::warn("event=sweep_error error=\"{}\"", e);
   for (const auto& f : r->removed) spdlog::debug("event=sweep_removed file=\"{}\"", f);
   if (always_log || r->files > 0) spdlog::info("event=sweep files={} bytes={}", r->files, r->bytes);
+}
+
+std::int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+// Snapshot::monotonic_ns is CLOCK_MONOTONIC, as steady_clock is on Linux.
+std::chrono::steady_clock::time_point steady_at(std::int64_t ns) {
+  return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(ns));
+}
+
+// systemd's STATUS= line: "memory normal 412/2048 MiB (20%), queue 3, workers 1 running 2 idle".
+std::string status_line(const oomguard::Monitor& mon, jobs::JobQueue& store,
+                        const Scheduler& scheduler) {
+  auto snap = mon.latest();
+  auto queue = store.queue_length();
+  return fmt::format("memory {} {}/{} MiB ({:.0f}%), queue {}, workers {} running {} idle",
+                     oomguard::to_string(mon.level()), snap.used_bytes / kMiBytes,
+                     snap.limit_bytes / kMiBytes, snap.used_percent,
+                     queue ? fmt::format("{}", *queue) : std::string("?"), scheduler.running(),
+                     scheduler.idle_workers());
 }
 
 }  // namespace
@@ -207,6 +230,8 @@ int serve(const ServeOptions& o, Settings settings) {
   sp.owner = owner;
   sp.soroka_exe = o.soroka_exe;
   sp.results_dir = results;
+  sp.uploads_dir = uploads;
+  sp.sandbox = settings.service.worker_sandbox;
   sp.worker_memory = settings.service.worker_memory;
   sp.worker_max_memory = settings.service.worker_max_memory;
   sp.worker_timeout = settings.service.worker_timeout;
@@ -261,6 +286,21 @@ int serve(const ServeOptions& o, Settings settings) {
   spdlog::info("event=listening address={}:{} max_connections={}", listen->first, http_server.port(),
                http_server.limits().max_connections);
 
+  // systemd (Type=notify): READY=1 now that the port listens; STATUS= and, while healthy,
+  // WATCHDOG=1 (see systemd_notify.h). The housekeeping loop below is one liveness check.
+  std::atomic<std::int64_t> housekeeping_beat{steady_ns()};
+  SystemdNotifier notifier(
+      {.status_interval = 5s,
+       .max_sample_age = std::max<std::chrono::milliseconds>(5s, 10 * settings.monitor.poll_interval),
+       .last_sample = [&] { return steady_at(mon.latest().monotonic_ns); },
+       .status = [&] { return status_line(mon, **store, scheduler); }});
+  // The loop wakes every 250 ms; a purge and sweep take well under a second, so 10 s without
+  // a beat means it is stuck (a store call hung).
+  notifier.add_liveness_check(
+      "housekeeping", [&] { return steady_ns() - housekeeping_beat.load() < 10'000'000'000; });
+  notifier.add_liveness_check("http", [&] { return http_server.loop_alive(kLoopAlive); });
+  notifier.ready();
+
   // Housekeeping: memory level -> scheduler (every 250 ms: the monitor itself samples every
   // 100 ms at warning), budget capacity, expired leases, retention.
   std::atomic<bool> stop{false};
@@ -268,6 +308,7 @@ int serve(const ServeOptions& o, Settings settings) {
     auto last_purge = std::chrono::steady_clock::now() - 1h;
     auto last_capacity = std::chrono::steady_clock::now();
     while (!stop) {
+      housekeeping_beat = steady_ns();
       scheduler.on_level(mon.level());
       auto now = std::chrono::steady_clock::now();
       if (now - last_capacity >= 5s) {
@@ -323,6 +364,7 @@ int serve(const ServeOptions& o, Settings settings) {
     spdlog::info("event=reloaded config=\"{}\"", fresh->loaded_from);
   }
   spdlog::info("event=stopping signal={} running={}", sig, scheduler.running());
+  notifier.stopping();
   accepting = false;
   // Running jobs get the shutdown timeout; what is not done goes back to the queue, and
   // synchronous clients waiting on them get their answer (or a 504) before the server stops.

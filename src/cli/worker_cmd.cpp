@@ -4,13 +4,18 @@
 //   stdin   {"job":ID,"input":PATH,"result":PATH,"language":"en","degrade":0}   run a job
 //           shed                                         memory is critical: give back caches
 //           end of input                                 exit 0
-//   stdout  {"ready":true,"rss_bytes":N}                 the model is loaded
+//   stdout  {"ready":true,"rss_bytes":N,"sandbox":{...}}  the model is loaded, the sandbox on
 //           {"job":ID,"progress":0.42}
 //           {"job":ID,"done":true,"peak_bytes":N}        result written (atomically)
 //           {"job":ID,"error":MSG,"user_error":true}     the input cannot be transcribed
 //           {"job":ID,"error":MSG}                       our own failure; the worker exits 1
 // One job at a time. A worker that failed on its own, or whose memory the kernel took, is
 // replaced by a fresh one; the service retries the job there.
+// With --sandbox-input DIR --sandbox-results DIR (what the service passes unless
+// worker.sandbox = false), the worker sandboxes itself once the model is loaded, before it
+// reads its first job (worker/sandbox.h): it can then read inputs only in the first dir and
+// write results only in the second.
+#include <fcntl.h>
 #include <malloc.h>
 #include <unistd.h>
 
@@ -43,6 +48,7 @@
 #include "service/sim_model.h"
 #include "util/file_reader.h"
 #include "util/log.h"
+#include "worker/sandbox.h"
 
 namespace soroka::cli {
 
@@ -57,6 +63,7 @@ constexpr int kUserError = 3;
 struct WorkerArgs {
   std::string model = "pocketsphinx";
   std::string model_dir = "/usr/share/pocketsphinx/model/en-us";
+  std::string sandbox_input, sandbox_results;  // both or neither: see the top of this file
 };
 
 struct JobRequest {
@@ -150,8 +157,15 @@ Result<void> write_result(const std::string& path, const pipeline::Transcript& t
 }
 
 // Peak RSS per job: /proc/self/clear_refs "5" resets VmHWM to the current RSS (Linux >= 4.0),
-// so the peak reported after a job is the model plus that job's working memory.
-void reset_peak_rss() { (void)write_file("/proc/self/clear_refs", "5"); }
+// so the peak reported after a job is the model plus that job's working memory. Opened once,
+// before the sandbox (which leaves nothing in /proc writable).
+int clear_refs_fd() {
+  static const int fd = ::open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+  return fd;
+}
+void reset_peak_rss() {
+  if (clear_refs_fd() >= 0) (void)!::write(clear_refs_fd(), "5", 1);
+}
 // This process's VmRSS and VmHWM (zeros if /proc cannot say).
 oomguard::ProcStatus self_status() {
   auto text = read_file("/proc/self/status");
@@ -295,6 +309,8 @@ int run_worker(const WorkerArgs& a) {
   // The service's log level reaches us through the inherited environment.
   if (const char* lvl = std::getenv("SOROKA_LOG_LEVEL"); lvl && *lvl)
     spdlog::set_level(spdlog::level::from_str(lvl));
+  // systemd's notify socket is the service's to speak on (NotifyAccess=main), not ours.
+  for (const char* var : {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"}) ::unsetenv(var);
   spdlog::info("event=worker_begin model={} pid={}", a.model, ::getpid());
   auto runner = make_runner(a);
   if (!runner) {
@@ -305,12 +321,33 @@ int run_worker(const WorkerArgs& a) {
     return user ? kUserError : kFailure;
   }
   JobRunner& r = **runner;
+  nlohmann::json sandbox = {{"applied", false}};
+  if (!a.sandbox_input.empty()) {
+    (void)clear_refs_fd();
+    worker::SandboxParams sp;
+    sp.read_dirs = {a.sandbox_input, a.model_dir};
+    sp.write_dirs = {a.sandbox_results};
+    auto rep = worker::apply_sandbox(sp);
+    sandbox = {{"applied", true},
+               {"seccomp", rep.seccomp},
+               {"landlock", rep.landlock},
+               {"landlock_abi", rep.landlock_abi},
+               {"not_applied", rep.not_applied}};
+    if (rep.own_netns) sandbox["own_netns"] = *rep.own_netns;
+    spdlog::info("event=worker_sandbox pid={} {} input_dir=\"{}\" results_dir=\"{}\"", ::getpid(),
+                 rep.summary(), a.sandbox_input, a.sandbox_results);
+    // Said at warn, every time: a missing layer is a weaker promise than the docs make.
+    for (const auto& m : rep.not_applied)
+      spdlog::warn("event=worker_sandbox_incomplete pid={} missing=\"{}\"", ::getpid(), m);
+  } else {
+    spdlog::warn("event=worker_sandbox pid={} state=off (worker.sandbox = false)", ::getpid());
+  }
   Inbox inbox([&r] {
     std::uint64_t freed = r.shed();
     ::malloc_trim(0);
     spdlog::info("event=worker_shed freed_mib={}", freed >> 20);
   });
-  emit({{"ready", true}, {"rss_bytes", self_status().rss_bytes}});
+  emit({{"ready", true}, {"rss_bytes", self_status().rss_bytes}, {"sandbox", sandbox}});
   while (auto line = inbox.next()) {
     auto job = parse_request(*line);
     if (!job) {
@@ -331,6 +368,12 @@ Runner add_worker_command(CLI::App& app, const Global&) {
   sub->group("");  // hidden: only the service starts it
   sub->add_option("--model", a->model, "pocketsphinx, or sim-* (simulation, tests only)");
   sub->add_option("--model-dir", a->model_dir, "pocketsphinx model directory");
+  auto* in = sub->add_option("--sandbox-input", a->sandbox_input,
+                             "sandboxed: the only dir inputs are read from");
+  auto* out = sub->add_option("--sandbox-results", a->sandbox_results,
+                              "sandboxed: the only dir results are written to");
+  in->needs(out);
+  out->needs(in);
   return [a] { return run_worker(*a); };
 }
 

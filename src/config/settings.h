@@ -48,6 +48,8 @@ struct ServiceSettings {
   // Synchronous transcriptions waiting at once; beyond, 503 + Retry-After (they hold a
   // connection and a slot of the reserved room for the whole job).
   std::uint64_t max_sync_requests = 32;
+  // Workers run untrusted input under worker/sandbox.h (seccomp, Landlock, own netns).
+  bool worker_sandbox = true;
 };
 
 struct Settings {

@@ -55,7 +55,7 @@ Scheduler::Scheduler(jobs::JobQueue& store, oomguard::MemoryBudget& budget,
                      worker::WorkerSupervisor& supervisor, Metrics& metrics,
                      SchedulerParams params)
     : store_(store), budget_(budget), metrics_(metrics), params_(std::move(params)),
-      pool_(supervisor, metrics, params_.soroka_exe) {}
+      pool_(supervisor, metrics, {params_.soroka_exe, params_.sandbox, params_.uploads_dir, params_.results_dir}) {}
 
 Scheduler::~Scheduler() { shutdown(0ms); }
 

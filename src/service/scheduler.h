@@ -30,6 +30,8 @@ struct SchedulerParams {
   jobs::LeaseOwner owner;         // this service: node and pid
   std::string soroka_exe;         // the binary that has `worker`
   std::string results_dir;        // <state>/results
+  std::string uploads_dir;        // <state>/uploads (what a sandboxed worker may read)
+  bool sandbox = true;            // worker.sandbox: see worker/sandbox.h
   std::uint64_t worker_memory = 256ull << 20;  // reservation of a pocketsphinx worker
   std::uint64_t worker_max_memory = 0;         // cap on any worker's limit; 0: none
   std::chrono::milliseconds worker_timeout{std::chrono::hours(2)};

@@ -32,7 +32,12 @@ bool resize(PooledWorker& w, std::uint64_t bytes) {
 Result<void> WorkerPool::start(PooledWorker& w, const std::string& label) {
   worker::WorkerSpec spec;
   spec.name = fmt::format("soroka-worker-{}-{}", w.model, label);
-  spec.argv = {exe_, "worker", "--model", w.model};
+  spec.argv = {launch_.exe, "worker", "--model", w.model};
+  if (launch_.sandbox) {
+    spec.argv.insert(spec.argv.end(), {"--sandbox-input", launch_.input_dir, "--sandbox-results",
+                                       launch_.results_dir});
+    spec.new_network_namespace = true;
+  }
   spec.inherit_env = true;
   spec.limit_bytes = w.limit;
   spec.io = worker::WorkerIo::pipes;  // no process timeout: a worker outlives its jobs

@@ -29,11 +29,19 @@ struct PooledWorker {
   int jobs = 0;  // jobs it has been given
 };
 
+// How workers are started: the binary, and what a sandboxed worker may touch (worker/sandbox.h).
+struct WorkerLaunch {
+  std::string exe;          // the binary that has `worker`
+  bool sandbox = true;      // worker.sandbox
+  std::string input_dir;    // <state>/uploads: read-only
+  std::string results_dir;  // <state>/results: read-write
+};
+
 // Thread-safe. Holds the idle workers; a worker running a job belongs to that job's runner.
 class WorkerPool {
  public:
-  WorkerPool(worker::WorkerSupervisor& supervisor, Metrics& metrics, std::string soroka_exe)
-      : supervisor_(supervisor), metrics_(metrics), exe_(std::move(soroka_exe)) {}
+  WorkerPool(worker::WorkerSupervisor& supervisor, Metrics& metrics, WorkerLaunch launch)
+      : supervisor_(supervisor), metrics_(metrics), launch_(std::move(launch)) {}
 
   // Starts `w`'s process (model w.model, cgroup limit w.limit); `label` names it in logs.
   Result<void> start(PooledWorker& w, const std::string& label);
@@ -57,7 +65,7 @@ class WorkerPool {
  private:
   worker::WorkerSupervisor& supervisor_;
   Metrics& metrics_;
-  std::string exe_;
+  WorkerLaunch launch_;
   mutable std::mutex mu_;
   std::vector<std::unique_ptr<PooledWorker>> idle_;  // longest idle first
 };

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -81,6 +82,7 @@ struct ChildArgs {
   int status_fd = -1;
   pid_t parent = 0;
   bool core_dumps = false;
+  bool new_netns = false;
   int max_fd = 1024;  // for the close() fallback
 };
 
@@ -106,6 +108,8 @@ bool write_small(const char* path, const char* data, std::size_t len) {
   int status = ::fcntl(a.status_fd, F_DUPFD_CLOEXEC, 3);  // >= 3, clear of stdio
   if (status < 0) ::_exit(127);
   if (a.procs && !write_small(a.procs, "0", 1)) report(status, kJoinCgroup);
+  // Best effort: refused without CAP_SYS_ADMIN; the worker finds out and says so itself.
+  if (a.new_netns) (void)::unshare(CLONE_NEWNET);
   // Raising oom_score_adj needs no privilege, whatever the service lowered its own to.
   if (!write_small("/proc/self/oom_score_adj", a.adj, a.adj_len)) report(status, kOomScoreAdj);
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) report(status, kDeathSignal);
@@ -198,6 +202,7 @@ Result<Launched> launch(const LaunchPlan& plan) {
   a.adj_len = adj.copy(a.adj, sizeof a.adj - 1);
   a.parent = ::getpid();
   a.core_dumps = plan.core_dumps;
+  a.new_netns = plan.new_network_namespace;
   if (struct rlimit rl; ::getrlimit(RLIMIT_NOFILE, &rl) == 0)
     a.max_fd = static_cast<int>(rl.rlim_cur < static_cast<rlim_t>(kMaxFdsToClose)
                                     ? rl.rlim_cur

@@ -261,6 +261,7 @@ Result<WorkerHandle> SupervisorCore::do_spawn(WorkerSpec spec) {
   plan.io = spec.io;
   plan.stderr_to_null = spec.stderr_to_null;
   plan.core_dumps = spec.core_dumps;
+  plan.new_network_namespace = spec.new_network_namespace;
   w->started = Clock::now();
   auto l = launch(plan);
   if (!l) return ctx(l.error());  // the slot's destructor removes the cgroup

@@ -52,6 +52,7 @@ struct WorkerSpec {
   WorkerIo io = WorkerIo::pipes;
   bool stderr_to_null = false;
   bool core_dumps = false;
+  bool new_network_namespace = false;  // see LaunchPlan
   std::chrono::milliseconds timeout{0};  // wall clock from spawn; 0 = none
   // SIGTERM to SIGKILL on a timeout: 2 s lets a worker flush a partial result line.
   std::chrono::milliseconds kill_grace{2000};
