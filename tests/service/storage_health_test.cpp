@@ -8,13 +8,19 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include <gtest/gtest.h>
 
 #include "jobs/job_store.h"
+#include "oomguard/budget.h"
+#include "service/job_params.h"
+#include "service/scheduler.h"
 #include "service/serve_instance.h"
+#include "service/store_health.h"
 #include "support/media_fixtures.h"
+#include "worker/supervisor.h"
 
 namespace soroka::test {
 namespace {
@@ -208,6 +214,133 @@ TEST(StoreHealth, FullDiskDegradesTheStoreKeepsTheJobAndRecoversWhenFreed) {
               "run(s), attempts %d, last_error \"%s\"\n",
               static_cast<unsigned long long>(filled >> 10), errors_while_full.c_str(), row->runs,
               row->attempts, row->last_error.c_str());
+}
+
+// Completion itself cannot commit: another process holds the database's write lock past the
+// service's busy timeout (5 s), so every write fails with EBUSY. The finished run keeps trying
+// its completion while its lease holds and records it once the lock is gone: the job succeeds
+// on its first run, nothing is run twice.
+TEST(StoreHealth, ACompletionThatCannotCommitIsRetriedAndRecordedOnItsFirstRun) {
+  auto speech = short_speech_sample();
+  ASSERT_TRUE(speech) << speech.error().message;
+  ServeInstance server({"SOROKA_WORKER_IDLE_TTL_MS=0"});
+  const std::string id = server.submit(speech->path.string(), "sim-brief");
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(eventually([&] { return job_running_with_progress(server, id); }, 20s));
+
+  std::promise<void> locked, release;
+  auto p = jobs::default_sqlite_params(server.db_path());
+  p.before_commit = [&](std::string_view) {
+    locked.set_value();
+    release.get_future().wait();  // holding the write lock, mid-transaction
+  };
+  auto other = jobs::SqliteJobStore::open(p);
+  ASSERT_TRUE(other) << other.error().message;
+  Result<std::string> held_job = fail("not submitted");
+  std::thread holder([&] { held_job = (*other)->submit(jobs::JobSpec{}); });
+  locked.get_future().wait();
+  // sim-brief ends within 4 s; its completion then waits 5 s for the lock, fails, retries.
+  const bool degraded =
+      eventually([&] { return metric(server, "soroka_store_healthy") == "0"; }, 20s);
+  std::this_thread::sleep_for(8s);
+  const std::string state_while_locked = server.job(id).value("state", "");
+  release.set_value();
+  holder.join();
+  if (held_job) (void)(*other)->cancel(*held_job);  // only the lock was wanted, not the job
+  other->reset();
+  ASSERT_TRUE(degraded) << "store errors: " << metric(server, "soroka_store_errors_total");
+  EXPECT_EQ(state_while_locked, "running");
+
+  auto j = server.wait_final(id, 60s);
+  ASSERT_EQ(j.value("state", ""), "succeeded") << j.dump();
+  EXPECT_TRUE(eventually([&] { return metric(server, "soroka_store_healthy") == "1"; }, 10s));
+  auto store = open_store(server.db_path());
+  ASSERT_TRUE(store);
+  auto row = store->get(id);
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->runs, 1) << "recorded by the run that did the work";
+  EXPECT_EQ(row->attempts, 0) << row->last_error;
+  std::printf("locked store: %s store errors; completed on run %d\n",
+              metric(server, "soroka_store_errors_total").c_str(), row->runs);
+}
+
+// The other way out: the disk stays full past the run's lease, so the scheduler gives up on
+// recording the end; the job stays running in the store until recover() (the service's
+// housekeeping, every 5 s) re-queues it once writes commit, and it runs again. The scheduler
+// runs in this process with a 2 s lease so that this takes seconds, not minutes.
+TEST(StoreHealth, AnEndNotRecordedWithinTheLeaseIsRecoveredAndRunAgain) {
+  TinyTmpfs disk("5m");
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here: " << disk.error();
+  ::setenv("SOROKA_ENABLE_SIM_ENGINE", "1", 1);  // inherited by the workers
+  auto speech = short_speech_sample();
+  ASSERT_TRUE(speech) << speech.error().message;
+  const std::string dir = disk.dir();
+  fs::create_directories(dir + "/results");
+  const std::string input = dir + "/input.wav";
+  fs::copy_file(speech->path, input);
+
+  auto raw = jobs::SqliteJobStore::open(jobs::default_sqlite_params(dir + "/jobs.sqlite"));
+  ASSERT_TRUE(raw) << raw.error().message;
+  service::Metrics metrics;
+  service::StoreHealth health;
+  service::HealthCheckedQueue store(**raw, health, metrics);
+  auto supervisor = worker::WorkerSupervisor::create({});
+  ASSERT_TRUE(supervisor) << supervisor.error().message;
+  oomguard::MemoryBudget budget(1ull << 30);
+  service::SchedulerParams sp;
+  sp.owner = {"test-node", static_cast<std::int64_t>(::getpid())};
+  sp.soroka_exe = SOROKA_BINARY;
+  sp.results_dir = dir + "/results";
+  sp.idle_ttl = 0ms;
+  sp.lease = 2s;
+  auto sched = std::make_unique<service::Scheduler>(store, budget, **supervisor, metrics, sp);
+  service::JobParams params;
+  params.model = "sim-brief";
+  jobs::JobSpec spec;
+  spec.params = service::to_json(params);
+  spec.input_path = input;
+  auto id = store.submit(spec);
+  ASSERT_TRUE(id) << id.error().message;
+  sched->start();
+  sched->wake();
+  ASSERT_TRUE(eventually([&] {
+    auto j = store.get(*id);
+    return j && j->state == jobs::JobState::running && j->progress > 0;
+  }, 20s));
+
+  const std::string filler = dir + "/filler";
+  ASSERT_GT(fill(filler), 0u);
+  // The run ends (sim-brief works 4 s) and its end is given up once the lease is over.
+  ASSERT_TRUE(eventually([&] { return sched->running() == 0; }, 20s));
+  EXPECT_FALSE(health.healthy());
+  EXPECT_GT(metrics.store_errors.load(), 0u);
+  auto during = store.get(*id);
+  ASSERT_TRUE(during);
+  EXPECT_EQ(during->state, jobs::JobState::running) << "not lost, not finished: left to recover()";
+  auto ok = (*raw)->integrity_ok();
+  ASSERT_TRUE(ok && *ok);
+
+  // Room again; what the service's housekeeping does every 5 s: recover, wake.
+  fs::remove(filler);
+  jobs::RecoverParams rp;
+  rp.owner_alive = jobs::local_owner_alive(sp.owner.node);
+  ASSERT_TRUE(eventually([&] {
+    if (auto rec = store.recover(jobs::now_ms(), rp); rec && !rec->requeued.empty()) sched->wake();
+    auto j = store.get(*id);
+    return j && j->state == jobs::JobState::succeeded;
+  }, 60s)) << store.get(*id)->last_error;
+  EXPECT_TRUE(health.healthy()) << health.reason();
+  auto done = store.get(*id);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->runs, 2);
+  EXPECT_NE(done->last_error.find("lease expired"), std::string::npos) << done->last_error;
+  EXPECT_TRUE(fs::exists(done->result_path));
+  sched->shutdown(1s);
+  sched.reset();
+  ok = (*raw)->integrity_ok();
+  ASSERT_TRUE(ok && *ok);
+  std::printf("lease path: job succeeded on run %d; last_error \"%s\"\n", done->runs,
+              done->last_error.c_str());
 }
 
 }  // namespace
