@@ -319,24 +319,30 @@ void Scheduler::run_job(std::shared_ptr<Run> run) {
     auto last_heard = job_start;  // the worker's last line: the stall watchdog's clock
     double progress = -1;
     bool ended = false;  // the worker died (stdout closed)
+    auto take_line = [&](const std::string& text) {
+      last_heard = std::chrono::steady_clock::now();
+      auto j = nlohmann::json::parse(text, nullptr, false);
+      if (!j.is_object()) return;
+      if (auto p = j.find("progress"); p != j.end() && p->is_number()) progress = p->get<double>();
+      if (auto e = j.find("error"); e != j.end() && e->is_string()) {
+        run->worker_error = e->get<std::string>();
+        run->user_error = j.value("user_error", false) && j.contains("job");
+      }
+      if (j.value("done", false)) {
+        run->done = true;
+        run->job_peak = j.value("peak_bytes", std::uint64_t{0});
+      }
+    };
     while (!run->done && !run->user_error) {
+      // Every line waiting is taken before the store is written to: a slow store (a write
+      // lock held up to the 5 s busy timeout) costs one wait per round, not one per line.
       auto line = w.channel->receive(500ms);
-      if (line) {
-        last_heard = std::chrono::steady_clock::now();
-        auto j = nlohmann::json::parse(*line, nullptr, false);
-        if (j.is_object()) {
-          if (auto p = j.find("progress"); p != j.end() && p->is_number())
-            progress = p->get<double>();
-          if (auto e = j.find("error"); e != j.end() && e->is_string()) {
-            run->worker_error = e->get<std::string>();
-            run->user_error = j.value("user_error", false) && j.contains("job");
-          }
-          if (j.value("done", false)) {
-            run->done = true;
-            run->job_peak = j.value("peak_bytes", std::uint64_t{0});
-          }
-        }
-      } else if (line.error().code != ETIMEDOUT) {
+      while (line) {
+        take_line(*line);
+        if (run->done || run->user_error) break;
+        line = w.channel->receive(0ms);
+      }
+      if (!line && line.error().code != ETIMEDOUT) {
         ended = true;  // EPIPE: the worker closed its stdout (it ended)
         break;
       }
@@ -408,12 +414,21 @@ void Scheduler::run_job(std::shared_ptr<Run> run) {
     // Put back before the run is gone, so that shutdown() (which waits for runs) sees it.
     if (warm) pool_.put(std::move(keep));
     runs_.erase({id, run->job.runs});
-    --threads_;
     woken_ = true;  // its memory is free (or its worker idle): the next job may fit
   }
-  if (keep) WorkerPool::retire(std::move(keep), "not_reusable");
   cv_.notify_all();
   done_cv_.notify_all();
+  if (keep) WorkerPool::retire(std::move(keep), "not_reusable");
+  {
+    std::lock_guard lk(mu_);
+    run->handle.reset();  // on_level() copies handles under the lock
+  }
+  // Last, and notified under the lock: once threads_ reaches 0, shutdown() returns and the
+  // scheduler (and the supervisor the retired worker belonged to) may be destroyed, so this
+  // detached thread must not touch them afterwards.
+  std::lock_guard lk(mu_);
+  --threads_;
+  cv_.notify_all();
 }
 
 bool Scheduler::write_end(Run& run, const char* op, const std::function<Result<void>()>& write) {

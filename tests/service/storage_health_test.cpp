@@ -230,7 +230,8 @@ TEST(StoreHealth, ACompletionThatCannotCommitIsRetriedAndRecordedOnItsFirstRun) 
 
   std::promise<void> locked, release;
   auto p = jobs::default_sqlite_params(server.db_path());
-  p.before_commit = [&](std::string_view) {
+  p.before_commit = [&](std::string_view op) {
+    if (op != "submit") return;
     locked.set_value();
     release.get_future().wait();  // holding the write lock, mid-transaction
   };
