@@ -3,7 +3,6 @@
 #include "api/upload.h"
 
 #include <fcntl.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -13,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "jobs/job.h"
+#include "util/durable.h"
 #include "util/text.h"
 
 namespace soroka::api {
@@ -24,14 +24,8 @@ ApiError no_space(std::string message) {
 }
 
 std::optional<std::uint64_t> free_bytes(const std::string& dir) {
-  struct statvfs v{};
-  if (::statvfs(dir.c_str(), &v) != 0) return std::nullopt;
-  return static_cast<std::uint64_t>(v.f_bavail) * v.f_frsize;
-}
-
-bool fsync_path(const std::string& path, int flags) {
-  Fd fd(::open(path.c_str(), flags | O_CLOEXEC));
-  return fd && ::fsync(fd.get()) == 0;
+  auto r = durable::free_bytes(dir);
+  return r ? std::optional<std::uint64_t>(*r) : std::nullopt;
 }
 
 }  // namespace
@@ -119,9 +113,11 @@ std::optional<ApiError> UploadReceiver::finish() {
   if (up_.file_bytes == 0) return bad_request("the file is empty", "file");
   for (const auto& [k, v] : up_.fields)
     if (!valid_utf8(v)) return bad_request(fmt::format("form field '{}' is not valid UTF-8", log_escape(k, 64)), k);
-  if (::fsync(out_.get()) != 0 || !fsync_path(limits_.dir, O_RDONLY | O_DIRECTORY)) {
-    int e = errno;
-    spdlog::error("event=upload_failed error=\"{}\"", log_escape(fmt::format("fsync {}: {}", up_.path, std::strerror(e))));
+  auto synced = durable::sync_fd(out_.get(), up_.path);
+  if (synced) synced = durable::sync_dir(limits_.dir);
+  if (!synced) {
+    int e = synced.error().code;
+    spdlog::error("event=upload_failed error=\"{}\"", log_escape(synced.error().message));
     return e == ENOSPC || e == EDQUOT ? no_space("no disk space for the upload") : internal("cannot store the upload");
   }
   out_.reset();

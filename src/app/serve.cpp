@@ -25,6 +25,8 @@
 #include "service/scheduler.h"
 #include "service/state_sweep.h"
 #include "service/systemd_notify.h"
+#include "service/store_health.h"
+#include "util/durable.h"
 #include "util/log.h"
 #include "worker/supervisor.h"
 
@@ -61,6 +63,7 @@ api::ApiLimits api_limits(const Settings& s) {
   l.key_max_jobs = s.service.key_max_jobs;
   l.key_submissions_per_minute = s.service.key_submissions_per_minute;
   l.key_max_stored = s.service.key_max_stored;
+  l.min_free_disk = s.service.min_free_disk;
   return l;
 }
 
@@ -185,11 +188,16 @@ int serve(const ServeOptions& o, Settings settings) {
     spdlog::error("cannot open the job store: {}", store.error().message);
     return 1;
   }
+  // Every write to the store from here on is checked: failures are logged, counted and make
+  // the service unhealthy (/healthz) until a write commits again.
+  Metrics metrics;
+  StoreHealth store_health;
+  HealthCheckedQueue checked_store(**store, store_health, metrics);
   const jobs::LeaseOwner owner{hostname(), static_cast<std::int64_t>(::getpid())};
   // A previous run killed with -9 left running jobs under its pid: back to the queue.
   jobs::RecoverParams rp;
   rp.owner_alive = jobs::local_owner_alive(owner.node);
-  if (auto rec = (*store)->recover(jobs::now_ms(), rp); rec) {
+  if (auto rec = checked_store.recover(jobs::now_ms(), rp); rec) {
     for (const auto& id : rec->requeued) spdlog::info("event=job_recovered job={} state=queued", id);
     for (const auto& id : rec->failed) spdlog::info("event=job_recovered job={} state=failed", id);
     for (const auto& id : rec->cancelled) spdlog::info("event=job_recovered job={} state=cancelled", id);
@@ -200,7 +208,7 @@ int serve(const ServeOptions& o, Settings settings) {
   SweepParams sweep;
   sweep.dirs = {uploads, results};
   sweep.in_flight = &in_flight;
-  sweep_state(**store, sweep, true);
+  sweep_state(checked_store, sweep, true);
 
   auto sampler = oomguard::Sampler::open(oomguard::Roots{}, oomguard::Target{});
   if (!sampler) {
@@ -225,7 +233,6 @@ int serve(const ServeOptions& o, Settings settings) {
                budget.capacity() / kMiBytes, (*monitor)->latest().limit_bytes / kMiBytes,
                oomguard::to_string((*monitor)->level()), ::getpid());
 
-  Metrics metrics;
   SchedulerParams sp;
   sp.owner = owner;
   sp.soroka_exe = o.soroka_exe;
@@ -235,8 +242,9 @@ int serve(const ServeOptions& o, Settings settings) {
   sp.worker_memory = settings.service.worker_memory;
   sp.worker_max_memory = settings.service.worker_max_memory;
   sp.worker_timeout = settings.service.worker_timeout;
+  sp.stall_timeout = settings.service.worker_stall_timeout;
   sp.idle_ttl = settings.service.worker_idle_ttl;
-  Scheduler scheduler(**store, budget, **supervisor, metrics, sp);
+  Scheduler scheduler(checked_store, budget, **supervisor, metrics, sp);
 
   std::atomic<bool> accepting{true};
   oomguard::Monitor& mon = **monitor;
@@ -249,7 +257,7 @@ int serve(const ServeOptions& o, Settings settings) {
   http::Server& http_server = **server;
   service::ProbeParams probe;
   probe.soroka_exe = o.soroka_exe;
-  api::ApiContext ctx{**store,
+  api::ApiContext ctx{checked_store,
                       scheduler,
                       metrics,
                       **supervisor,
@@ -266,11 +274,13 @@ int serve(const ServeOptions& o, Settings settings) {
                         g.budget_paused = budget.paused();
                         g.workers_running = scheduler.running();
                         g.workers_idle = scheduler.idle_workers();
+                        g.store_healthy = store_health.healthy();
                         return g;
                       },
                       [&] { return mon.level(); },
                       [&] { return accepting.load(); },
                       [&]() -> std::optional<api::HealthIssue> {
+                        if (!store_health.healthy()) return api::HealthIssue{"store", store_health.reason()};
                         if (!http_server.loop_alive(kLoopAlive)) return api::HealthIssue{"http", "event loop stalled"};
                         return std::nullopt;
                       },
@@ -317,17 +327,20 @@ int serve(const ServeOptions& o, Settings settings) {
         budget.set_capacity(budget_capacity(mon.latest(), settings.monitor.thresholds));
         jobs::RecoverParams r;
         r.owner_alive = jobs::local_owner_alive(owner.node);
-        if (auto rec = (*store)->recover(jobs::now_ms(), r); rec && !rec->requeued.empty()) scheduler.wake();
+        if (auto rec = checked_store.recover(jobs::now_ms(), r); rec && !rec->requeued.empty()) scheduler.wake();
       }
       if (now - last_purge >= 60s) {
         last_purge = now;
         auto cutoff = jobs::now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(settings.service.retention);
-        if (auto p = (*store)->purge(cutoff); p && p->jobs > 0) {
+        if (auto free = durable::free_bytes(state); free && *free < settings.service.min_free_disk)
+          spdlog::warn("event=disk_low dir={} free_mib={} floor_mib={}", state, *free / kMiBytes,
+                       settings.service.min_free_disk / kMiBytes);
+        if (auto p = checked_store.purge(cutoff); p && p->jobs > 0) {
           std::error_code e;
           for (const auto& f : p->files) fs::remove(f, e);
           spdlog::info("event=purge jobs={} files={}", p->jobs, p->files.size());
         }
-        sweep_state(**store, sweep, false);
+        sweep_state(checked_store, sweep, false);
       }
       std::this_thread::sleep_for(250ms);
     }

@@ -1,11 +1,14 @@
 // soroka worker (hidden): a process `soroka serve` starts to run jobs, keeping its model warm.
 //
 // Protocol, one JSON object a line (the scheduler's side is service/scheduler.cpp):
-//   stdin   {"job":ID,"input":PATH,"result":PATH,"language":"en","degrade":0}   run a job
+//   stdin   {"job":ID,"input":PATH,"result":PATH,"language":"en","degrade":0,
+//            "heartbeat_ms":N}                             run a job
 //           shed                                         memory is critical: give back caches
 //           end of input                                 exit 0
 //   stdout  {"ready":true,"rss_bytes":N,"sandbox":{...}}  the model is loaded, the sandbox on
-//           {"job":ID,"progress":0.42}
+//           {"job":ID,"progress":0.42}                     every 2 %, and repeated at least
+//                                                        every heartbeat_ms (default 10 s) from
+//                                                        the decode loop: silence means stuck
 //           {"job":ID,"done":true,"peak_bytes":N}        result written (atomically)
 //           {"job":ID,"error":MSG,"user_error":true}     the input cannot be transcribed
 //           {"job":ID,"error":MSG}                       our own failure; the worker exits 1
@@ -25,11 +28,11 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -46,6 +49,7 @@
 #include "pipeline/formats.h"
 #include "pipeline/pipeline.h"
 #include "service/sim_model.h"
+#include "util/durable.h"
 #include "util/file_reader.h"
 #include "util/log.h"
 #include "worker/sandbox.h"
@@ -66,9 +70,14 @@ struct WorkerArgs {
   std::string sandbox_input, sandbox_results;  // both or neither: see the top of this file
 };
 
+// Without heartbeat_ms in the request: often enough for the service's default stall timeout
+// (2 min) to see four lines in it even if one is late.
+constexpr std::chrono::milliseconds kDefaultHeartbeat{10000};
+
 struct JobRequest {
   std::string id, input, result, language = "en";
   int degrade = 0;
+  std::chrono::milliseconds heartbeat = kDefaultHeartbeat;
 };
 
 std::mutex out_mu;
@@ -95,6 +104,8 @@ Result<JobRequest> parse_request(const std::string& line) {
       !str("language", r.language, false))
     return fail("a job needs string fields job, input, result", EPROTO);
   if (auto d = j.find("degrade"); d != j.end() && d->is_number_integer()) r.degrade = d->get<int>();
+  if (auto h = j.find("heartbeat_ms"); h != j.end() && h->is_number_unsigned() && h->get<std::uint64_t>() > 0)
+    r.heartbeat = std::chrono::milliseconds(h->get<std::uint64_t>());
   return r;
 }
 
@@ -138,22 +149,12 @@ class Inbox {
   bool closed_ = false;
 };
 
-// The result, whole or not at all: written beside its final name, synced, renamed.
+// The result, whole or not at all, and durable (file and directory entry synced) before the
+// service records it.
 Result<void> write_result(const std::string& path, const pipeline::Transcript& t) {
-  std::string tmp = path + ".partial";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return sys_fail("cannot create " + tmp);
-    pipeline::write_json(out, t);
-    out.flush();
-    if (!out) return sys_fail("writing " + tmp);
-  }
-  if (FILE* f = std::fopen(tmp.c_str(), "r+")) {
-    ::fsync(::fileno(f));
-    std::fclose(f);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) return sys_fail("renaming " + tmp);
-  return {};
+  std::ostringstream out;
+  pipeline::write_json(out, t);
+  return durable::write_file(path, out.str());
 }
 
 // Peak RSS per job: /proc/self/clear_refs "5" resets VmHWM to the current RSS (Linux >= 4.0),
@@ -277,9 +278,14 @@ Result<std::unique_ptr<JobRunner>> make_runner(const WorkerArgs& a) {
 bool run_one(JobRunner& runner, const JobRequest& job) {
   spdlog::info("event=worker_job job={} degrade={} pid={}", job.id, job.degrade, ::getpid());
   reset_peak_rss();
-  auto progress = [&, last = -1.0](double frac) mutable {
-    if (frac - last < 0.02 && frac < 1.0) return;  // ~50 lines a job at most
-    last = frac;
+  // Called from the decode loop (after each second of audio and each recognised segment), so
+  // a loop that stops also stops the lines: no separate thread beats for a stuck worker.
+  auto progress = [&, last = -1.0, last_emit = std::chrono::steady_clock::now()](double frac) mutable {
+    const auto now = std::chrono::steady_clock::now();
+    // ~50 lines a job for progress, plus one per heartbeat while it is slow.
+    if (frac - last < 0.02 && frac < 1.0 && now - last_emit < job.heartbeat) return;
+    last = std::max(last, frac);
+    last_emit = now;
     emit({{"job", job.id}, {"progress", frac}});
   };
   auto t = runner.run(job, progress);

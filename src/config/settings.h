@@ -27,7 +27,17 @@ struct ServiceSettings {
   // buffers; 60 MiB peak measured for a 10 s file, so 256 MiB leaves room for long inputs.
   std::uint64_t worker_memory = 256ull << 20;
   std::uint64_t worker_max_memory = 0;  // cap on any worker's limit; 0: none
-  std::chrono::milliseconds worker_timeout{std::chrono::hours(2)};  // per job
+  std::chrono::milliseconds worker_timeout{std::chrono::hours(2)};  // per job; retried
+  // A worker silent this long while it has a job is stuck (SIGSTOP, a hung read): it is killed
+  // and the job retried. A healthy worker reports at least every stall_timeout/4 from its
+  // decode loop; its longest silence is one segment's recognition: 20 s of audio at the RTF
+  // 0.41 measured here is ~8 s, so 2 min leaves 15x for a loaded one-core host. 0: off.
+  std::chrono::milliseconds worker_stall_timeout{std::chrono::minutes(2)};
+  // Free space kept on the state dir's file system: uploads that would go below it are
+  // refused, so the job database can always commit. SQLite's WAL grows to ~4 MiB (1000 pages
+  // of 4 KiB) before a checkpoint copies it into the database file, which may grow as much;
+  // 64 MiB is 16x that WAL and a small share of any disk.
+  std::uint64_t min_free_disk = 64ull << 20;
   // Workers stay warm (model loaded) between jobs this long; memory warning ends them sooner.
   std::chrono::milliseconds worker_idle_ttl{std::chrono::minutes(5)};
 

@@ -25,6 +25,9 @@ struct Metrics {
   std::atomic<std::uint64_t> worker_crashes{0};
   std::atomic<std::uint64_t> worker_oom_kills{0};
   std::atomic<std::uint64_t> worker_preemptions{0};  // stopped at critical memory, re-queued
+  std::atomic<std::uint64_t> worker_stalls{0};    // killed after worker.stall_timeout_ms silent
+  std::atomic<std::uint64_t> worker_timeouts{0};  // stopped at worker.timeout_ms
+  std::atomic<std::uint64_t> store_errors{0};     // job store writes that failed (disk, I/O)
   std::array<std::atomic<std::uint64_t>, kRejectionCount> rejections{};
   std::atomic<std::uint64_t> requests{0};
 
@@ -42,6 +45,7 @@ struct Gauges {
   bool budget_paused = false;
   std::size_t workers_running = 0;  // busy with a job
   std::size_t workers_idle = 0;     // warm, holding a model
+  bool store_healthy = true;        // StoreHealth::healthy()
 };
 
 std::string render_prometheus(const Metrics& m, const Gauges& g);

@@ -5,12 +5,15 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "service/job_params.h"
 #include "service/sim_model.h"
+#include "service/store_health.h"
+#include "util/durable.h"
 #include "util/log.h"
 #include "worker/line_channel.h"
 
@@ -28,6 +31,21 @@ constexpr int kWorkerUserError = 3;
 
 std::uint64_t mib(std::uint64_t b) { return (b + kMiBytes / 2) / kMiBytes; }
 
+// An end-of-run write that failed for a storage reason (disk full) is tried again this often
+// while the run's lease holds: the result is on disk, so a commit a few seconds late saves
+// re-running the whole job.
+constexpr auto kStoreRetry = 1s;
+
+// How often a worker with a job must say something (a progress line, repeated if unchanged)
+// so that the stall watchdog can tell it from a stuck one: four chances per stall timeout.
+std::chrono::milliseconds worker_heartbeat(std::chrono::milliseconds stall_timeout) {
+  return std::max<std::chrono::milliseconds>(stall_timeout / 4, 100ms);
+}
+
+long long secs(std::chrono::milliseconds d) {
+  return std::chrono::duration_cast<std::chrono::seconds>(d).count();
+}
+
 void remove_file(const std::string& path) {
   if (path.empty()) return;
   std::error_code ec;
@@ -44,7 +62,10 @@ struct Scheduler::Run {
   std::uint64_t limit = 0;  // the worker's cgroup limit for this job
   std::string result_path;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  // When the lease runs out unless renewed: the claim or the last heartbeat that committed.
+  std::chrono::steady_clock::time_point lease_until{};
   bool cancel = false, preempt = false, shutdown = false, stale = false, timed_out = false;
+  bool stalled = false;      // silent past stall_timeout: killed by the watchdog
   std::string worker_error;  // the worker's {"error": ...} line
   bool user_error = false;   // ... flagged as being about the input
   bool done = false;         // the worker said the result is written
@@ -76,7 +97,7 @@ void Scheduler::wake() {
 
 std::size_t Scheduler::running() const {
   std::lock_guard lk(mu_);
-  return runs_.size();
+  return runs_.size();  // one entry per live run_job thread: see runs_
 }
 
 bool Scheduler::waiting_for_memory(const std::string& id) const {
@@ -138,6 +159,7 @@ void Scheduler::dispatch_loop() {
     }
     if (!*claimed) continue;
     auto run = std::make_shared<Run>();
+    run->lease_until = std::chrono::steady_clock::now() + params_.lease;
     run->job = std::move(**claimed);
     const std::string id = run->job.id;
     const jobs::Lease lease = run->job.lease();
@@ -222,6 +244,7 @@ void Scheduler::dispatch_loop() {
       if (std::chrono::steady_clock::now() - last_beat > params_.lease / 4) {
         last_beat = std::chrono::steady_clock::now();
         auto hb = store_.heartbeat(id, lease, params_.lease);
+        if (hb) run->lease_until = last_beat + params_.lease;
         if (hb && hb->cancel_requested) {
           (void)store_.mark_cancelled(id, lease);
           remove_file(run->job.spec.input_path);
@@ -236,7 +259,9 @@ void Scheduler::dispatch_loop() {
       waiting_id_.clear();
     }
     if (given_back) continue;
-    run->result_path = params_.results_dir + "/" + id + ".json";
+    // One file per run: a superseded run that is still ending must not write over its
+    // successor's result (the state sweep keeps "<id>.<anything>" files of known jobs).
+    run->result_path = fmt::format("{}/{}.run{}.json", params_.results_dir, id, run->job.runs);
     run->limit = run->worker->limit;
     spdlog::info("event=job_start job={} run={} model={} attempt={} degrade={} reserve_mib={} "
                  "worker={} budget_reserved_mib={} budget_capacity_mib={}",
@@ -245,7 +270,7 @@ void Scheduler::dispatch_loop() {
                  mib(budget_.reserved()), mib(budget_.capacity()));
     {
       std::lock_guard lk(mu_);
-      runs_[id] = run;
+      runs_[{id, run->job.runs}] = run;
       ++threads_;
       woken_ = true;  // maybe the next one fits too
     }
@@ -284,30 +309,40 @@ void Scheduler::run_job(std::shared_ptr<Run> run) {
                           {"result", run->result_path},
                           {"language", run->params.language},
                           {"degrade", run->job.degrade}};
+    if (params_.stall_timeout.count() > 0)
+      req["heartbeat_ms"] = worker_heartbeat(params_.stall_timeout).count();
     // A worker that cannot take the line in 5 s is stuck: stopping it ends the loop below.
     if (auto sent = w.channel->send(req.dump(), 5s); !sent) w.handle->terminate(0ms);
     const auto job_start = std::chrono::steady_clock::now();
     auto last_beat = job_start;
     auto last_progress = last_beat - 1h;
+    auto last_heard = job_start;  // the worker's last line: the stall watchdog's clock
     double progress = -1;
     bool ended = false;  // the worker died (stdout closed)
+    auto take_line = [&](const std::string& text) {
+      last_heard = std::chrono::steady_clock::now();
+      auto j = nlohmann::json::parse(text, nullptr, false);
+      if (!j.is_object()) return;
+      if (auto p = j.find("progress"); p != j.end() && p->is_number()) progress = p->get<double>();
+      if (auto e = j.find("error"); e != j.end() && e->is_string()) {
+        run->worker_error = e->get<std::string>();
+        run->user_error = j.value("user_error", false) && j.contains("job");
+      }
+      if (j.value("done", false)) {
+        run->done = true;
+        run->job_peak = j.value("peak_bytes", std::uint64_t{0});
+      }
+    };
     while (!run->done && !run->user_error) {
+      // Every line waiting is taken before the store is written to: a slow store (a write
+      // lock held up to the 5 s busy timeout) costs one wait per round, not one per line.
       auto line = w.channel->receive(500ms);
-      if (line) {
-        auto j = nlohmann::json::parse(*line, nullptr, false);
-        if (j.is_object()) {
-          if (auto p = j.find("progress"); p != j.end() && p->is_number())
-            progress = p->get<double>();
-          if (auto e = j.find("error"); e != j.end() && e->is_string()) {
-            run->worker_error = e->get<std::string>();
-            run->user_error = j.value("user_error", false) && j.contains("job");
-          }
-          if (j.value("done", false)) {
-            run->done = true;
-            run->job_peak = j.value("peak_bytes", std::uint64_t{0});
-          }
-        }
-      } else if (line.error().code != ETIMEDOUT) {
+      while (line) {
+        take_line(*line);
+        if (run->done || run->user_error) break;
+        line = w.channel->receive(0ms);
+      }
+      if (!line && line.error().code != ETIMEDOUT) {
         ended = true;  // EPIPE: the worker closed its stdout (it ended)
         break;
       }
@@ -322,8 +357,12 @@ void Scheduler::run_job(std::shared_ptr<Run> run) {
       if (now - last_beat >= params_.lease / 4) {
         last_beat = now;
         auto s = store_.heartbeat(id, lease, params_.lease);
-        if (s) status = *s;
-        else if (s.error().code == ESTALE) run->stale = true;
+        if (s) {
+          status = *s;
+          run->lease_until = now + params_.lease;
+        } else if (s.error().code == ESTALE) {
+          run->stale = true;
+        }
       }
       if (run->stale) {
         spdlog::warn("event=lease_lost job={}: stopping its worker", id);
@@ -339,7 +378,21 @@ void Scheduler::run_job(std::shared_ptr<Run> run) {
       if (!run->timed_out && params_.worker_timeout.count() > 0 &&
           now - job_start >= params_.worker_timeout) {
         run->timed_out = true;
+        metrics_.worker_timeouts.fetch_add(1, std::memory_order_relaxed);
+        spdlog::warn("event=worker_timeout job={} run={} pid={} timeout_s={}", id, run->job.runs,
+                     w.handle->pid(), secs(params_.worker_timeout));
         w.handle->terminate(2s);
+      }
+      // A stopped (SIGSTOP) or hung worker keeps its lease and reservation until killed; a
+      // live one repeats its progress line every stall_timeout/4 from its decode loop.
+      if (!run->stalled && params_.stall_timeout.count() > 0 &&
+          now - last_heard >= params_.stall_timeout) {
+        run->stalled = true;
+        metrics_.worker_stalls.fetch_add(1, std::memory_order_relaxed);
+        spdlog::warn("event=worker_stalled job={} run={} pid={} silent_ms={}", id, run->job.runs,
+                     w.handle->pid(),
+                     std::chrono::duration_cast<std::chrono::milliseconds>(now - last_heard).count());
+        w.handle->terminate(0ms);  // SIGKILL: a stopped process cannot act on SIGTERM
       }
     }
     if (ended) {
@@ -360,24 +413,64 @@ void Scheduler::run_job(std::shared_ptr<Run> run) {
                       !run->stale && params_.idle_ttl.count() > 0;
     // Put back before the run is gone, so that shutdown() (which waits for runs) sees it.
     if (warm) pool_.put(std::move(keep));
-    runs_.erase(id);
-    --threads_;
+    runs_.erase({id, run->job.runs});
     woken_ = true;  // its memory is free (or its worker idle): the next job may fit
   }
-  if (keep) WorkerPool::retire(std::move(keep), "not_reusable");
   cv_.notify_all();
   done_cv_.notify_all();
+  if (keep) WorkerPool::retire(std::move(keep), "not_reusable");
+  {
+    std::lock_guard lk(mu_);
+    run->handle.reset();  // on_level() copies handles under the lock
+  }
+  // Last, and notified under the lock: once threads_ reaches 0, shutdown() returns and the
+  // scheduler (and the supervisor the retired worker belonged to) may be destroyed, so this
+  // detached thread must not touch them afterwards.
+  std::lock_guard lk(mu_);
+  --threads_;
+  cv_.notify_all();
+}
+
+bool Scheduler::write_end(Run& run, const char* op, const std::function<Result<void>()>& write) {
+  for (int tries = 1;; ++tries) {
+    auto r = write();
+    if (r) {
+      if (tries > 1)
+        spdlog::info("event=store_write_retried job={} run={} op={} tries={}", run.job.id,
+                     run.job.runs, op, tries);
+      return true;
+    }
+    const bool storage = is_storage_error(r.error().code);
+    bool stopping;
+    {
+      std::lock_guard lk(mu_);
+      stopping = stopping_;
+    }
+    if (!storage || stopping || std::chrono::steady_clock::now() + kStoreRetry >= run.lease_until) {
+      // Not recorded: the job stays running in the store. Its lease runs out (no heartbeat
+      // renews it now) and recover() re-queues it once writes commit again, or at the next
+      // start when this process is gone.
+      spdlog::error("event=job_end_unrecorded job={} run={} op={} tries={} error=\"{}\"",
+                    run.job.id, run.job.runs, op, tries, r.error().message);
+      return false;
+    }
+    std::this_thread::sleep_for(kStoreRetry);
+  }
 }
 
 void Scheduler::finish(Run& run, const worker::WorkerExit& exit) {
   const std::string& id = run.job.id;
   const jobs::Lease lease = run.job.lease();
   const std::uint64_t peak = exit.peak_bytes.value_or(exit.max_rss_bytes);
-  spdlog::info("event=worker_exit job={} kind={} code={} signal={} peak_mib={} wall_ms={} detail=\"{}\"",
-               id, worker::to_string(exit.kind), exit.exit_code, exit.signal, mib(peak),
-               std::chrono::duration_cast<std::chrono::milliseconds>(exit.wall).count(),
+  spdlog::info("event=worker_exit job={} run={} kind={} code={} signal={} peak_mib={} wall_ms={} "
+               "detail=\"{}\"",
+               id, run.job.runs, worker::to_string(exit.kind), exit.exit_code, exit.signal,
+               mib(peak), std::chrono::duration_cast<std::chrono::milliseconds>(exit.wall).count(),
                exit.detail);
-  if (run.stale) return;  // another run owns the job now
+  if (run.stale) {  // another run owns the job now; this run's own result file is nobody's
+    remove_file(run.result_path);
+    return;
+  }
   bool cancel, preempt, shutdown;
   {
     std::lock_guard lk(mu_);
@@ -386,85 +479,105 @@ void Scheduler::finish(Run& run, const worker::WorkerExit& exit) {
     shutdown = run.shutdown;
   }
   std::optional<jobs::JobState> after;
-  auto record = [&](Result<jobs::JobState> st) {
-    if (st) after = *st;
-    else spdlog::error("event=store_failed job={} error=\"{}\"", id, st.error().message);
+  // A failure to record, retried while the lease holds (write_end).
+  auto fail_job = [&](const std::string& reason, bool retryable, bool degrade, std::uint64_t p) {
+    (void)write_end(run, "fail", [&]() -> Result<void> {
+      auto st = store_.fail(id, lease, {reason, retryable, degrade, p});
+      if (!st) return std::unexpected(st.error());
+      after = *st;
+      return {};
+    });
   };
   const int attempt = run.job.attempts + 1;
   const int max_attempts = run.job.spec.max_attempts;
-  // The job's timeout is enforced here, not by the supervisor (a worker outlives its jobs).
-  const worker::ExitKind kind = exit.kind == worker::ExitKind::cancelled && run.timed_out && !cancel
-                                    ? worker::ExitKind::timed_out
-                                    : exit.kind;
-  switch (kind) {
-    case worker::ExitKind::exited:
-      if (exit.exit_code == 0) {
-        std::error_code ec;
-        if (!fs::exists(run.result_path, ec)) {
-          record(store_.fail(id, lease, {"the worker ended without writing a result", true, false, peak}));
-          break;
+  // The job's timeout and the stall watchdog are enforced here, not by the supervisor (a
+  // worker outlives its jobs): both stop the worker, which then ends as cancelled.
+  worker::ExitKind kind = exit.kind;
+  if (kind == worker::ExitKind::cancelled && !cancel && run.timed_out) kind = worker::ExitKind::timed_out;
+  if (kind == worker::ExitKind::cancelled && !cancel && run.stalled) {
+    // Retryable: a stopped or hung process says nothing about the job; the next run is in a
+    // fresh worker.
+    fail_job(fmt::format("stalled: the worker reported no progress for {} s "
+                         "(worker.stall_timeout_ms) and was killed",
+                         secs(params_.stall_timeout)),
+             true, false, peak);
+  } else {
+    switch (kind) {
+      case worker::ExitKind::exited:
+        if (exit.exit_code == 0) {
+          std::error_code ec;
+          if (!fs::exists(run.result_path, ec)) {
+            fail_job("the worker ended without writing a result", true, false, peak);
+            break;
+          }
+          // The row will point at the file: it must survive power loss first (the worker
+          // synced it; this also covers its directory entry).
+          if (auto d = durable::sync_file_and_dir(run.result_path); !d) {
+            fail_job("the result could not be made durable: " + d.error().message, true, false, peak);
+            break;
+          }
+          if (exit.peak_bytes) {
+            std::lock_guard lk(mu_);
+            auto& p = peaks_[run.params.model];
+            p = std::max(p, *exit.peak_bytes);
+          }
+          if (write_end(run, "complete", [&] { return store_.complete(id, lease, {"", run.result_path, peak}); }))
+            after = jobs::JobState::succeeded;
+        } else if (exit.exit_code == kWorkerUserError) {
+          fail_job(std::string(kInvalidInputPrefix) +
+                       (run.worker_error.empty() ? "the input cannot be transcribed" : run.worker_error),
+                   false, false, peak);
+        } else {
+          fail_job(fmt::format("worker exited with code {}{}{}", exit.exit_code,
+                               run.worker_error.empty() ? "" : ": ", run.worker_error),
+                   true, false, peak);
         }
-        if (exit.peak_bytes) {
-          std::lock_guard lk(mu_);
-          auto& p = peaks_[run.params.model];
-          p = std::max(p, *exit.peak_bytes);
-        }
-        auto c = store_.complete(id, lease, {"", run.result_path, peak});
-        if (c) after = jobs::JobState::succeeded;
-        else spdlog::error("event=store_failed job={} error=\"{}\"", id, c.error().message);
-      } else if (exit.exit_code == kWorkerUserError) {
-        record(store_.fail(id, lease,
-                           {std::string(kInvalidInputPrefix) +
-                                (run.worker_error.empty() ? "the input cannot be transcribed"
-                                                          : run.worker_error),
-                            false, false, peak}));
-      } else {
-        record(store_.fail(id, lease,
-                           {fmt::format("worker exited with code {}{}{}", exit.exit_code,
-                                        run.worker_error.empty() ? "" : ": ", run.worker_error),
-                            true, false, peak}));
+        break;
+      case worker::ExitKind::oom_killed: {
+        metrics_.worker_oom_kills.fetch_add(1, std::memory_order_relaxed);
+        // degrade rises by one per OOM kill, so it counts this job's earlier ones.
+        const int kills = run.job.degrade + 1;
+        std::string reason = fmt::format(
+            "worker was killed by the kernel OOM killer {} time{} at a {} MiB limit", kills,
+            kills == 1 ? "" : "s", mib(run.limit));
+        if (attempt < max_attempts) reason += "; retrying with cheaper settings";
+        spdlog::warn("event=worker_oom_killed job={} attempt={}/{} limit_mib={}", id, attempt,
+                     max_attempts, mib(run.limit));
+        // The peak of an OOM-killed run is the limit it hit; the next run reserves more.
+        fail_job(reason, true, true, std::max(peak, run.limit));
+        break;
       }
-      break;
-    case worker::ExitKind::oom_killed: {
-      metrics_.worker_oom_kills.fetch_add(1, std::memory_order_relaxed);
-      // degrade rises by one per OOM kill, so it counts this job's earlier ones.
-      const int kills = run.job.degrade + 1;
-      std::string reason = fmt::format(
-          "worker was killed by the kernel OOM killer {} time{} at a {} MiB limit", kills,
-          kills == 1 ? "" : "s", mib(run.limit));
-      if (attempt < max_attempts) reason += "; retrying with cheaper settings";
-      spdlog::warn("event=worker_oom_killed job={} attempt={}/{} limit_mib={}", id, attempt,
-                   max_attempts, mib(run.limit));
-      // The peak of an OOM-killed run is the limit it hit; the next run reserves more.
-      record(store_.fail(id, lease, {reason, true, true, std::max(peak, run.limit)}));
-      break;
+      case worker::ExitKind::crashed:
+        metrics_.worker_crashes.fetch_add(1, std::memory_order_relaxed);
+        fail_job("worker crashed: " + exit.detail, true, false, peak);
+        break;
+      case worker::ExitKind::timed_out:
+        // Retryable like any other end of a worker: a run slowed by a loaded host may fit the
+        // next time; max_attempts bounds the cost of a job that never fits.
+        fail_job(fmt::format("timed out: the job ran longer than {} s (worker.timeout_ms)",
+                             secs(params_.worker_timeout)),
+                 true, false, peak);
+        break;
+      case worker::ExitKind::cancelled:
+        if (cancel) {
+          if (write_end(run, "mark_cancelled", [&] { return store_.mark_cancelled(id, lease); }))
+            after = jobs::JobState::cancelled;
+        } else {
+          if (preempt) spdlog::warn("event=job_requeued job={} reason=memory_critical", id);
+          if (shutdown) spdlog::info("event=job_requeued job={} reason=shutdown", id);
+          if (write_end(run, "release", [&] { return store_.release(id, lease); }))
+            after = jobs::JobState::queued;
+        }
+        break;
     }
-    case worker::ExitKind::crashed:
-      metrics_.worker_crashes.fetch_add(1, std::memory_order_relaxed);
-      record(store_.fail(id, lease, {"worker crashed: " + exit.detail, true, false, peak}));
-      break;
-    case worker::ExitKind::timed_out:
-      record(store_.fail(id, lease,
-                         {fmt::format("the job timed out after {} s (worker.timeout_ms)",
-                                      std::chrono::duration_cast<std::chrono::seconds>(params_.worker_timeout).count()),
-                          false, false, peak}));
-      break;
-    case worker::ExitKind::cancelled:
-      if (cancel) {
-        if (auto r = store_.mark_cancelled(id, lease); r) after = jobs::JobState::cancelled;
-        else spdlog::error("event=store_failed job={} error=\"{}\"", id, r.error().message);
-      } else {
-        if (preempt) spdlog::warn("event=job_requeued job={} reason=memory_critical", id);
-        if (shutdown) spdlog::info("event=job_requeued job={} reason=shutdown", id);
-        if (auto r = store_.release(id, lease); r) after = jobs::JobState::queued;
-        else spdlog::error("event=store_failed job={} error=\"{}\"", id, r.error().message);
-      }
-      break;
   }
   if (after) {
-    spdlog::info("event=job_{} job={}", jobs::to_string(*after), id);
+    spdlog::info("event=job_{} job={} run={}", jobs::to_string(*after), id, run.job.runs);
     if (jobs::is_terminal(*after)) remove_file(run.job.spec.input_path);
     if (*after != jobs::JobState::succeeded) remove_file(run.result_path);
+  } else {
+    // Unrecorded: the next run writes its own result file; this one would only hold disk.
+    remove_file(run.result_path);
   }
 }
 
@@ -516,15 +629,15 @@ void Scheduler::on_level(oomguard::Level level) {
 }
 
 void Scheduler::cancel_running(const std::string& id) {
-  std::shared_ptr<worker::WorkerHandle> h;
+  std::vector<std::shared_ptr<worker::WorkerHandle>> handles;
   {
     std::lock_guard lk(mu_);
-    auto it = runs_.find(id);
-    if (it == runs_.end()) return;
-    it->second->cancel = true;
-    h = it->second->handle;
+    for (auto it = runs_.lower_bound({id, std::numeric_limits<std::int32_t>::min()}); it != runs_.end() && it->first.first == id; ++it) {
+      it->second->cancel = true;
+      if (it->second->handle) handles.push_back(it->second->handle);
+    }
   }
-  if (h) h->terminate(1s);
+  for (auto& h : handles) h->terminate(1s);
 }
 
 void Scheduler::shutdown(std::chrono::milliseconds timeout) {
@@ -537,7 +650,7 @@ void Scheduler::shutdown(std::chrono::milliseconds timeout) {
   (void)pool_.retire_where([](const PooledWorker&) { return true; }, "shutdown");
   std::unique_lock lk(mu_);
   if (threads_ > 0)
-    spdlog::info("event=shutdown_drain running={} timeout_ms={}", threads_, timeout.count());
+    spdlog::info("event=shutdown_drain running={} timeout_ms={}", runs_.size(), timeout.count());
   cv_.wait_for(lk, timeout, [&] { return threads_ == 0; });
   if (threads_ > 0) {
     for (auto& [id, r] : runs_) {

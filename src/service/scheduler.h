@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "jobs/job_store.h"
@@ -34,7 +35,10 @@ struct SchedulerParams {
   bool sandbox = true;            // worker.sandbox: see worker/sandbox.h
   std::uint64_t worker_memory = 256ull << 20;  // reservation of a pocketsphinx worker
   std::uint64_t worker_max_memory = 0;         // cap on any worker's limit; 0: none
-  std::chrono::milliseconds worker_timeout{std::chrono::hours(2)};
+  std::chrono::milliseconds worker_timeout{std::chrono::hours(2)};  // then retried
+  // A worker that sends no line for this long while it has a job is killed and the job
+  // retried (settings.h: worker.stall_timeout_ms says why 2 min). 0: off.
+  std::chrono::milliseconds stall_timeout{std::chrono::minutes(2)};
   // A lease is renewed every lease/4; a service that died is noticed at restart through its
   // pid, another node's only when the lease runs out, so one minute bounds that wait.
   std::chrono::milliseconds lease{std::chrono::minutes(1)};
@@ -61,7 +65,7 @@ class Scheduler {
   // stops the newest worker (its job re-queued without using an attempt).
   void on_level(oomguard::Level level);
   // DELETE of a running job: stops its worker; the job ends cancelled.
-  void cancel_running(const std::string& id);
+  void cancel_running(const std::string& id);  // every run of the job this service has
   // Stops claiming; waits up to `timeout` for running jobs, then stops the rest and gives
   // their jobs back to the queue.
   void shutdown(std::chrono::milliseconds timeout);
@@ -69,7 +73,7 @@ class Scheduler {
   Result<jobs::Job> wait_finished(const std::string& id, std::chrono::milliseconds timeout);
   // Waits until some job finishes, or `timeout`: for one thread waiting on many jobs.
   void wait_any_finished(std::chrono::milliseconds timeout);
-  std::size_t running() const;
+  std::size_t running() const;  // runs that hold a worker (or are starting one), stale ones too
   std::size_t idle_workers() const;
   // The job is claimed but waits for memory (its reservation) before its worker starts.
   bool waiting_for_memory(const std::string& id) const;
@@ -86,6 +90,10 @@ class Scheduler {
   bool ensure_worker(Run& run);
   void run_job(std::shared_ptr<Run> run);
   void finish(Run& run, const worker::WorkerExit& exit);
+  // Runs `write`, an end-of-run store write, until it commits or fails for a reason other than
+  // storage, while the run's lease holds and the scheduler is not stopping. False when it never
+  // committed: the job stays running in the store until recover() takes it after its lease.
+  bool write_end(Run& run, const char* op, const std::function<Result<void>()>& write);
   std::uint64_t learned_peak(const std::string& model) const;
 
   jobs::JobQueue& store_;
@@ -100,7 +108,9 @@ class Scheduler {
   bool stopping_ = false;
   bool woken_ = false;
   bool started_ = false;
-  std::map<std::string, std::shared_ptr<Run>> runs_;
+  // Keyed by job id and run number: a run whose lease was lost (recovered after a store
+  // failure) may still be ending while the job's next run has started.
+  std::map<std::pair<std::string, std::int32_t>, std::shared_ptr<Run>> runs_;
   std::string waiting_id_;                      // the claimed job waiting for its reservation
   std::map<std::string, std::uint64_t> peaks_;  // per model, the largest peak seen
   std::size_t threads_ = 0;                      // run_job threads alive

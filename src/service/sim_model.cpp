@@ -1,6 +1,7 @@
 // SIMULATION ONLY: fake engines that reproduce bigger models' memory profiles, for tests.
 #include "service/sim_model.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -28,6 +29,8 @@ std::optional<SimProfile> sim_profile(std::string_view model) {
   if (model == "sim-medium") return SimProfile{"sim-medium", 2100 * kMB, 96 * kMB, 3.0, false};
   // Small and slow: for cancellation and shutdown tests.
   if (model == "sim-slow") return SimProfile{"sim-slow", 32 * kMB, 16 * kMB, 30.0, false};
+  // Small and a few seconds long: for stall and storage-failure tests.
+  if (model == "sim-brief") return SimProfile{"sim-brief", 32 * kMB, 16 * kMB, 4.0, false};
   if (model == "sim-leak") return SimProfile{"sim-leak", 273 * kMB, 32 * kMB, 60.0, true};
   return std::nullopt;
 }
@@ -61,7 +64,8 @@ Result<pipeline::Transcript> run_simulation(const SimProfile& p, const std::stri
     if (p.leaks && std::chrono::steady_clock::now() - start > std::chrono::duration<double>(p.seconds))
       return fail("simulated leak ran out of time without being stopped", ETIMEDOUT);
   }
-  const int steps = 10;
+  // A step (and a progress call, like a real decode loop's) every 100 ms at most.
+  const int steps = std::max(10, static_cast<int>(p.seconds * 10));
   for (int i = 1; i <= steps; ++i) {
     std::this_thread::sleep_for(std::chrono::duration<double>(p.seconds / steps));
     if (progress) progress(0.5 + 0.5 * i / steps);

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -180,6 +181,18 @@ inline httplib::Result post_chunked(httplib::Client& c, const std::string& path,
         return true;
       },
       content_type);
+}
+
+// The service's child processes (its workers), from /proc/PID/task/*/children.
+inline std::vector<pid_t> children_of(pid_t pid) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& t : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream f(t.path() / "children");
+    pid_t c;
+    while (f >> c) out.push_back(c);
+  }
+  return out;
 }
 
 }  // namespace soroka::test

@@ -38,18 +38,6 @@ std::string await_metric(const ServeInstance& s, const std::string& name, const 
 #define SKIP_UNDER_SANITIZER() (void)0
 #endif
 
-// The service's child processes (its workers), from /proc/PID/task/*/children.
-std::vector<pid_t> children_of(pid_t pid) {
-  std::vector<pid_t> out;
-  std::error_code ec;
-  for (const auto& t : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
-    std::ifstream f(t.path() / "children");
-    pid_t c;
-    while (f >> c) out.push_back(c);
-  }
-  return out;
-}
-
 TEST(WarmWorkers, OneWorkerRunsSuccessiveJobsOfItsModel) {
   auto speech = speech_sample();
   ASSERT_TRUE(speech) << speech.error().message;
