@@ -279,9 +279,9 @@ void HttpApi::Impl::submit(SubmitHandler& h, const std::shared_ptr<http::Reply>&
   auto id = ctx.store.submit(spec);
   if (!id) {
     const int code = id.error().code;
-    if (code == EBUSY)
+    if (code == jobs::kQueueFull)
       return refuse(unavailable(id.error().message, "queue_full", kRetryAfterS), Rejection::queue_full);
-    if (code == EDQUOT)
+    if (code == jobs::kSubmitterQuota)
       return refuse(ApiError{429, id.error().message, "rate_limit_error", "", "quota_exceeded", 30}, Rejection::queue_full);
     spdlog::error("event=submit_failed error=\"{}\"", log_escape(id.error().message));
     return refuse(unavailable("the job could not be stored; retry later", "store_unavailable", kRetryAfterS),

@@ -27,6 +27,7 @@
 #include "service/systemd_notify.h"
 #include "service/store_health.h"
 #include "util/durable.h"
+#include "util/text.h"
 #include "util/log.h"
 #include "worker/supervisor.h"
 
@@ -95,11 +96,11 @@ bool loopback_host(const std::string& h) {
 void sweep_state(jobs::JobQueue& store, const SweepParams& params, bool always_log) {
   auto r = sweep_orphans(store, params);
   if (!r) {
-    spdlog::warn("event=sweep_failed error=\"{}\"", r.error().message);
+    spdlog::warn("event=sweep_failed error=\"{}\"", log_escape(r.error().message));
     return;
   }
-  for (const auto& e : r->errors) spdlog::warn("event=sweep_error error=\"{}\"", e);
-  for (const auto& f : r->removed) spdlog::debug("event=sweep_removed file=\"{}\"", f);
+  for (const auto& e : r->errors) spdlog::warn("event=sweep_error error=\"{}\"", log_escape(e));
+  for (const auto& f : r->removed) spdlog::debug("event=sweep_removed file=\"{}\"", log_escape(f));
   if (always_log || r->files > 0) spdlog::info("event=sweep files={} bytes={}", r->files, r->bytes);
 }
 
@@ -159,7 +160,7 @@ int serve(const ServeOptions& o, Settings settings) {
   }
   auto keys = load_keys(settings);
   if (!keys) {
-    spdlog::error("event=config_error error=\"{}\"", keys.error().message);
+    spdlog::error("event=config_error error=\"{}\"", log_escape(keys.error().message));
     return 64;
   }
   if (keys->empty() && !loopback_host(listen->first)) {
@@ -202,7 +203,7 @@ int serve(const ServeOptions& o, Settings settings) {
     for (const auto& id : rec->failed) spdlog::info("event=job_recovered job={} state=failed", id);
     for (const auto& id : rec->cancelled) spdlog::info("event=job_recovered job={} state=cancelled", id);
   } else {
-    spdlog::error("event=recover_failed error=\"{}\"", rec.error().message);
+    spdlog::error("event=recover_failed error=\"{}\"", log_escape(rec.error().message));
   }
   InFlightFiles in_flight;
   SweepParams sweep;
@@ -251,7 +252,7 @@ int serve(const ServeOptions& o, Settings settings) {
   auto server = http::Server::bind(listen->first, listen->second, http_limits(settings));
   if (!server) {
     spdlog::error("event=listen_failed address={}:{} error=\"{}\"", listen->first, listen->second,
-                  server.error().message);
+                  log_escape(server.error().message));
     return 1;
   }
   http::Server& http_server = **server;
@@ -290,7 +291,7 @@ int serve(const ServeOptions& o, Settings settings) {
   api.install(http_server);
   scheduler.start();
   if (auto r = http_server.start(); !r) {
-    spdlog::error("event=listen_failed error=\"{}\"", r.error().message);
+    spdlog::error("event=listen_failed error=\"{}\"", log_escape(r.error().message));
     return 1;
   }
   spdlog::info("event=listening address={}:{} max_connections={}", listen->first, http_server.port(),
@@ -352,7 +353,7 @@ int serve(const ServeOptions& o, Settings settings) {
     if (sig != SIGHUP) break;
     auto fresh = load_settings(o.config_path, current_environment());
     if (!fresh) {
-      spdlog::error("event=reload_failed error=\"{}\" (keeping the running configuration)", fresh.error().message);
+      spdlog::error("event=reload_failed error=\"{}\" (keeping the running configuration)", log_escape(fresh.error().message));
       continue;
     }
     // Listen address and state dir need a restart; everything else applies now.
@@ -370,7 +371,7 @@ int serve(const ServeOptions& o, Settings settings) {
     if (auto k = load_keys(*fresh); k)
       api.set_keys(std::move(*k));
     else
-      spdlog::error("event=reload_failed error=\"{}\" (keeping the running API keys)", k.error().message);
+      spdlog::error("event=reload_failed error=\"{}\" (keeping the running API keys)", log_escape(k.error().message));
     settings.service.worker_idle_ttl = fresh->service.worker_idle_ttl;
     scheduler.set_limits(settings.service.worker_memory, settings.service.worker_max_memory,
                          settings.service.worker_idle_ttl);

@@ -50,6 +50,7 @@
 #include "pipeline/pipeline.h"
 #include "service/sim_model.h"
 #include "util/durable.h"
+#include "util/text.h"
 #include "util/file_reader.h"
 #include "util/log.h"
 #include "worker/sandbox.h"
@@ -294,7 +295,7 @@ bool run_one(JobRunner& runner, const JobRequest& job) {
     if (t.error().user_error) e["user_error"] = true;
     emit(e);
     spdlog::warn("event=worker_job_failed job={} user_error={} reason=\"{}\"", job.id,
-                 t.error().user_error, t.error().message);
+                 t.error().user_error, log_escape(t.error().message));
     return t.error().user_error;
   }
   t->file = fs::path(job.input).filename().string();
@@ -323,7 +324,7 @@ int run_worker(const WorkerArgs& a) {
     // Every job this worker would get fails the same way: say so for the first one.
     const bool user = runner.error().code == EPERM || runner.error().code == EINVAL;
     emit({{"error", runner.error().message}});
-    spdlog::error("event=worker_load_failed model={} error=\"{}\"", a.model, runner.error().message);
+    spdlog::error("event=worker_load_failed model={} error=\"{}\"", a.model, log_escape(runner.error().message));
     return user ? kUserError : kFailure;
   }
   JobRunner& r = **runner;
@@ -357,7 +358,7 @@ int run_worker(const WorkerArgs& a) {
   while (auto line = inbox.next()) {
     auto job = parse_request(*line);
     if (!job) {
-      spdlog::error("event=worker_bad_request error=\"{}\"", job.error().message);
+      spdlog::error("event=worker_bad_request error=\"{}\"", log_escape(job.error().message));
       return kFailure;
     }
     if (!run_one(r, *job)) return kFailure;

@@ -1,6 +1,8 @@
 // Job: one transcription request as the persistent queue records it, and its lease.
 #pragma once
 
+#include <cerrno>
+
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -29,6 +31,11 @@ constexpr bool is_terminal(JobState s) noexcept {
   return s == JobState::succeeded || s == JobState::failed || s == JobState::cancelled;
 }
 
+// submit()'s refusals by a JobSpec's limits: answers, not storage failures. Codes no storage
+// error maps to (SQLite's busy is EBUSY, a full disk ENOSPC, a filesystem quota EDQUOT).
+inline constexpr int kQueueFull = ENOBUFS;
+inline constexpr int kSubmitterQuota = EUSERS;
+
 // What the submitter chooses. The store fills in everything else.
 struct JobSpec {
   std::string kind = "transcribe";  // what to do; lets one queue carry several job types
@@ -44,9 +51,9 @@ struct JobSpec {
   std::int32_t max_attempts = 3;  // runs that may fail before the job fails for good (>= 1)
   std::uint64_t estimated_peak_bytes = 0;  // admission's estimate, 0 if unknown
   // Checked inside submit()'s transaction, so concurrent submits cannot overshoot (0: none):
-  // EBUSY when max_queued jobs are queued; EDQUOT when this submitter already has
-  // max_active_by_submitter jobs queued or running, or keeps max_bytes_by_submitter bytes of
-  // inputs (this one included). Not applied to a dedup_key that is already present.
+  // kQueueFull when max_queued jobs are queued; kSubmitterQuota when this submitter already
+  // has max_active_by_submitter jobs queued or running, or keeps max_bytes_by_submitter bytes
+  // of inputs (this one included). Not applied to a dedup_key that is already present.
   std::int64_t max_queued = 0;
   std::int64_t max_active_by_submitter = 0;
   std::uint64_t max_bytes_by_submitter = 0;

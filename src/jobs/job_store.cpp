@@ -365,14 +365,14 @@ Result<void> check_quota(Connection& c, const JobSpec& spec) {
     auto n = scalar("SELECT count(*) FROM jobs WHERE state = 'queued'", false);
     if (!n) return std::unexpected(n.error());
     if (*n >= spec.max_queued)
-      return soroka::fail("the queue is full (" + std::to_string(*n) + " jobs waiting)", EBUSY);
+      return soroka::fail("the queue is full (" + std::to_string(*n) + " jobs waiting)", kQueueFull);
   }
   if (spec.max_active_by_submitter > 0) {
     auto n = scalar("SELECT count(*) FROM jobs WHERE submitter = ?1 AND state IN ('queued', 'running')", true);
     if (!n) return std::unexpected(n.error());
     if (*n >= spec.max_active_by_submitter)
       return soroka::fail("you have " + std::to_string(*n) + " jobs queued or running (the limit per key)",
-                          EDQUOT);
+                          kSubmitterQuota);
   }
   if (spec.max_bytes_by_submitter > 0) {
     auto n = scalar("SELECT coalesce(sum(size_bytes), 0) FROM jobs WHERE submitter = ?1", true);
@@ -380,7 +380,7 @@ Result<void> check_quota(Connection& c, const JobSpec& spec) {
     if (static_cast<std::uint64_t>(*n) + spec.size_bytes > spec.max_bytes_by_submitter)
       return soroka::fail("your stored files would exceed " + std::to_string(spec.max_bytes_by_submitter) +
                               " bytes (the limit per key); delete finished jobs or wait for retention",
-                          EDQUOT);
+                          kSubmitterQuota);
   }
   return {};
 }

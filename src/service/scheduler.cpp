@@ -14,6 +14,7 @@
 #include "service/sim_model.h"
 #include "service/store_health.h"
 #include "util/durable.h"
+#include "util/text.h"
 #include "util/log.h"
 #include "worker/line_channel.h"
 
@@ -154,7 +155,7 @@ void Scheduler::dispatch_loop() {
     if (budget_.paused()) continue;
     auto claimed = store_.claim_next(params_.owner, params_.lease);
     if (!claimed) {
-      spdlog::error("event=claim_failed error=\"{}\"", claimed.error().message);
+      spdlog::error("event=claim_failed error=\"{}\"", log_escape(claimed.error().message));
       continue;
     }
     if (!*claimed) continue;
@@ -284,7 +285,7 @@ bool Scheduler::ensure_worker(Run& run) {
   if (run.worker->handle) return true;
   auto started = pool_.start(*run.worker, run.job.id);
   if (started) return true;
-  spdlog::error("event=worker_spawn_failed job={} error=\"{}\"", run.job.id, started.error().message);
+  spdlog::error("event=worker_spawn_failed job={} error=\"{}\"", run.job.id, log_escape(started.error().message));
   (void)store_.fail(run.job.id, run.job.lease(),
                     {"could not start a worker: " + started.error().message, true, false, 0});
   return false;
@@ -451,7 +452,7 @@ bool Scheduler::write_end(Run& run, const char* op, const std::function<Result<v
       // renews it now) and recover() re-queues it once writes commit again, or at the next
       // start when this process is gone.
       spdlog::error("event=job_end_unrecorded job={} run={} op={} tries={} error=\"{}\"",
-                    run.job.id, run.job.runs, op, tries, r.error().message);
+                    run.job.id, run.job.runs, op, tries, log_escape(r.error().message));
       return false;
     }
     std::this_thread::sleep_for(kStoreRetry);

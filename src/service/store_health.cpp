@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "util/log.h"
+#include "util/text.h"
 
 namespace soroka::service {
 
@@ -21,7 +22,7 @@ void StoreHealth::record_failure(std::string_view op, std::string_view job, cons
   }
   if (first)
     spdlog::error("event=store_degraded op={} job={} errno={} error=\"{}\"", op,
-                  job.empty() ? "-" : job, e.code, e.message);
+                  job.empty() ? "-" : job, e.code, log_escape(e.message));
 }
 
 void StoreHealth::record_success(std::string_view op) {
@@ -67,7 +68,7 @@ void HealthCheckedQueue::note(std::string_view op, std::string_view job, const E
   if (!is_storage_error(error->code)) return;
   metrics_.store_errors.fetch_add(1, std::memory_order_relaxed);
   spdlog::warn("event=store_write_failed op={} job={} errno={} error=\"{}\"", op,
-               job.empty() ? "-" : job, error->code, error->message);
+               job.empty() ? "-" : job, error->code, log_escape(error->message));
   health_.record_failure(op, job, *error);
 }
 

@@ -16,7 +16,8 @@ namespace soroka::service {
 // timeout) rather than that the request was wrong for the job's state (ENOENT: no such job,
 // ESTALE: the lease moved on, EINVAL: a transition the state does not allow). Pure.
 constexpr bool is_storage_error(int code) noexcept {
-  return code != ENOENT && code != ESTALE && code != EINVAL;
+  return code != ENOENT && code != ESTALE && code != EINVAL && code != jobs::kQueueFull &&
+         code != jobs::kSubmitterQuota;
 }
 
 // Degraded from the first write that fails for a storage reason until the next write that

@@ -163,10 +163,13 @@ TEST(StoreHealth, FullDiskDegradesTheStoreKeepsTheJobAndRecoversWhenFreed) {
   ASSERT_TRUE(speech) << speech.error().message;
   const std::string state = disk.dir() + "/state";
   auto server = std::make_unique<ServeInstance>(
-      std::vector<std::string>{"SOROKA_WORKER_IDLE_TTL_MS=0", "SOROKA_WORKER_STALL_TIMEOUT_MS=0"},
+      // A 5 MiB disk: keep 1 MiB free for uploads (the default 64 MiB floor refuses them all).
+      std::vector<std::string>{"SOROKA_WORKER_IDLE_TTL_MS=0", "SOROKA_WORKER_STALL_TIMEOUT_MS=0",
+                               "SOROKA_JOBS_MIN_FREE_DISK=1MiB"},
       state);
   server->keep_state();
   ASSERT_EQ(metric(*server, "soroka_store_healthy"), "1");
+  ASSERT_EQ(server->client().Get("/healthz")->status, 200);
   const std::string id = server->submit(speech->path.string(), "sim-brief");
   ASSERT_FALSE(id.empty());
   ASSERT_TRUE(eventually([&] { return job_running_with_progress(*server, id); }, 20s));
@@ -178,6 +181,16 @@ TEST(StoreHealth, FullDiskDegradesTheStoreKeepsTheJobAndRecoversWhenFreed) {
   ASSERT_TRUE(eventually([&] { return metric(*server, "soroka_store_healthy") == "0"; }, 20s))
       << "store errors: " << metric(*server, "soroka_store_errors_total");
   EXPECT_NE(metric(*server, "soroka_store_errors_total"), "0");
+  {
+    // /healthz says so, with the reason; an upload meanwhile is refused (507 or 503).
+    auto h = server->client().Get("/healthz");
+    ASSERT_TRUE(h);
+    EXPECT_EQ(h->status, 503);
+    auto hj = nlohmann::json::parse(h->body, nullptr, false);
+    EXPECT_EQ(hj.value("status", ""), "degraded") << h->body;
+    EXPECT_EQ(hj.value("component", ""), "store") << h->body;
+    EXPECT_FALSE(server->submit(speech->path.string(), "sim-brief").size()) << "accepted on a full disk";
+  }
   // Let the run end while the disk is full (sim-brief works 4 s): its end is not recorded.
   std::this_thread::sleep_for(5s);
   auto during = server->job(id);
@@ -195,6 +208,7 @@ TEST(StoreHealth, FullDiskDegradesTheStoreKeepsTheJobAndRecoversWhenFreed) {
   // Room again: the next write commits, health returns, the job completes.
   fs::remove(filler);
   ASSERT_TRUE(eventually([&] { return metric(*server, "soroka_store_healthy") == "1"; }, 30s));
+  EXPECT_EQ(server->client().Get("/healthz")->status, 200) << "recovered";
   auto j = server->wait_final(id, 90s);
   ASSERT_EQ(j.value("state", ""), "succeeded") << j.dump();
   ASSERT_TRUE(j.contains("result")) << j.dump();

@@ -1121,7 +1121,7 @@ TEST(JobStoreQuota, ConcurrentSubmitsNeverOvershootTheQueueLimit) {
         s.max_queued = 7;
         auto r = store->submit(s);
         if (r) ++ok;
-        else if (r.error().code == EBUSY) ++busy;
+        else if (r.error().code == kQueueFull) ++busy;
         else ++other;
       }
     });
@@ -1146,14 +1146,14 @@ TEST(JobStoreQuota, PerSubmitterJobsAndBytes) {
   EXPECT_TRUE(store->submit(spec("a", 200)));
   auto r = store->submit(spec("a", 1));
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, EDQUOT);
+  EXPECT_EQ(r.error().code, kSubmitterQuota);
   EXPECT_TRUE(store->submit(spec("b", 900))) << "another submitter has its own share";
   auto big = spec("c", 600);
   big.max_active_by_submitter = 0;
   EXPECT_TRUE(store->submit(big));
   r = store->submit(spec("c", 500));
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, EDQUOT) << "600 + 500 bytes is over 1000";
+  EXPECT_EQ(r.error().code, kSubmitterQuota) << "600 + 500 bytes is over 1000";
 }
 
 }  // namespace
