@@ -9,7 +9,7 @@ PKGS=(
   libsqlite3-dev libcurl4-openssl-dev libsystemd-dev libmicrohttpd-dev libssl-dev libcpp-httplib-dev libseccomp-dev
   libavformat-dev libavcodec-dev libavutil-dev libswresample-dev
   libpocketsphinx-dev libsphinxbase-dev pocketsphinx pocketsphinx-en-us pocketsphinx-testdata
-  flite sox ffmpeg python3 python3-psutil time curl systemd strace
+  flite sox ffmpeg python3 python3-psutil time curl systemd strace wrk
 )
 
 missing=()
@@ -21,12 +21,20 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PKGS[@]} packages present"
-  exit 0
+else
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-echo "install-deps: installing ${missing[*]}"
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The official OpenAI Node client the interop test runs (from the npm registry, pinned by
+# tests/interop/package-lock.json).
+interop="$(cd "$(dirname "$0")/.." && pwd)/tests/interop"
+if command -v npm >/dev/null && [ ! -d "$interop/node_modules/openai" ]; then
+  echo "install-deps: npm ci in tests/interop"
+  (cd "$interop" && npm ci --no-audit --no-fund --silent) ||
+    echo "install-deps: npm ci failed; the interop test will be skipped"
+fi

@@ -152,6 +152,25 @@ std::optional<std::vector<std::string>> match_route(std::string_view pattern, st
   return caps;
 }
 
+std::optional<std::string> multipart_boundary(std::string_view content_type) {
+  std::string lc = lower(content_type);
+  auto at = lc.find("boundary=");
+  if (at == std::string::npos) return std::nullopt;
+  std::string_view v = content_type.substr(at + 9);
+  std::string b;
+  if (!v.empty() && v.front() == '"') {
+    auto end = v.find('"', 1);
+    if (end == std::string_view::npos) return std::nullopt;
+    b = v.substr(1, end - 1);
+  } else {
+    auto end = v.find_first_of("; \t");
+    b = v.substr(0, end);
+  }
+  // RFC 2046: 1 to 70 characters.
+  if (b.empty() || b.size() > 70) return std::nullopt;
+  return b;
+}
+
 AcceptDecision decide_accept(const std::vector<ConnView>& open, const std::string& client,
                              std::size_t max_connections, std::size_t max_per_client) {
   std::size_t total = open.size(), mine = 0;
@@ -324,6 +343,11 @@ struct RequestState {
   bool counted_active = false;
   bool completed = false;
   std::shared_ptr<ReplyImpl> reply;
+  // The multipart close delimiter and the stream's last bytes: libmicrohttpd 0.9.75 fails on
+  // an epilogue after it (RFC 2046 says to ignore one; OpenAI's Node client sends "\r\n"), so
+  // the body is fed to it only up to the delimiter.
+  std::string closing, tail;
+  bool closed = false;
 
   ~RequestState() {
     if (pp) MHD_destroy_post_processor(pp);
@@ -465,6 +489,7 @@ void begin(RequestState* st, MHD_Connection* c, const char* url, const char* met
     if (!req.multipart) return refuse_now(srv->error(400, "expected a multipart/form-data body"));
     st->pp = MHD_create_post_processor(c, kPostBuffer, on_post, st);
     if (!st->pp) return refuse_now(srv->error(400, "malformed multipart/form-data (no boundary?)"));
+    if (auto b = multipart_boundary(*req.header("content-type"))) st->closing = "\r\n--" + *b + "--";
   }
 }
 
@@ -486,8 +511,21 @@ bool body(RequestState* st, const char* data, std::size_t n) {
     return true;
   }
   if (st->pp) {
-    if (MHD_post_process(st->pp, data, n) != MHD_YES && !st->refusal)
-      st->refuse(srv->error(400, "malformed multipart/form-data body"));
+    if (st->closed) return true;  // the epilogue: ignored
+    std::size_t feed = n;
+    if (!st->closing.empty()) {
+      std::string window = st->tail;
+      window.append(data, n);
+      if (auto k = window.find(st->closing); k != std::string::npos) {
+        feed = k + st->closing.size() - st->tail.size();
+        st->closed = true;
+      } else {
+        st->tail = window.substr(window.size() - std::min(window.size(), st->closing.size() - 1));
+      }
+    }
+    bool ok = MHD_post_process(st->pp, data, feed) == MHD_YES;
+    if (ok && st->closed) ok = MHD_post_process(st->pp, "\r\n", 2) == MHD_YES;
+    if (!ok && !st->refusal) st->refuse(srv->error(400, "malformed multipart/form-data body"));
     return true;
   }
   if (auto r = st->handler->on_body(std::string_view(data, n))) st->refuse(std::move(*r));

@@ -144,6 +144,10 @@ class Server {
 // Route pattern matching (exposed for tests): captures of `pattern` in `path`, or nullopt.
 std::optional<std::vector<std::string>> match_route(std::string_view pattern, std::string_view path);
 
+// The boundary parameter of a multipart Content-Type (quoted or not), or nullopt (exposed for
+// tests and fuzzing).
+std::optional<std::string> multipart_boundary(std::string_view content_type);
+
 // The eviction decision at accept (pure, exposed for tests). Each open connection: its client,
 // when its current phase began, and whether it is still sending headers (evictable).
 struct ConnView {

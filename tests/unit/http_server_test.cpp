@@ -29,6 +29,16 @@ TEST(MatchRoute, Table) {
   EXPECT_FALSE(match_route("/v1/jobs/{id}", "/v1/jobs/" + std::string(65, 'a')));
 }
 
+TEST(MultipartBoundary, Table) {
+  EXPECT_EQ(multipart_boundary("multipart/form-data; boundary=abc"), "abc");
+  EXPECT_EQ(multipart_boundary("Multipart/Form-Data; BOUNDARY=\"a b;c\""), "a b;c");
+  EXPECT_EQ(multipart_boundary("multipart/form-data; boundary=x; charset=utf-8"), "x");
+  EXPECT_FALSE(multipart_boundary("multipart/form-data"));
+  EXPECT_FALSE(multipart_boundary("multipart/form-data; boundary="));
+  EXPECT_FALSE(multipart_boundary("multipart/form-data; boundary=\"unterminated"));
+  EXPECT_FALSE(multipart_boundary("multipart/form-data; boundary=" + std::string(71, 'b')));
+}
+
 TEST(DecideAccept, Table) {
   auto t0 = std::chrono::steady_clock::now();
   std::vector<ConnView> open = {{1, "a", t0, true}, {2, "a", t0 - 5s, true}, {3, "b", t0 - 9s, false},
@@ -200,6 +210,10 @@ TEST_F(LiveServer, MultipartPartsAreCountedAndBounded) {
            std::to_string(b.size()) + "\r\n\r\n" + b;
   };
   auto r = roundtrip(port_, req(body(3)));
+  EXPECT_EQ(status_of(r), 200) << r;
+  EXPECT_NE(r.find("f0(a.wav),f1,f2,15"), std::string::npos) << r;
+  // An epilogue after the close delimiter (OpenAI's Node client sends "\r\n") is ignored.
+  r = roundtrip(port_, req(body(3) + "\r\nepilogue"));
   EXPECT_EQ(status_of(r), 200) << r;
   EXPECT_NE(r.find("f0(a.wav),f1,f2,15"), std::string::npos) << r;
   r = roundtrip(port_, req(body(5)));
