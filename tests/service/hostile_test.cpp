@@ -466,3 +466,56 @@ TEST(HostileStart, NonLoopbackWithoutKeysRefusesToStart) {
 
 }  // namespace
 }  // namespace soroka::test
+
+namespace soroka::test {
+namespace {
+
+// kill -9 in the middle of it all (an upload half sent, synchronous clients waiting, a slow
+// sender, queued jobs): after a restart every accepted job is there and ends, the half upload
+// is no job, and the store is intact.
+TEST(HostileCrash, KillNineDuringAttacksLosesNothingAccepted) {
+  auto speech = short_speech_sample();
+  ASSERT_TRUE(speech) << speech.error().message;
+  const std::string file = ServeInstance::read_all(speech->path);
+  ServeInstance server({"SOROKA_WORKER_IDLE_TTL_MS=0"});
+  server.keep_state();
+  std::vector<std::string> accepted;
+  for (int i = 0; i < 3; ++i) {
+    auto id = server.submit(speech->path.string(), "sim-brief");
+    ASSERT_FALSE(id.empty());
+    accepted.push_back(id);
+  }
+  Raw half(server.port());
+  half.send("POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=zz\r\n"
+            "Content-Length: 50000000\r\n\r\n--zz\r\nContent-Disposition: form-data; name=\"file\"; "
+            "filename=\"half.wav\"\r\n\r\n");
+  half.flood(8ull << 20);
+  Raw slow(server.port());
+  slow.send("GET /heal");
+  auto sync = std::async(std::launch::async, [&] {
+    auto c = server.client(30);
+    return c.Post("/v1/audio/transcriptions",
+                  httplib::MultipartFormDataItems{{"file", file, "s.wav", ""}, {"model", "sim-slow", "", ""}});
+  });
+  std::this_thread::sleep_for(1500ms);
+  server.crash();
+  sync.wait();
+  server.start();
+  for (const auto& id : accepted) {
+    auto j = server.wait_final(id, 60s);
+    EXPECT_EQ(j.value("state", ""), "succeeded") << id << " " << j.dump();
+  }
+  auto store = jobs::SqliteJobStore::open(jobs::default_sqlite_params(server.db_path()));
+  ASSERT_TRUE(store);
+  auto ok = (*store)->integrity_ok();
+  ASSERT_TRUE(ok && *ok);
+  // The half upload never became a job: the three accepted, and the synchronous one if its
+  // upload had completed.
+  auto counts = (*store)->counts();
+  ASSERT_TRUE(counts);
+  EXPECT_GE(counts->total(), 3);
+  EXPECT_LE(counts->total(), 4);
+}
+
+}  // namespace
+}  // namespace soroka::test
