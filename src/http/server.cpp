@@ -816,6 +816,15 @@ void Server::stop() {
   impl_->daemon = nullptr;
 }
 
+Result<void> Server::add_connection(int fd) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (MHD_add_connection(impl_->daemon, fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != MHD_YES)
+    return fail("the connection was not taken", EAGAIN);  // libmicrohttpd closed fd
+  return {};
+}
+
 int Server::port() const { return impl_->port; }
 const Stats& Server::stats() const { return impl_->stats; }
 const Limits& Server::limits() const { return impl_->limits; }

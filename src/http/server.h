@@ -126,6 +126,11 @@ class Server {
   // Stops accepting, answers every waiting reply with 503, finishes the handler queue, closes.
   void stop();
 
+  // Serves an already connected stream socket (ownership passes to the server), as if it had
+  // been accepted from a loopback client: for fuzzing and tests, and for sockets handed over
+  // by a supervisor.
+  Result<void> add_connection(int fd);
+
   int port() const;
   const Stats& stats() const;
   const Limits& limits() const;

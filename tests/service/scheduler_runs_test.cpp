@@ -24,16 +24,6 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return pred();
-}
-
 TEST(SchedulerRuns, ASupersededRunDoesNotHideItsSuccessorFromRunningOrTheDrain) {
   ::setenv("SOROKA_ENABLE_SIM_ENGINE", "1", 1);  // inherited by the workers
   auto speech = short_speech_sample();

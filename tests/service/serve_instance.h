@@ -154,6 +154,17 @@ class ServeInstance {
   std::unique_ptr<Process> proc_;
 };
 
+// Polls `pred` every 50 ms until it holds or `timeout` passes; its last value.
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return pred();
+}
+
 // One value of GET /metrics ("" when absent or unreachable).
 inline std::string metric(const ServeInstance& s, const std::string& name) {
   auto r = s.client().Get("/metrics");

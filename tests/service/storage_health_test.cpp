@@ -28,16 +28,6 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return pred();
-}
-
 bool job_running_with_progress(const ServeInstance& s, const std::string& id) {
   auto j = s.job(id);
   return j.is_object() && j.value("state", "") == "running" && j.value("progress", 0.0) > 0;
