@@ -27,11 +27,6 @@ wrk.headers["Content-Type"] = "multipart/form-data; boundary=" .. b
 wrk.body = "--" .. b .. "\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nsim-slow\r\n" ..
            "--" .. b .. "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"note.wav\"\r\n" ..
            "Content-Type: audio/wav\r\n\r\n" .. data .. "\r\n--" .. b .. "--\r\n"
-local codes = {}
-response = function(status, headers, body) codes[status] = (codes[status] or 0) + 1 end
-done = function(summary, latency, requests)
-  for s, n in pairs(codes) do io.write(string.format("status %d: %d\n", s, n)) end
-end
 EOF
 
 cat > "$work/idle.py" <<'EOF'
@@ -67,7 +62,7 @@ run_one() {  # $1: binary; prints "healthz_rps upload_rps idle_delta_kib"
   h=$(wrk -t2 -c32 -d10s "http://127.0.0.1:$port/healthz" | awk '/Requests\/sec/ {print $2}')
   u=$(NOTE="$work/note.wav" wrk -t2 -c8 -d10s -s "$work/upload.lua" "http://127.0.0.1:$port/v1/jobs" \
       | tee "$work/wrk-upload.txt" | awk '/Requests\/sec/ {print $2}')
-  grep '^status' "$work/wrk-upload.txt" | tr '\n' ' ' >&2; echo >&2
+  grep -E 'requests in|Non-2xx' "$work/wrk-upload.txt" | tr -s ' ' >&2 || true
   idle=$(python3 "$work/idle.py" "$port" 1000 "$pid")
   echo "$idle" >&2
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""

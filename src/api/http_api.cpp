@@ -253,7 +253,10 @@ void HttpApi::Impl::submit(SubmitHandler& h, const std::shared_ptr<http::Reply>&
                   Rejection::queue_full);
   // The file must be a readable medium before it costs a queue slot; FFmpeg reads it in a
   // child of its own, never here.
+  const auto probe_start = std::chrono::steady_clock::now();
   auto probe = service::probe_in_child(ctx.supervisor, ctx.probe, up.path);
+  spdlog::debug("event=probed file=\"{}\" ms={}", log_escape(up.original_name),
+                std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - probe_start).count());
   if (!probe) {
     spdlog::warn("event=probe_failed file=\"{}\" error=\"{}\"", log_escape(up.original_name), log_escape(probe.error().message));
     return refuse(unavailable("the file could not be examined; retry later", "probe_failed", kRetryAfterS), Rejection::memory);

@@ -707,6 +707,10 @@ void Server::Impl::watch_disconnects() {
 void Server::Impl::run_loop() {
   while (!loop_stop) {
     MHD_run_wait(daemon, 100);
+    // Work libmicrohttpd left for its next turn (a connection resumed from another thread is
+    // taken back into its event set only then): take those turns now, not 100 ms later.
+    MHD_UNSIGNED_LONG_LONG t = 0;
+    for (int i = 0; i < 8 && MHD_get_timeout(daemon, &t) == MHD_YES && t == 0; ++i) MHD_run(daemon);
     auto now = Clock::now();
     loop_tick_ns.store(now.time_since_epoch().count(), std::memory_order_relaxed);
     reap(now);
@@ -771,7 +775,6 @@ Result<std::unique_ptr<Server>> Server::bind(const std::string& host, int port, 
       MHD_OPTION_NOTIFY_COMPLETED, completed, p,
       MHD_OPTION_NOTIFY_CONNECTION, on_connection, p,
       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, p,
-      MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
       MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
       MHD_OPTION_END);
   if (!impl->daemon) return fail("cannot listen on " + host + ":" + std::to_string(port), EADDRINUSE);
