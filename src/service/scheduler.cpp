@@ -13,6 +13,7 @@
 #include "service/sim_model.h"
 #include "util/log.h"
 #include "worker/line_channel.h"
+#include "worker/protocol.h"
 
 namespace soroka::service {
 
@@ -294,17 +295,15 @@ void Scheduler::run_job(std::shared_ptr<Run> run) {
     while (!run->done && !run->user_error) {
       auto line = w.channel->receive(500ms);
       if (line) {
-        auto j = nlohmann::json::parse(*line, nullptr, false);
-        if (j.is_object()) {
-          if (auto p = j.find("progress"); p != j.end() && p->is_number())
-            progress = p->get<double>();
-          if (auto e = j.find("error"); e != j.end() && e->is_string()) {
-            run->worker_error = e->get<std::string>();
-            run->user_error = j.value("user_error", false) && j.contains("job");
+        if (auto m = worker::decode_worker_message(*line)) {
+          if (m->progress) progress = *m->progress;
+          if (m->error) {
+            run->worker_error = *m->error;
+            run->user_error = m->user_error && m->has_job;
           }
-          if (j.value("done", false)) {
+          if (m->done) {
             run->done = true;
-            run->job_peak = j.value("peak_bytes", std::uint64_t{0});
+            run->job_peak = m->peak_bytes;
           }
         }
       } else if (line.error().code != ETIMEDOUT) {
