@@ -1,10 +1,11 @@
 # Front door: `make demo` and `make test` install what is missing, build, and run.
 BUILD_DIR ?= build
 ASAN_DIR  ?= build-asan
+FUZZ_DIR  ?= build-fuzz
 JOBS      ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build install demo test test-asan bench format clean
+.PHONY: all deps configure build install demo test test-asan fuzz bench format clean
 
 all: build
 
@@ -41,6 +42,16 @@ test-asan: build
 	cd $(ASAN_DIR) && SOROKA_WORKER_BINARY=$(abspath $(BUILD_DIR))/soroka \
 	  ctest --output-on-failure -j $(JOBS) --timeout 600
 
+# libFuzzer targets (fuzz/) under ASan+UBSan, built with clang 16 (clang 14 cannot compile
+# libstdc++'s <expected>), each run for FUZZ_SECONDS (default 60) or FUZZ_RUNS executions;
+# fails if any target crashes, leaks or breaks an invariant. See scripts/run-fuzz.sh.
+fuzz:
+	@./scripts/install-deps.sh --fuzz
+	cmake -S . -B $(FUZZ_DIR) -DCMAKE_C_COMPILER=clang-16 -DCMAKE_CXX_COMPILER=clang++-16 \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSOROKA_FUZZ=ON -DSOROKA_BUILD_TESTS=OFF -DSOROKA_BUILD_BENCH=OFF
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target soroka_fuzzers
+	./scripts/run-fuzz.sh $(FUZZ_DIR)
+
 bench: build
 	@./bench/run-all.sh $(BUILD_DIR)
 
@@ -48,4 +59,4 @@ format:
 	find src tests bench -name '*.cpp' -o -name '*.h' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)

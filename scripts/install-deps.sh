@@ -11,6 +11,11 @@ PKGS=(
   libpocketsphinx-dev libsphinxbase-dev pocketsphinx pocketsphinx-en-us pocketsphinx-testdata
   flite sox ffmpeg python3 python3-psutil time curl systemd strace wrk
 )
+# `--fuzz` (make fuzz) adds the libFuzzer toolchain: clang 16, whose runtime package carries
+# libFuzzer and the sanitizers (clang 14 cannot compile libstdc++ 12's <expected>).
+if [ "${1:-}" = "--fuzz" ]; then
+  PKGS+=(clang-16 libclang-rt-16-dev)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

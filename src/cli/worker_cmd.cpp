@@ -1,6 +1,7 @@
 // soroka worker (hidden): a process `soroka serve` starts to run jobs, keeping its model warm.
 //
-// Protocol, one JSON object a line (the scheduler's side is service/scheduler.cpp):
+// Protocol, one JSON object a line (the scheduler's side is service/scheduler.cpp, decoding
+// of both ends in worker/protocol.h):
 //   stdin   {"job":ID,"input":PATH,"result":PATH,"language":"en","degrade":0,
 //            "heartbeat_ms":N}                             run a job
 //           shed                                         memory is critical: give back caches
@@ -54,6 +55,7 @@
 #include "util/file_reader.h"
 #include "util/log.h"
 #include "worker/sandbox.h"
+#include "worker/protocol.h"
 
 namespace soroka::cli {
 
@@ -71,15 +73,7 @@ struct WorkerArgs {
   std::string sandbox_input, sandbox_results;  // both or neither: see the top of this file
 };
 
-// Without heartbeat_ms in the request: often enough for the service's default stall timeout
-// (2 min) to see four lines in it even if one is late.
-constexpr std::chrono::milliseconds kDefaultHeartbeat{10000};
-
-struct JobRequest {
-  std::string id, input, result, language = "en";
-  int degrade = 0;
-  std::chrono::milliseconds heartbeat = kDefaultHeartbeat;
-};
+using worker::JobRequest;
 
 std::mutex out_mu;
 void emit(const nlohmann::json& j) {
@@ -88,26 +82,6 @@ void emit(const nlohmann::json& j) {
   line += '\n';
   std::fwrite(line.data(), 1, line.size(), stdout);
   std::fflush(stdout);
-}
-
-Result<JobRequest> parse_request(const std::string& line) {
-  auto j = nlohmann::json::parse(line, nullptr, false);
-  if (!j.is_object()) return fail("not a JSON object", EPROTO);
-  JobRequest r;
-  auto str = [&](const char* key, std::string& out, bool required) -> bool {
-    auto it = j.find(key);
-    if (it == j.end()) return !required;
-    if (!it->is_string()) return false;
-    out = it->get<std::string>();
-    return true;
-  };
-  if (!str("job", r.id, true) || !str("input", r.input, true) || !str("result", r.result, true) ||
-      !str("language", r.language, false))
-    return fail("a job needs string fields job, input, result", EPROTO);
-  if (auto d = j.find("degrade"); d != j.end() && d->is_number_integer()) r.degrade = d->get<int>();
-  if (auto h = j.find("heartbeat_ms"); h != j.end() && h->is_number_unsigned() && h->get<std::uint64_t>() > 0)
-    r.heartbeat = std::chrono::milliseconds(h->get<std::uint64_t>());
-  return r;
 }
 
 // Reads stdin on its own thread: job lines queue up for the main thread, "shed" is acted on
@@ -356,7 +330,7 @@ int run_worker(const WorkerArgs& a) {
   });
   emit({{"ready", true}, {"rss_bytes", self_status().rss_bytes}, {"sandbox", sandbox}});
   while (auto line = inbox.next()) {
-    auto job = parse_request(*line);
+    auto job = worker::decode_job_request(*line);
     if (!job) {
       spdlog::error("event=worker_bad_request error=\"{}\"", log_escape(job.error().message));
       return kFailure;

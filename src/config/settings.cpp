@@ -216,6 +216,10 @@ const char* kind_name(Kind k) {
   return "?";
 }
 
+// Durations end up in steady_clock arithmetic (int64 nanoseconds, where overflow is undefined
+// behaviour): 100 years is beyond any sensible setting and leaves ~190 years of headroom.
+constexpr std::uint64_t kMaxDurationNs = 100ull * 365 * 24 * 3600 * 1'000'000'000;
+
 // Types a raw value for a field and stores it; from_env: values arrive as strings.
 Result<void> assign(Settings& s, const Field& f, const Raw& raw, const std::string& origin) {
   const std::string name = fmt::format("{}.{}", f.section, f.key);
@@ -253,6 +257,10 @@ Result<void> assign(Settings& s, const Field& f, const Raw& raw, const std::stri
                                         : "expected a non-negative integer");
       if (f.kind != Kind::size && f.kind != Kind::millis_or_off && f.kind != Kind::count_or_off && *v == 0)
         return bad("must be greater than 0");
+      const bool millis = f.kind == Kind::millis || f.kind == Kind::millis_or_off;
+      if ((millis && *v > kMaxDurationNs / 1'000'000) ||
+          (f.kind == Kind::micros && *v > kMaxDurationNs / 1'000))
+        return bad("must be at most 100 years");
       f.set(s, 0, *v, false, {});
       return {};
     }

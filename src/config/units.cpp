@@ -27,6 +27,9 @@ std::optional<std::uint64_t> parse_size(std::string_view text) noexcept {
       {"M", 1048576.0}, {"MiB", 1048576.0}, {"MB", 1e6},
       {"G", 1073741824.0}, {"GiB", 1073741824.0}, {"GB", 1e9},
       {"T", 1099511627776.0}, {"TiB", 1099511627776.0}, {"TB", 1e12},
+      // format_size prints PiB and EiB: what it prints must read back.
+      {"P", 1125899906842624.0}, {"PiB", 1125899906842624.0}, {"PB", 1e15},
+      {"E", 1152921504606846976.0}, {"EiB", 1152921504606846976.0}, {"EB", 1e18},
   };
   bool found = false;
   for (const auto& u : units) {
@@ -47,9 +50,10 @@ std::optional<std::uint64_t> parse_size(std::string_view text) noexcept {
   }
   auto d = parse::f64(num);
   if (!d || !std::isfinite(*d) || *d < 0) return std::nullopt;
-  double bytes = *d * mult;
+  double bytes = std::round(*d * mult);
   if (bytes >= 1.8e19) return std::nullopt;
-  return static_cast<std::uint64_t>(std::llround(bytes));
+  // Not llround: its long long ends at 2^63 (9.2e18), below what a uint64_t holds.
+  return static_cast<std::uint64_t>(bytes);
 }
 
 std::string format_size(std::uint64_t bytes) {

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "pipeline/formats.h"
@@ -27,37 +28,73 @@ std::string to_json(const JobParams& p) {
       .dump();
 }
 
+namespace {
+// Type-checked reads of members that may be absent (the default then stays). nlohmann's
+// value() throws type_error on a mismatch, and neither a queued job's params nor a worker's
+// result file is trusted to match: a throw would end a scheduler or HTTP thread, and with it
+// the service. False on a wrong type.
+template <class T>
+bool read_member(const nlohmann::json& obj, const char* key, T& out) {
+  auto it = obj.find(key);  // end() on a non-object too
+  if (it == obj.end()) return true;
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (!it->is_string()) return false;
+  } else {
+    if (!it->is_number()) return false;
+  }
+  out = it->template get<T>();
+  return true;
+}
+}  // namespace
+
 Result<JobParams> parse_job_params(std::string_view json) {
   auto j = nlohmann::json::parse(json, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return fail("job params are not a JSON object", EINVAL);
   JobParams p;
-  p.model = j.value("model", p.model);
-  p.language = j.value("language", p.language);
-  p.response_format = j.value("response_format", p.response_format);
-  p.duration_s = j.value("duration_s", 0.0);
+  if (!read_member(j, "model", p.model) || !read_member(j, "language", p.language) ||
+      !read_member(j, "response_format", p.response_format))
+    return fail("job params: model, language and response_format must be strings", EINVAL);
+  // The memory estimate adds 8 KiB a second and converts to an integer: past 1e9 s (31 years)
+  // no upload comes from, a double could overflow the conversion.
+  if (!read_member(j, "duration_s", p.duration_s) || !(p.duration_s >= 0 && p.duration_s <= 1e9))
+    return fail("job params: duration_s must be a number of seconds in [0, 1e9]", EINVAL);
   return p;
 }
 
 Result<pipeline::Transcript> read_transcript_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return sys_fail("opening result " + path);
-  auto j = nlohmann::json::parse(in, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return fail("result " + path + " is not JSON", EPROTO);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_transcript(text.str(), path);
+}
+
+Result<pipeline::Transcript> parse_transcript(std::string_view json, std::string_view origin) {
+  auto j = nlohmann::json::parse(json, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return fail("result " + std::string(origin) + " is not JSON", EPROTO);
+  auto wrong = [&](const char* what) {
+    return fail(fmt::format("result {}: {} has the wrong type", origin, what), EPROTO);
+  };
   pipeline::Transcript t;
-  t.file = j.value("file", "");
-  t.duration_s = j.value("duration_s", 0.0);
-  t.language = j.value("language", "");
-  t.engine = j.value("engine", "");
+  if (!read_member(j, "file", t.file) || !read_member(j, "duration_s", t.duration_s) ||
+      !read_member(j, "language", t.language) || !read_member(j, "engine", t.engine))
+    return wrong("a top-level field");
   if (auto it = j.find("segments"); it != j.end() && it->is_array()) {
     for (const auto& s : *it) {
       engine::SegmentText seg;
-      seg.start_s = s.value("start", 0.0);
-      seg.end_s = s.value("end", 0.0);
-      seg.text = s.value("text", "");
-      if (auto w = s.find("words"); w != s.end() && w->is_array())
-        for (const auto& wj : *w)
-          seg.words.push_back({wj.value("start", 0.0), wj.value("end", 0.0),
-                               wj.value("word", ""), std::nullopt});
+      if (!s.is_object() || !read_member(s, "start", seg.start_s) ||
+          !read_member(s, "end", seg.end_s) || !read_member(s, "text", seg.text))
+        return wrong("a segment");
+      if (auto w = s.find("words"); w != s.end() && w->is_array()) {
+        for (const auto& wj : *w) {
+          engine::Word word;
+          if (!wj.is_object() || !read_member(wj, "start", word.start_s) ||
+              !read_member(wj, "end", word.end_s) || !read_member(wj, "word", word.text))
+            return wrong("a word");
+          seg.words.push_back(std::move(word));
+        }
+      }
       t.segments.push_back(std::move(seg));
     }
   }

@@ -26,6 +26,8 @@ Result<JobParams> parse_job_params(std::string_view json);
 
 // The transcript a worker wrote (pipeline::write_json's shape) read back.
 Result<pipeline::Transcript> read_transcript_file(const std::string& path);
+// The same from the file's text (pure; fuzz/transcript_fuzz.cpp). `origin` names it in errors.
+Result<pipeline::Transcript> parse_transcript(std::string_view json, std::string_view origin);
 
 struct Rendered {
   std::string content_type;

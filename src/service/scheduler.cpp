@@ -17,6 +17,7 @@
 #include "util/text.h"
 #include "util/log.h"
 #include "worker/line_channel.h"
+#include "worker/protocol.h"
 
 namespace soroka::service {
 
@@ -322,16 +323,16 @@ void Scheduler::run_job(std::shared_ptr<Run> run) {
     bool ended = false;  // the worker died (stdout closed)
     auto take_line = [&](const std::string& text) {
       last_heard = std::chrono::steady_clock::now();
-      auto j = nlohmann::json::parse(text, nullptr, false);
-      if (!j.is_object()) return;
-      if (auto p = j.find("progress"); p != j.end() && p->is_number()) progress = p->get<double>();
-      if (auto e = j.find("error"); e != j.end() && e->is_string()) {
-        run->worker_error = e->get<std::string>();
-        run->user_error = j.value("user_error", false) && j.contains("job");
+      auto m = worker::decode_worker_message(text);
+      if (!m) return;
+      if (m->progress) progress = *m->progress;
+      if (m->error) {
+        run->worker_error = *m->error;
+        run->user_error = m->user_error && m->has_job;
       }
-      if (j.value("done", false)) {
+      if (m->done) {
         run->done = true;
-        run->job_peak = j.value("peak_bytes", std::uint64_t{0});
+        run->job_peak = m->peak_bytes;
       }
     };
     while (!run->done && !run->user_error) {

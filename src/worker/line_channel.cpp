@@ -85,22 +85,27 @@ Result<void> LineChannel::send(std::string_view line, std::chrono::milliseconds 
   return {};
 }
 
+std::optional<std::string> LineFramer::next_line() {
+  auto nl = buf_.find('\n', scanned_);
+  if (nl == std::string::npos) {
+    scanned_ = buf_.size();
+    return std::nullopt;
+  }
+  std::string line = buf_.substr(0, nl);
+  buf_.erase(0, nl + 1);
+  scanned_ = 0;
+  return line;
+}
+
 Result<std::string> LineChannel::receive(std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
-  std::size_t scanned = 0;
   for (;;) {
-    auto nl = buf_.find('\n', scanned);
-    if (nl != std::string::npos) {
-      std::string line = buf_.substr(0, nl);
-      buf_.erase(0, nl + 1);
-      return line;
-    }
-    scanned = buf_.size();
-    if (buf_.size() > kMaxLine) return fail("line from worker longer than 1 MiB", EMSGSIZE);
+    if (auto line = framer_.next_line()) return std::move(*line);
+    if (framer_.pending() > kMaxLine) return fail("line from worker longer than 1 MiB", EMSGSIZE);
     char chunk[4096];
     ssize_t n = ::read(rfd_, chunk, sizeof chunk);
     if (n > 0) {
-      buf_.append(chunk, static_cast<std::size_t>(n));
+      framer_.append({chunk, static_cast<std::size_t>(n)});
       continue;
     }
     if (n == 0) return fail("worker closed its output", EPIPE);

@@ -3,12 +3,28 @@
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "util/result.h"
 
 namespace soroka::worker {
+
+// The framing alone, without I/O (pure; fuzz/line_framing_fuzz.cpp): bytes in, complete
+// '\n'-terminated lines out, the incomplete rest held for the next bytes.
+class LineFramer {
+ public:
+  void append(std::string_view bytes) { buf_.append(bytes); }
+  // The next complete line without its '\n'; nullopt while none is complete.
+  std::optional<std::string> next_line();
+  // Bytes held that are not yet a complete line (after next_line() returned nullopt).
+  std::size_t pending() const noexcept { return buf_.size(); }
+
+ private:
+  std::string buf_;
+  std::size_t scanned_ = 0;  // bytes of buf_ known to hold no '\n'
+};
 
 // Does not own the fds (they stay with the WorkerHandle) but makes them non-blocking, so
 // that a stuck worker costs a timeout, never a hung thread. For a socketpair pass the
@@ -30,7 +46,7 @@ class LineChannel {
  private:
   int wfd_ = -1, rfd_ = -1;
   bool w_socket_ = false;
-  std::string buf_;  // read but not yet returned
+  LineFramer framer_;  // read but not yet returned
 };
 
 }  // namespace soroka::worker

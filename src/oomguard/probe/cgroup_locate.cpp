@@ -1,6 +1,8 @@
 // Finds where a process's memory cgroup lives: parses /proc/<pid>/cgroup and mountinfo.
 #include "oomguard/probe/cgroup_locate.h"
 
+#include <limits>
+
 #include "util/parse.h"
 
 namespace soroka::oomguard {
@@ -15,7 +17,10 @@ Result<std::vector<CgroupEntry>> parse_proc_cgroup(std::string_view text) {
     if (c2 == std::string_view::npos) return fail("malformed /proc/PID/cgroup line", EINVAL);
     auto id = parse::i64(line.substr(0, c1));
     std::string_view path = line.substr(c2 + 1);
-    if (!id || path.empty() || path.front() != '/')
+    // Hierarchy ids are 0 (v2) and 1.. (v1); an id that does not fit an int could pass for
+    // 0 after a cast and make a v1 line look like the v2 one.
+    if (!id || *id < 0 || *id > std::numeric_limits<int>::max() || path.empty() ||
+        path.front() != '/')
       return fail("malformed /proc/PID/cgroup line", EINVAL);
     out.push_back({static_cast<int>(*id), std::string(line.substr(c1 + 1, c2 - c1 - 1)),
                    std::string(path)});

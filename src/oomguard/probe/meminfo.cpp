@@ -1,6 +1,8 @@
 // Parser for /proc/meminfo: the system-wide view (MemTotal, MemAvailable, swap).
 #include "oomguard/probe/meminfo.h"
 
+#include <cstdint>
+
 #include "util/parse.h"
 
 namespace soroka::oomguard {
@@ -24,8 +26,10 @@ Result<MemInfo> parse_meminfo(std::string_view text) noexcept {
     else if (key == "Cached") dst = &cached;
     else continue;
     auto v = parse::u64(parse::next_token(line));
-    if (!v) return fail("malformed /proc/meminfo line for " + std::string(key), EINVAL);
-    *dst = *v * 1024;  // the kernel prints kB (KiB)
+    // The kernel prints kB (KiB); a count whose bytes overflow 64 bits is not from a kernel.
+    if (!v || *v > UINT64_MAX / 1024)
+      return fail("malformed /proc/meminfo line for " + std::string(key), EINVAL);
+    *dst = *v * 1024;
   }
   if (!have_total || !have_free) return fail("/proc/meminfo lacks MemTotal or MemFree", EINVAL);
   if (m.total_bytes == 0) return fail("/proc/meminfo reports MemTotal 0", EINVAL);

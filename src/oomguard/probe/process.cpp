@@ -1,6 +1,8 @@
 // Parsers for /proc/<pid>/{statm,status,smaps_rollup,oom_score_adj}: one process's memory.
 #include "oomguard/probe/process.h"
 
+#include <cstdint>
+
 #include "util/parse.h"
 
 namespace soroka::oomguard {
@@ -18,7 +20,7 @@ bool for_each_kb_line(std::string_view text, F&& on) noexcept {
     std::string_view unit = parse::next_token(line);
     if (unit != "kB") continue;  // not a memory line
     auto v = parse::u64(num);
-    if (!v) return false;
+    if (!v || *v > UINT64_MAX / 1024) return false;  // bytes would overflow: not a kernel's
     on(key, *v * 1024);
   }
   return true;
@@ -28,7 +30,8 @@ bool for_each_kb_line(std::string_view text, F&& on) noexcept {
 Result<std::uint64_t> parse_statm_rss(std::string_view text, std::uint64_t page_size) noexcept {
   parse::next_token(text);  // size
   auto resident = parse::u64(parse::next_token(text));
-  if (!resident) return fail("malformed statm", EINVAL);
+  if (!resident || (page_size != 0 && *resident > UINT64_MAX / page_size))
+    return fail("malformed statm", EINVAL);
   return *resident * page_size;
 }
 

@@ -7,7 +7,8 @@ namespace soroka::oomguard {
 
 namespace {
 bool parse_psi_fields(std::string_view rest, PsiLine& out) noexcept {
-  int seen = 0;
+  // Each of the four fields once; a repeated one must not stand in for a missing one.
+  unsigned seen = 0;
   for (std::string_view tok = parse::next_token(rest); !tok.empty();
        tok = parse::next_token(rest)) {
     auto eq = tok.find('=');
@@ -15,17 +16,22 @@ bool parse_psi_fields(std::string_view rest, PsiLine& out) noexcept {
     std::string_view k = tok.substr(0, eq), v = tok.substr(eq + 1);
     if (k == "total") {
       auto n = parse::u64(v);
-      if (!n) return false;
-      out.total_us = *n, ++seen;
+      if (!n || (seen & 8u)) return false;
+      out.total_us = *n, seen |= 8u;
     } else {
       auto d = parse::f64(v);
       if (!d) return false;
-      if (k == "avg10") out.avg10 = *d, ++seen;
-      else if (k == "avg60") out.avg60 = *d, ++seen;
-      else if (k == "avg300") out.avg300 = *d, ++seen;
+      // A share of wall time: the kernel prints 0.00..100.00; from_chars also takes "nan",
+      // "inf" and negatives, which no kernel writes.
+      const int i = k == "avg10" ? 0 : k == "avg60" ? 1 : k == "avg300" ? 2 : -1;
+      if (i < 0) continue;  // a field a later kernel may add
+      const unsigned bit = 1u << i;
+      if (!(*d >= 0 && *d <= 100) || (seen & bit)) return false;
+      double* avg[] = {&out.avg10, &out.avg60, &out.avg300};
+      *avg[i] = *d, seen |= bit;
     }
   }
-  return seen == 4;
+  return seen == 15u;
 }
 }  // namespace
 
