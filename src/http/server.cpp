@@ -233,6 +233,10 @@ struct Server::Impl {
   std::atomic<bool> loop_stop{false};  // the event loop ends
   std::atomic<std::int64_t> loop_tick_ns{0};
 
+  // Sockets handed over by add_connection(), taken in by the loop.
+  std::mutex adopt_mu;
+  std::vector<int> adopt;
+
   // Replies that wait with a suspended connection, and those that watch for a disconnect.
   std::mutex replies_mu;
   std::vector<std::shared_ptr<ReplyImpl>> waiting;
@@ -706,11 +710,22 @@ void Server::Impl::watch_disconnects() {
 
 void Server::Impl::run_loop() {
   while (!loop_stop) {
-    MHD_run_wait(daemon, 100);
+    MHD_run_wait(daemon, static_cast<int32_t>(limits.loop_tick.count()));
     // Work libmicrohttpd left for its next turn (a connection resumed from another thread is
     // taken back into its event set only then): take those turns now, not 100 ms later.
     MHD_UNSIGNED_LONG_LONG t = 0;
     for (int i = 0; i < 8 && MHD_get_timeout(daemon, &t) == MHD_YES && t == 0; ++i) MHD_run(daemon);
+    std::vector<int> fds;
+    {
+      std::lock_guard lk(adopt_mu);
+      fds.swap(adopt);
+    }
+    for (int fd : fds) {
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      MHD_add_connection(daemon, fd, reinterpret_cast<const sockaddr*>(&a), sizeof a);  // closes fd if refused
+    }
     auto now = Clock::now();
     loop_tick_ns.store(now.time_since_epoch().count(), std::memory_order_relaxed);
     reap(now);
@@ -812,7 +827,12 @@ void Server::stop() {
     // A few turns so resumed connections get their answers out before the daemon closes them.
     auto until = Clock::now() + 200ms;
     while (Clock::now() < until) std::this_thread::sleep_for(20ms);
-    impl_->loop_stop = true;
+    {
+      std::lock_guard lk(impl_->adopt_mu);
+      impl_->loop_stop = true;
+      for (int fd : impl_->adopt) ::close(fd);
+      impl_->adopt.clear();
+    }
     impl_->loop.join();
   }
   MHD_stop_daemon(impl_->daemon);
@@ -820,11 +840,14 @@ void Server::stop() {
 }
 
 Result<void> Server::add_connection(int fd) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (MHD_add_connection(impl_->daemon, fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != MHD_YES)
-    return fail("the connection was not taken", EAGAIN);  // libmicrohttpd closed fd
+  // libmicrohttpd runs the accept policy and the connection notification in the thread that
+  // adds a connection; ours keep their table on the loop thread only, so the loop adds it.
+  std::lock_guard lk(impl_->adopt_mu);
+  if (impl_->loop_stop) {
+    ::close(fd);
+    return fail("the server is stopping", ESHUTDOWN);
+  }
+  impl_->adopt.push_back(fd);
   return {};
 }
 
