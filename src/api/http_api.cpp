@@ -408,20 +408,27 @@ http::Response HttpApi::Impl::healthz() const {
 http::Response HttpApi::Impl::metrics(const http::Server& server) const {
   std::string text = render_prometheus(ctx.metrics, ctx.gauges());
   const auto& s = server.stats();
-  auto line = [&](const char* name, const char* type, std::uint64_t v) {
-    text += fmt::format("# TYPE {} {}\n{} {}\n", name, type, name, v);
-  };
-  line("soroka_http_connections", "gauge", s.connections.load());
-  line("soroka_http_connection_memory_bytes", "gauge", server.memory_bytes());
-  line("soroka_http_connections_accepted_total", "counter", s.accepted.load());
-  line("soroka_http_connections_refused_total", "counter", s.refused.load());
-  line("soroka_http_connections_evicted_total", "counter", s.evicted.load());
-  line("soroka_http_header_timeouts_total", "counter", s.header_timeouts.load());
-  line("soroka_http_slow_bodies_total", "counter", s.slow_bodies.load());
-  line("soroka_http_client_disconnects_total", "counter", s.disconnects.load());
-  line("soroka_http_busy_total", "counter", s.busy.load());
-  line("soroka_http_too_large_total", "counter", s.too_large.load());
-  line("soroka_http_bad_headers_total", "counter", s.bad_headers.load());
+  using service::append_metric;
+  append_metric(text, "soroka_http_connections", "gauge", "Open HTTP connections.", s.connections.load());
+  append_metric(text, "soroka_http_connection_memory_bytes", "gauge",
+                "Per-connection pools plus buffered request state.", server.memory_bytes());
+  append_metric(text, "soroka_http_connections_accepted_total", "counter", "Connections accepted.", s.accepted.load());
+  append_metric(text, "soroka_http_connections_refused_total", "counter",
+                "Connections refused at accept: no room and nothing to evict.", s.refused.load());
+  append_metric(text, "soroka_http_connections_evicted_total", "counter",
+                "Connections still sending headers closed to make room.", s.evicted.load());
+  append_metric(text, "soroka_http_header_timeouts_total", "counter",
+                "Connections closed at the header deadline.", s.header_timeouts.load());
+  append_metric(text, "soroka_http_slow_bodies_total", "counter",
+                "Connections closed for a body below the minimum rate.", s.slow_bodies.load());
+  append_metric(text, "soroka_http_client_disconnects_total", "counter",
+                "Clients gone while their answer waited (their jobs cancelled).", s.disconnects.load());
+  append_metric(text, "soroka_http_busy_total", "counter", "503 for capacity or a full handler queue.",
+                s.busy.load());
+  append_metric(text, "soroka_http_too_large_total", "counter", "413: bodies over the route's limit.",
+                s.too_large.load());
+  append_metric(text, "soroka_http_bad_headers_total", "counter", "431: too many header fields.",
+                s.bad_headers.load());
   http::Response r;
   r.content_type = "text/plain; version=0.0.4";
   r.body = std::move(text);

@@ -25,6 +25,12 @@ void metric(std::string& out, const char* name, const char* type, const char* he
 
 }  // namespace
 
+void append_metric(std::string& out, const char* name, const char* type, const char* help,
+                   std::uint64_t value) {
+  metric(out, name, type, help);
+  out += fmt::format("{} {}\n", name, value);
+}
+
 std::string render_prometheus(const Metrics& m, const Gauges& g) {
   std::string out;
   metric(out, "soroka_memory_level", "gauge", "Memory level: 0 normal, 1 warning, 2 critical.");
@@ -59,15 +65,15 @@ std::string render_prometheus(const Metrics& m, const Gauges& g) {
   metric(out, "soroka_worker_preemptions_total", "counter",
          "Workers stopped at critical memory; their jobs re-queued.");
   out += fmt::format("soroka_worker_preemptions_total {}\n", m.worker_preemptions.load());
-  metric(out, "soroka_worker_stalls_total", "counter",
-         "Workers killed after reporting no progress for worker.stall_timeout_ms; jobs retried.");
-  out += fmt::format("soroka_worker_stalls_total {}\n", m.worker_stalls.load());
-  metric(out, "soroka_worker_timeouts_total", "counter",
-         "Jobs stopped at worker.timeout_ms; retried while attempts remain.");
-  out += fmt::format("soroka_worker_timeouts_total {}\n", m.worker_timeouts.load());
-  metric(out, "soroka_store_errors_total", "counter",
-         "Job store writes that failed for a storage reason (disk full, I/O, locked).");
-  out += fmt::format("soroka_store_errors_total {}\n", m.store_errors.load());
+  append_metric(out, "soroka_worker_stalls_total", "counter",
+                "Workers killed after reporting no progress for worker.stall_timeout_ms; jobs retried.",
+                m.worker_stalls.load());
+  append_metric(out, "soroka_worker_timeouts_total", "counter",
+                "Jobs stopped at worker.timeout_ms; retried while attempts remain.",
+                m.worker_timeouts.load());
+  append_metric(out, "soroka_store_errors_total", "counter",
+                "Job store writes that failed for a storage reason (disk full, I/O, locked).",
+                m.store_errors.load());
   metric(out, "soroka_store_healthy", "gauge", "0 while job store writes fail, else 1.");
   out += fmt::format("soroka_store_healthy {}\n", g.store_healthy ? 1 : 0);
   metric(out, "soroka_admission_rejections_total", "counter", "Uploads refused, by reason.");

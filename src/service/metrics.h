@@ -50,4 +50,8 @@ struct Gauges {
 
 std::string render_prometheus(const Metrics& m, const Gauges& g);
 
+// One metric in the exposition format: HELP, TYPE and its value.
+void append_metric(std::string& out, const char* name, const char* type, const char* help,
+                   std::uint64_t value);
+
 }  // namespace soroka::service
