@@ -811,7 +811,11 @@ Result<void> Server::start() {
 void Server::stop() {
   if (!impl_ || !impl_->daemon) return;
   impl_->stopping = true;
-  // Waiting replies are answered so that their connections resume and can be closed.
+  // Handlers in flight finish first and answer their own replies: answering one of theirs
+  // from here would let the loop end its request (and free its handler) while it still runs.
+  if (impl_->pool) impl_->pool->stop();
+  // What still waits (long waits: synchronous jobs) is answered so its connection resumes and
+  // can be closed.
   std::vector<std::shared_ptr<ReplyImpl>> waiting;
   {
     std::lock_guard lk(impl_->replies_mu);
@@ -822,7 +826,6 @@ void Server::stop() {
     resp.close = true;
     r->send(std::move(resp));
   }
-  if (impl_->pool) impl_->pool->stop();  // handlers in flight answer their replies
   if (impl_->loop.joinable()) {
     // A few turns so resumed connections get their answers out before the daemon closes them.
     auto until = Clock::now() + 200ms;
