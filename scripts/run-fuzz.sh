@@ -30,8 +30,8 @@ run_one() {
     -artifact_prefix="$build/fuzz-artifacts/$name-" "$corpus" "$src/fuzz/corpus/$name" >"$log" 2>&1
   local rc=$?
   local execs rate
-  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
-  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
+  execs=$(tr -d '\000' <"$log" | sed -n 's/^stat::number_of_executed_units: *//p' | tail -n1)
+  rate=$(tr -d '\000' <"$log" | sed -n 's/^stat::average_exec_per_sec: *//p' | tail -n1)
   printf '%-16s rc=%-3s execs=%-12s exec/s=%s\n' "$name" "$rc" "${execs:-?}" "${rate:-?}"
   [ "$rc" -eq 0 ]
 }
