@@ -8,11 +8,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 namespace soroka::test {
 
@@ -80,13 +83,25 @@ V1Cgroup::~V1Cgroup() { destroy(); }
 void V1Cgroup::destroy() {
   if (dir_.empty()) return;
   for (int attempt = 0; attempt < 50; ++attempt) {
-    std::istringstream procs(slurp(dir_ + "/cgroup.procs"));
-    pid_t p;
+    // Children first (a service under test makes worker cgroups inside ours and may be killed
+    // before it removes them), deepest first; every process in any of them killed.
+    std::vector<std::string> dirs;
+    std::error_code ec;
+    for (auto it = std::filesystem::recursive_directory_iterator(dir_, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+      if (it->is_directory(ec)) dirs.push_back(it->path().string());
+    std::sort(dirs.begin(), dirs.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+    dirs.push_back(dir_);
     bool any = false;
-    while (procs >> p) {
-      ::kill(p, SIGKILL);
-      any = true;
+    for (const auto& d : dirs) {
+      std::istringstream procs(slurp(d + "/cgroup.procs"));
+      pid_t p;
+      while (procs >> p) {
+        ::kill(p, SIGKILL);
+        any = true;
+      }
     }
+    for (std::size_t i = 0; i + 1 < dirs.size(); ++i) ::rmdir(dirs[i].c_str());
     if (::rmdir(dir_.c_str()) == 0) {
       dir_.clear();
       return;
