@@ -50,7 +50,6 @@ Server& server() {
     Limits l;
     l.max_form_parts = 8;
     l.handler_threads = 1;
-    l.loop_tick = std::chrono::milliseconds(1);
     auto made = Server::bind("127.0.0.1", 0, l);
     FUZZ_CHECK(made.has_value());
     Route form;

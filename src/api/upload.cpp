@@ -23,9 +23,10 @@ ApiError no_space(std::string message) {
   return {507, std::move(message), "server_error", "file", "insufficient_storage", 60};
 }
 
-std::optional<std::uint64_t> free_bytes(const std::string& dir) {
-  auto r = durable::free_bytes(dir);
-  return r ? std::optional<std::uint64_t>(*r) : std::nullopt;
+// The disk cannot keep its floor (an unreadable statvfs is not taken for a full disk).
+bool out_of_room(const std::string& dir, std::uint64_t floor) {
+  auto r = durable::check_room(dir, 0, floor);
+  return !r && r.error().code == ENOSPC;
 }
 
 }  // namespace
@@ -47,8 +48,7 @@ std::optional<ApiError> UploadReceiver::start_file(const http::FormChunk& c) {
     return bad_request(fmt::format("the filename {}", why), "file", "invalid_filename");
   // Refused before a byte is written when the disk cannot take a file of the largest size
   // and keep its floor; the exact size is checked again as it grows.
-  auto room = free_bytes(limits_.dir);
-  if (room && *room < limits_.min_free_bytes)
+  if (out_of_room(limits_.dir, limits_.min_free_bytes))
     return no_space("the server is out of disk space; retry later");
   auto token = jobs::make_job_id(jobs::now_ms());
   up_.path = limits_.dir + "/" + (token ? *token : std::string("upload")) + ".upload";
@@ -81,8 +81,7 @@ std::optional<ApiError> UploadReceiver::on_form(const http::FormChunk& c) {
       return too_large(fmt::format("the file is over the limit of {} bytes", limits_.max_file_bytes));
     // Every 1 MiB, the disk's floor again: a client must not fill the disk under the store.
     if ((up_.file_bytes >> 20) != ((up_.file_bytes - c.data.size()) >> 20)) {
-      auto room = free_bytes(limits_.dir);
-      if (room && *room < limits_.min_free_bytes) return no_space("the server is out of disk space; retry later");
+      if (out_of_room(limits_.dir, limits_.min_free_bytes)) return no_space("the server is out of disk space; retry later");
     }
     const char* p = c.data.data();
     std::size_t n = c.data.size();

@@ -36,8 +36,8 @@ struct Limits {
   // most this many requests wait for one, beyond which the answer is 503.
   std::size_t handler_threads = 4;
   std::size_t handler_queue = 256;
-  // The event loop's longest sleep between turns (deadlines are checked once a turn). Events
-  // wake it at once; the fuzzer shortens it to turn as fast as it feeds connections.
+  // The event loop's longest sleep between turns: header and body deadlines are checked once
+  // a turn. Network events, resumed connections and handed-over sockets wake it at once.
   std::chrono::milliseconds loop_tick{100};
 };
 

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
@@ -21,6 +22,8 @@
 
 #include <microhttpd.h>
 #include <spdlog/spdlog.h>
+
+#include "util/text.h"
 
 namespace soroka::http {
 
@@ -39,6 +42,8 @@ constexpr unsigned kConnectionSlack = 64;
 // that a client still sending reads our answer instead of a connection reset (clients write
 // the whole body before they read); beyond, we answer at once and close.
 constexpr std::uint64_t kDrainFactor = 4;
+// What a request refused before its route is known (404, 405, 431) may send.
+constexpr std::uint64_t kUnroutedBody = 16 * 1024;
 
 bool is_loopback(const sockaddr* sa) {
   if (sa == nullptr) return false;
@@ -197,7 +202,6 @@ enum class Phase { headers, request, waiting };
 
 struct Conn {
   std::uint64_t id = 0;
-  MHD_Connection* mhd = nullptr;
   int fd = -1;
   std::string client;
   bool loopback = false;
@@ -207,6 +211,13 @@ struct Conn {
   std::uint64_t body_bytes = 0;
   bool closing = false;        // we shut it down; libmicrohttpd closes it on its next turn
 };
+
+// Gives up on a connection: libmicrohttpd sees the shutdown and closes it on its next turn.
+void close_conn(Conn& c, std::atomic<std::uint64_t>& counter) {
+  c.closing = true;
+  ::shutdown(c.fd, SHUT_RDWR);
+  counter.fetch_add(1, std::memory_order_relaxed);
+}
 
 }  // namespace
 
@@ -224,7 +235,6 @@ struct Server::Impl {
   // Owned by the loop thread (libmicrohttpd calls back only there).
   std::map<std::uint64_t, Conn*> conns;
   std::uint64_t next_conn = 1;
-  std::string pending_client;  // the address the accept policy let in, for NOTIFY_STARTED
   std::size_t active_unreserved = 0;
 
   std::unique_ptr<TaskPool> pool;
@@ -232,6 +242,15 @@ struct Server::Impl {
   std::atomic<bool> stopping{false};   // no new connections
   std::atomic<bool> loop_stop{false};  // the event loop ends
   std::atomic<std::int64_t> loop_tick_ns{0};
+  // The loop sleeps in poll() on libmicrohttpd's epoll descriptor and this eventfd; other
+  // threads write it when they resume a connection or hand one over, since libmicrohttpd in
+  // external mode takes either only when it is run again.
+  int epoll_fd = -1;
+  int wake_fd = -1;
+  void wake() const {
+    const std::uint64_t one = 1;
+    (void)!::write(wake_fd, &one, sizeof one);
+  }
 
   // Sockets handed over by add_connection(), taken in by the loop.
   std::mutex adopt_mu;
@@ -258,16 +277,7 @@ class ReplyImpl final : public Reply, public std::enable_shared_from_this<ReplyI
  public:
   ReplyImpl(Server::Impl* srv, MHD_Connection* c, int fd) : srv_(srv), conn_(c), fd_(fd) {}
 
-  void send(Response r) override {
-    std::lock_guard lk(mu_);
-    if (sent_) return;
-    sent_ = true;
-    resp_ = std::move(r);
-    if (suspended_) {
-      suspended_ = false;
-      MHD_resume_connection(conn_);
-    }
-  }
+  void send(Response r) override { finish(std::move(r)); }
   void watch_disconnect(std::function<void()> on_gone) override {
     std::lock_guard lk(mu_);
     on_gone_ = std::move(on_gone);
@@ -302,10 +312,7 @@ class ReplyImpl final : public Reply, public std::enable_shared_from_this<ReplyI
       on_gone_ = nullptr;
     }
     f();
-    Response r;
-    r.status = 499;  // never seen by the client; the connection closes
-    r.close = true;
-    send(std::move(r));
+    finish(std::nullopt);  // resumed with no answer: the connection closes
     return true;
   }
   bool watching() const {
@@ -315,6 +322,19 @@ class ReplyImpl final : public Reply, public std::enable_shared_from_this<ReplyI
   int fd() const { return fd_; }
 
  private:
+  // Answers once (nullopt: none, the connection is closed) and resumes it if suspended.
+  void finish(std::optional<Response> r) {
+    std::lock_guard lk(mu_);
+    if (sent_) return;
+    sent_ = true;
+    resp_ = std::move(r);
+    if (suspended_) {
+      suspended_ = false;
+      MHD_resume_connection(conn_);
+      srv_->wake();
+    }
+  }
+
   Server::Impl* srv_;
   MHD_Connection* conn_;
   int fd_;
@@ -338,9 +358,8 @@ struct RequestState {
   bool refuse_now = false;
   MHD_PostProcessor* pp = nullptr;
   std::uint64_t received = 0;
-  std::uint64_t max_body = 0;
+  std::uint64_t max_body = kUnroutedBody;  // the route's, once it is known
   std::size_t parts = 0;
-  bool in_part = false;
   std::string part_name;
   std::uint64_t part_bytes = 0;
   std::uint64_t buffered = 0;  // counted in stats.buffered_bytes
@@ -389,14 +408,13 @@ MHD_Result on_post(void* cls, MHD_ValueKind, const char* key, const char* filena
   auto* st = static_cast<RequestState*>(cls);
   if (st->refusal) return MHD_YES;  // drain
   std::string_view name = key ? key : "";
-  const bool first = off == 0 && (!st->in_part || name != st->part_name || st->part_bytes > 0);
+  const bool first = off == 0 && (st->parts == 0 || name != st->part_name || st->part_bytes > 0);
   if (first) {
     if (++st->parts > st->srv->limits.max_form_parts) {
       st->refuse(st->srv->error(400, "too many form fields (at most " +
                                          std::to_string(st->srv->limits.max_form_parts) + ")"));
       return MHD_YES;
     }
-    st->in_part = true;
     st->part_name.assign(name);
     st->part_bytes = 0;
   }
@@ -409,12 +427,6 @@ MHD_Result on_post(void* cls, MHD_ValueKind, const char* key, const char* filena
   fc.first = first;
   if (auto r = st->handler->on_form(fc)) st->refuse(std::move(*r));
   return MHD_YES;
-}
-
-void add_active(RequestState* st) {
-  if (st->counted_active) return;
-  st->counted_active = true;
-  ++st->srv->active_unreserved;
 }
 
 // The request's headers are complete: check them, find the route, make the handler.
@@ -430,18 +442,24 @@ void begin(RequestState* st, MHD_Connection* c, const char* url, const char* met
     req.peer = st->conn->client;
     req.peer_loopback = st->conn->loopback;
   }
-  if (req.headers.size() > L.max_headers) {
-    srv->stats.bad_headers.fetch_add(1, std::memory_order_relaxed);
-    st->refuse(srv->error(431, "too many header fields (at most " + std::to_string(L.max_headers) + ")"));
-    st->refuse_now = true;
-    return;
-  }
   if (auto cl = req.header("content-length")) {
     std::uint64_t n = 0;
     auto [p, ec] = std::from_chars(cl->data(), cl->data() + cl->size(), n);
     if (ec == std::errc() && p == cl->data() + cl->size()) req.content_length = n;
   }
   if (auto ct = req.header("content-type")) req.multipart = lower(*ct).starts_with("multipart/form-data");
+  // A refusal before the body: answered at once when no body follows or it is too big to be
+  // worth reading; otherwise the body is drained first (see kDrainFactor).
+  const bool chunked = req.header("transfer-encoding").has_value();
+  auto refuse_now = [&](Response r) {
+    const bool body_follows = chunked || (req.content_length && *req.content_length > 0);
+    st->refuse(std::move(r));
+    st->refuse_now = !body_follows || (req.content_length && *req.content_length > kDrainFactor * st->max_body);
+  };
+  if (req.headers.size() > L.max_headers) {
+    srv->stats.bad_headers.fetch_add(1, std::memory_order_relaxed);
+    return refuse_now(srv->error(431, "too many header fields (at most " + std::to_string(L.max_headers) + ")"));
+  }
 
   const Route* route = nullptr;
   bool path_known = false;
@@ -454,16 +472,6 @@ void begin(RequestState* st, MHD_Connection* c, const char* url, const char* met
     req.captures = std::move(*caps);
     break;
   }
-  // A refusal before the body: answered at once when no body follows or it is too big to be
-  // worth reading; otherwise the body is drained first (see kDrainFactor).
-  const bool chunked = req.header("transfer-encoding").has_value();
-  auto refuse_now = [&](Response r) {
-    const std::uint64_t cap = kDrainFactor * (st->max_body ? st->max_body : 16 * 1024);
-    if (!st->max_body) st->max_body = 16 * 1024;
-    const bool body_follows = chunked || (req.content_length && *req.content_length > 0);
-    st->refuse(std::move(r));
-    st->refuse_now = !body_follows || (req.content_length && *req.content_length > cap);
-  };
   if (!route) return refuse_now(path_known ? srv->error(405, "method not allowed")
                                            : srv->error(404, "no such endpoint"));
   st->route = route;
@@ -475,7 +483,8 @@ void begin(RequestState* st, MHD_Connection* c, const char* url, const char* met
       r.headers.emplace_back("Retry-After", "2");
       return refuse_now(std::move(r));
     }
-    add_active(st);
+    st->counted_active = true;
+    ++srv->active_unreserved;
   }
   if (req.content_length && *req.content_length > st->max_body) {
     srv->stats.too_large.fetch_add(1, std::memory_order_relaxed);
@@ -564,9 +573,7 @@ MHD_Result dispatch(void* cls, MHD_Connection* c, const char* url, const char* m
   // The body is complete (or we were resumed with an answer).
   if (st->completed) {
     auto r = st->reply ? st->reply->take() : std::nullopt;
-    if (!r) return MHD_NO;
-    if (r->status == 499) return MHD_NO;  // the client is gone
-    return queue(c, *r);
+    return r ? queue(c, *r) : MHD_NO;  // none: the client is gone
   }
   st->completed = true;
   if (st->pp && !st->refusal) {
@@ -620,7 +627,6 @@ void on_connection(void* cls, MHD_Connection* c, void** socket_context, MHD_Conn
   if (code == MHD_CONNECTION_NOTIFY_STARTED) {
     auto* conn = new Conn;
     conn->id = srv->next_conn++;
-    conn->mhd = c;
     if (const auto* ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD)) conn->fd = ci->connect_fd;
     if (const auto* ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS)) {
       conn->client = numeric_address(ci->client_addr);
@@ -652,10 +658,7 @@ MHD_Result accept_policy(void* cls, const sockaddr* addr, socklen_t) {
   }
   auto d = decide_accept(open, numeric_address(addr), srv->limits.max_connections, srv->limits.max_per_client);
   if (d.evict) {
-    Conn* v = srv->conns.at(*d.evict);
-    v->closing = true;
-    ::shutdown(v->fd, SHUT_RDWR);
-    srv->stats.evicted.fetch_add(1, std::memory_order_relaxed);
+    close_conn(*srv->conns.at(*d.evict), srv->stats.evicted);
   }
   if (!d.accept) srv->stats.refused.fetch_add(1, std::memory_order_relaxed);
   return d.accept ? MHD_YES : MHD_NO;
@@ -664,30 +667,23 @@ MHD_Result accept_policy(void* cls, const sockaddr* addr, socklen_t) {
 void mhd_log(void*, const char* fmt, va_list ap) {
   char buf[512];
   std::vsnprintf(buf, sizeof buf, fmt, ap);
-  std::string s(buf);
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  for (auto& ch : s)
-    if (static_cast<unsigned char>(ch) < 0x20 || ch == '"') ch = ' ';
-  spdlog::debug("event=http_library message=\"{}\"", s);
+  std::string_view s(buf);
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.remove_suffix(1);
+  spdlog::debug("event=http_library message=\"{}\"", log_escape(s));
 }
 
 }  // namespace
 
 void Server::Impl::reap(Clock::time_point now) {
   for (auto& [id, c] : conns) {
-    if (c->closing) continue;
-    if (c->phase == Phase::headers && now - c->since > limits.header_timeout) {
-      c->closing = true;
-      ::shutdown(c->fd, SHUT_RDWR);
-      stats.header_timeouts.fetch_add(1, std::memory_order_relaxed);
-    } else if (c->phase == Phase::request && now - c->since > limits.header_timeout) {
+    if (c->closing || now - c->since <= limits.header_timeout) continue;
+    if (c->phase == Phase::headers) {
+      close_conn(*c, stats.header_timeouts);
+    } else if (c->phase == Phase::request) {
       auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - c->since).count();
       if (c->body_bytes * 1000 / static_cast<std::uint64_t>(std::max<std::int64_t>(ms, 1)) < limits.min_body_rate ||
-          now - c->last_io > limits.idle_timeout) {
-        c->closing = true;
-        ::shutdown(c->fd, SHUT_RDWR);
-        stats.slow_bodies.fetch_add(1, std::memory_order_relaxed);
-      }
+          now - c->last_io > limits.idle_timeout)
+        close_conn(*c, stats.slow_bodies);
     }
   }
 }
@@ -710,11 +706,16 @@ void Server::Impl::watch_disconnects() {
 
 void Server::Impl::run_loop() {
   while (!loop_stop) {
-    MHD_run_wait(daemon, static_cast<int32_t>(limits.loop_tick.count()));
-    // Work libmicrohttpd left for its next turn (a connection resumed from another thread is
-    // taken back into its event set only then): take those turns now, not 100 ms later.
-    MHD_UNSIGNED_LONG_LONG t = 0;
-    for (int i = 0; i < 8 && MHD_get_timeout(daemon, &t) == MHD_YES && t == 0; ++i) MHD_run(daemon);
+    int wait = static_cast<int>(limits.loop_tick.count());
+    if (MHD_UNSIGNED_LONG_LONG t = 0; MHD_get_timeout(daemon, &t) == MHD_YES)
+      wait = static_cast<int>(std::min<MHD_UNSIGNED_LONG_LONG>(t, static_cast<MHD_UNSIGNED_LONG_LONG>(wait)));
+    pollfd p[2] = {{epoll_fd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
+    ::poll(p, 2, wait);
+    if (p[1].revents & POLLIN) {
+      std::uint64_t n = 0;
+      (void)!::read(wake_fd, &n, sizeof n);
+    }
+    MHD_run(daemon);
     std::vector<int> fds;
     {
       std::lock_guard lk(adopt_mu);
@@ -794,6 +795,13 @@ Result<std::unique_ptr<Server>> Server::bind(const std::string& host, int port, 
       MHD_OPTION_END);
   if (!impl->daemon) return fail("cannot listen on " + host + ":" + std::to_string(port), EADDRINUSE);
   if (const auto* di = MHD_get_daemon_info(impl->daemon, MHD_DAEMON_INFO_BIND_PORT)) impl->port = di->port;
+  if (const auto* di = MHD_get_daemon_info(impl->daemon, MHD_DAEMON_INFO_EPOLL_FD)) impl->epoll_fd = di->epoll_fd;
+  impl->wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (impl->epoll_fd < 0 || impl->wake_fd < 0) {
+    MHD_stop_daemon(impl->daemon);
+    if (impl->wake_fd >= 0) ::close(impl->wake_fd);
+    return fail("cannot set up the HTTP event loop", errno ? errno : EIO);
+  }
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
@@ -840,6 +848,7 @@ void Server::stop() {
   }
   MHD_stop_daemon(impl_->daemon);
   impl_->daemon = nullptr;
+  ::close(impl_->wake_fd);
 }
 
 Result<void> Server::add_connection(int fd) {
@@ -851,6 +860,7 @@ Result<void> Server::add_connection(int fd) {
     return fail("the server is stopping", ESHUTDOWN);
   }
   impl_->adopt.push_back(fd);
+  impl_->wake();
   return {};
 }
 
