@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include <fmt/format.h>
@@ -160,6 +161,7 @@ struct HttpApi::Impl {
   }
 
   void submit(SubmitHandler& h, const std::shared_ptr<http::Reply>& reply);
+  std::variant<jobs::Job, http::Response> owned_job(const http::Request& req);
   http::Response get_job(const http::Request& req);
   http::Response delete_job(const http::Request& req);
   http::Response healthz() const;
@@ -341,6 +343,7 @@ void HttpApi::Impl::wait_loop() {
         continue;
       }
       auto job = ctx.store.get(w.id);
+      if (!job && job.error().code != ENOENT) continue;  // the store is busy or failing: next look
       if (!job) {
         w.reply->send(to_response(internal("the job vanished: " + job.error().message)));
       } else if (jobs::is_terminal(job->state) || now >= w.deadline) {
@@ -364,26 +367,29 @@ void HttpApi::Impl::wait_loop() {
   }
 }
 
-http::Response HttpApi::Impl::get_job(const http::Request& req) {
+// The job a GET or DELETE names, if this caller may see it; else the answer (404, 500).
+std::variant<jobs::Job, http::Response> HttpApi::Impl::owned_job(const http::Request& req) {
   const std::string& id = req.captures.at(0);
   auto job = ctx.store.get(id);
-  if (!job || !may_see(req, *job)) {
-    if (!job && job.error().code != ENOENT) return to_response(internal("the job store cannot be read"));
-    return to_response(not_found("no job " + id));
-  }
-  auto o = job_json(*job);
+  if (job && may_see(req, *job)) return std::move(*job);
+  if (!job && job.error().code != ENOENT) return to_response(internal("the job store cannot be read"));
+  return to_response(not_found("no job " + id));  // not yours is no different from none
+}
+
+http::Response HttpApi::Impl::get_job(const http::Request& req) {
+  auto found = owned_job(req);
+  if (auto* r = std::get_if<http::Response>(&found)) return std::move(*r);
+  const auto& job = std::get<jobs::Job>(found);
+  auto o = job_json(job);
   // Claimed, but its worker has not started: the memory it reserves is not free yet.
-  if (job->state == jobs::JobState::running && ctx.scheduler.waiting_for_memory(job->id)) o["waiting_for"] = "memory";
+  if (job.state == jobs::JobState::running && ctx.scheduler.waiting_for_memory(job.id)) o["waiting_for"] = "memory";
   return json_response(200, o);
 }
 
 http::Response HttpApi::Impl::delete_job(const http::Request& req) {
-  const std::string& id = req.captures.at(0);
-  auto job = ctx.store.get(id);
-  if (!job || !may_see(req, *job)) {
-    if (!job && job.error().code != ENOENT) return to_response(internal("the job store cannot be read"));
-    return to_response(not_found("no job " + id));
-  }
+  auto found = owned_job(req);
+  if (auto* r = std::get_if<http::Response>(&found)) return std::move(*r);
+  const std::string id = std::get<jobs::Job>(found).id;
   cancel_job(id, "delete");
   auto after = ctx.store.get(id);
   return json_response(200, after ? job_json(*after) : nlohmann::json{{"id", id}});

@@ -71,7 +71,7 @@ std::optional<ApiError> UploadReceiver::on_form(const http::FormChunk& c) {
       return bad_request("a form field has no valid name");
     if (current_ == "file") {
       if (auto e = start_file(c)) return e;
-    } else if (up_.fields.contains(current_) && current_.find("[]") == std::string::npos) {
+    } else if (up_.fields.contains(current_)) {
       return bad_request(fmt::format("form field '{}' is given twice", log_escape(current_, 64)), current_);
     }
   }
