@@ -48,7 +48,7 @@ Stats stats(std::vector<double> v) {
 
 // Runs `trials` climbs across the warning threshold; returns latencies in ms.
 std::vector<double> measure(bool events, int trials) {
-  constexpr std::uint64_t kLimit = 512 * kMiB;
+  constexpr std::uint64_t kLimit = 512 * soroka::kMiB;
   std::string why;
   auto cg = soroka::test::V1Cgroup::create(kLimit, &why);
   if (!cg) {
@@ -63,7 +63,7 @@ std::vector<double> measure(bool events, int trials) {
   MonitorParams p;
   p.thresholds.warning_percent = 50;
   p.thresholds.critical_percent = 95;
-  p.thresholds.min_available_bytes = 16 * kMiB;
+  p.thresholds.min_available_bytes = 16 * soroka::kMiB;
   p.thresholds.hysteresis_percent = 2;
   p.use_v1_thresholds = events;
   p.use_psi_trigger = events;
@@ -115,7 +115,7 @@ std::vector<double> measure(bool events, int trials) {
     // (used - warn) MiB earlier in the hog's timeline.
     std::size_t k = 0;
     while (k < stamps.size() && stamps[k] <= sampled_at) ++k;
-    std::size_t overshoot = (used_at_detection - warn_bytes) / kMiB;
+    std::size_t overshoot = (used_at_detection - warn_bytes) / soroka::kMiB;
     if (k == 0 || overshoot >= k) continue;
     std::int64_t crossed = stamps[k - 1 - overshoot];
     out.push_back(static_cast<double>(warned_at - crossed) / 1e6);

@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "config/units.h"
+#include "util/units.h"
 #include "fuzz_check.h"
 #include "util/parse.h"
 

@@ -30,6 +30,7 @@
 #include "util/text.h"
 #include "util/log.h"
 #include "worker/supervisor.h"
+#include "util/units.h"
 
 namespace soroka::service {
 
@@ -37,7 +38,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-constexpr std::uint64_t kMiBytes = 1024 * 1024;
 // The event loop must turn at least this often (it wakes every 100 ms) to count as alive.
 constexpr std::chrono::seconds kLoopAlive{5};
 
@@ -120,8 +120,8 @@ std::string status_line(const oomguard::Monitor& mon, jobs::JobQueue& store,
   auto snap = mon.latest();
   auto queue = store.queue_length();
   return fmt::format("memory {} {}/{} MiB ({:.0f}%), queue {}, workers {} running {} idle",
-                     oomguard::to_string(mon.level()), snap.used_bytes / kMiBytes,
-                     snap.limit_bytes / kMiBytes, snap.used_percent,
+                     oomguard::to_string(mon.level()), to_mib(snap.used_bytes),
+                     to_mib(snap.limit_bytes), snap.used_percent,
                      queue ? fmt::format("{}", *queue) : std::string("?"), scheduler.running(),
                      scheduler.idle_workers());
 }
@@ -231,7 +231,7 @@ int serve(const ServeOptions& o, Settings settings) {
   spdlog::info("event=start listen={}:{} state_dir={} workers_cgroup=\"{}\" budget_mib={} limit_mib={} "
                "level={} pid={}",
                listen->first, listen->second, state, (*supervisor)->cgroups().description(),
-               budget.capacity() / kMiBytes, (*monitor)->latest().limit_bytes / kMiBytes,
+               to_mib(budget.capacity()), to_mib((*monitor)->latest().limit_bytes),
                oomguard::to_string((*monitor)->level()), ::getpid());
 
   SchedulerParams sp;
@@ -334,8 +334,8 @@ int serve(const ServeOptions& o, Settings settings) {
         last_purge = now;
         auto cutoff = jobs::now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(settings.service.retention);
         if (auto free = durable::free_bytes(state); free && *free < settings.service.min_free_disk)
-          spdlog::warn("event=disk_low dir={} free_mib={} floor_mib={}", state, *free / kMiBytes,
-                       settings.service.min_free_disk / kMiBytes);
+          spdlog::warn("event=disk_low dir={} free_mib={} floor_mib={}", state, to_mib(*free),
+                       to_mib(settings.service.min_free_disk));
         if (auto p = checked_store.purge(cutoff); p && p->jobs > 0) {
           std::error_code e;
           for (const auto& f : p->files) fs::remove(f, e);

@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "config/units.h"
+#include "util/units.h"
 
 namespace soroka::cli {
 

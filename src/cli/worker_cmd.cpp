@@ -56,6 +56,7 @@
 #include "util/log.h"
 #include "worker/sandbox.h"
 #include "worker/protocol.h"
+#include "util/units.h"
 
 namespace soroka::cli {
 
@@ -265,9 +266,9 @@ bool run_one(JobRunner& runner, const JobRequest& job) {
   };
   auto t = runner.run(job, progress);
   if (!t) {
-    nlohmann::json e = {{"job", job.id}, {"error", t.error().message}};
-    if (t.error().user_error) e["user_error"] = true;
-    emit(e);
+    emit(nlohmann::json::parse(worker::encode_job_error(
+        job.id, t.error().message,
+        t.error().user_error ? FailureKind::invalid_input : FailureKind::worker_failed)));
     spdlog::warn("event=worker_job_failed job={} user_error={} reason=\"{}\"", job.id,
                  t.error().user_error, log_escape(t.error().message));
     return t.error().user_error;
@@ -280,7 +281,7 @@ bool run_one(JobRunner& runner, const JobRequest& job) {
   std::uint64_t peak = self_status().hwm_bytes;
   emit({{"job", job.id}, {"done", true}, {"peak_bytes", peak}});
   spdlog::info("event=worker_job_done job={} duration_s={:.1f} segments={} peak_mib={}", job.id,
-               t->duration_s, t->segments.size(), peak >> 20);
+               t->duration_s, t->segments.size(), to_mib(peak));
   // What this job allocated goes back to the system before the worker idles.
   ::malloc_trim(0);
   return true;
@@ -326,7 +327,7 @@ int run_worker(const WorkerArgs& a) {
   Inbox inbox([&r] {
     std::uint64_t freed = r.shed();
     ::malloc_trim(0);
-    spdlog::info("event=worker_shed freed_mib={}", freed >> 20);
+    spdlog::info("event=worker_shed freed_mib={}", to_mib(freed));
   });
   emit({{"ready", true}, {"rss_bytes", self_status().rss_bytes}, {"sandbox", sandbox}});
   while (auto line = inbox.next()) {

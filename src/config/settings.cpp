@@ -11,7 +11,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
-#include "config/units.h"
+#include "util/units.h"
 #include "util/file_reader.h"
 #include "util/parse.h"
 

@@ -22,6 +22,7 @@
 #include "oomguard/probe/process.h"
 #include "util/file_reader.h"
 #include "util/log.h"
+#include "util/units.h"
 
 namespace soroka::engine {
 namespace {
@@ -63,7 +64,7 @@ constexpr const char* kRemoveSilence = "no";
 // Working memory of one utterance on top of the model: lattice, history and feature buffers.
 // 13 MiB measured after a 4 s utterance; 20 s segments (the segmenter's maximum) keep it
 // under 32 MiB.
-constexpr std::uint64_t kSessionBytes = 32 * oomguard::kMiB;
+constexpr std::uint64_t kSessionBytes = 32 * kMiB;
 
 // Decoder files: 91 MiB RSS for 36.9 MiB of en-us model files.
 constexpr double kBytesPerModelFileByte = 2.5;
@@ -82,9 +83,6 @@ std::uint64_t self_rss_bytes() {
   return rss ? *rss : 0;
 }
 
-std::string mib(std::uint64_t bytes) {
-  return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / static_cast<double>(oomguard::kMiB));
-}
 
 Result<std::uint64_t> file_bytes(const fs::path& p) {
   std::error_code ec;
@@ -130,7 +128,7 @@ Result<oomguard::LoadedModel> load_decoder(const PocketsphinxParams& p, std::uin
   // earlier in this process): the estimate is then the better figure.
   if (before != 0 && after != 0 && delta >= estimate / 2) measured = delta;
   spdlog::debug("loaded {}: {} measured (estimate {}) in {:.2f} s", name,
-                measured ? mib(*measured) : std::string("not"), mib(estimate), secs);
+                measured ? format_mib(*measured) : std::string("not"), format_mib(estimate), secs);
 
   auto obj = std::make_shared<Decoder>(Decoder{std::move(ps), {}});
   if (feat_t* feat = ps_get_feat(obj->ps.get()); feat && feat->cmn_struct) {

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "util/fd.h"
+#include "util/units.h"
 
 namespace soroka::oomguard {
 
@@ -20,9 +21,6 @@ namespace {
 // buffers); the pipeline replaces this default with an estimate from the probed duration.
 constexpr std::uint64_t kBaseCost = 64 * kMiB;
 
-std::string mib(std::uint64_t bytes) {
-  return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / static_cast<double>(kMiB));
-}
 
 const char* file_kind(mode_t mode) noexcept {
   if (S_ISDIR(mode)) return "a directory";
@@ -99,7 +97,7 @@ Verdict check_file(const std::string& path, const AdmissionParams& params,
   if (v.file_bytes == 0) return refuse(std::move(v), Refusal::empty, "the file is empty");
   if (v.file_bytes > params.max_file_bytes) {
     const std::string msg =
-        fmt::format("file is {}; the limit is {}", mib(v.file_bytes), mib(params.max_file_bytes));
+        fmt::format("file is {}; the limit is {}", format_mib(v.file_bytes), format_mib(params.max_file_bytes));
     return refuse(std::move(v), Refusal::too_big, msg);
   }
 
@@ -110,7 +108,7 @@ Verdict check_file(const std::string& path, const AdmissionParams& params,
     const std::string msg = fmt::format(
         "not enough memory right now: processing this file needs about {}, {} is free; try "
         "again later",
-        mib(v.estimated_bytes), mib(usable));
+        format_mib(v.estimated_bytes), format_mib(usable));
     return refuse(std::move(v), Refusal::not_enough_memory, msg);
   }
   return v;

@@ -11,14 +11,11 @@
 #include "util/fd.h"
 #include "util/file_reader.h"
 #include "util/parse.h"
+#include "util/units.h"
 
 namespace soroka::oomguard {
 
 namespace {
-std::string mib(std::uint64_t b) {
-  if (b >= 1024 * kMiB) return fmt::format("{:.1f} GiB", static_cast<double>(b) / (1024.0 * kMiB));
-  return fmt::format("{:.1f} MiB", static_cast<double>(b) / kMiB);
-}
 }  // namespace
 
 const char* to_string(Severity s) noexcept {
@@ -47,19 +44,19 @@ AuditReport audit(const AuditInput& in) {
   std::optional<std::uint64_t> limit = has_cgroup ? s.cgroup->limit_bytes : std::nullopt;
   if (limit && *limit < s.system.total_bytes) {
     add("memory_limit", Severity::ok,
-        fmt::format("memory limit {} on {} (host has {})", mib(*limit), where,
-                    mib(s.system.total_bytes)));
+        fmt::format("memory limit {} on {} (host has {})", format_size(*limit), where,
+                    format_size(s.system.total_bytes)));
   } else if (limit) {
     add("memory_limit", Severity::weak,
         fmt::format("memory limit {} on {} is not below the host's {}: it protects nothing; "
                     "set MemoryMax= in the unit",
-                    mib(*limit), where, mib(s.system.total_bytes)));
+                    format_size(*limit), where, format_size(s.system.total_bytes)));
   } else {
     add("memory_limit", Severity::weak,
         fmt::format("no memory limit on {}: the service can take all {} of the host and the "
                     "OOM killer picks among every process; set MemoryMax= (e.g. MemoryMax=2G) "
                     "in the unit",
-                    where, mib(s.system.total_bytes)));
+                    where, format_size(s.system.total_bytes)));
   }
 
   // 2. memory.high (MemoryHigh): throttling before the hard limit.
@@ -68,7 +65,7 @@ AuditReport audit(const AuditInput& in) {
       add("memory_high", Severity::ok,
           fmt::format("memory.high {} ({:.0f} % of the limit): the kernel throttles and "
                       "reclaims before the hard limit",
-                      mib(*s.cgroup->high_bytes),
+                      format_size(*s.cgroup->high_bytes),
                       100.0 * static_cast<double>(*s.cgroup->high_bytes) /
                           static_cast<double>(*limit)));
     } else if (s.source == Source::cgroup_v2) {
@@ -82,13 +79,13 @@ AuditReport audit(const AuditInput& in) {
     add("swap_limit", Severity::ok, "the host has no swap: nothing to limit");
   } else if (has_cgroup && s.cgroup->swap_limit_bytes) {
     add("swap_limit", Severity::ok,
-        fmt::format("swap limit {} (host swap {})", mib(*s.cgroup->swap_limit_bytes),
-                    mib(s.system.swap_total_bytes)));
+        fmt::format("swap limit {} (host swap {})", format_size(*s.cgroup->swap_limit_bytes),
+                    format_size(s.system.swap_total_bytes)));
   } else {
     add("swap_limit", Severity::warn,
         fmt::format("no swap limit with {} of swap on the host: a leak can thrash swap for "
                     "minutes before the OOM killer acts; set MemorySwapMax=",
-                    mib(s.system.swap_total_bytes)));
+                    format_size(s.system.swap_total_bytes)));
   }
 
   // 4. Thresholds relative to the limit.
@@ -99,13 +96,13 @@ AuditReport audit(const AuditInput& in) {
     auto crit_b = static_cast<std::uint64_t>(lim * e.critical_percent / 100.0);
     std::string msg = fmt::format(
         "warning at {:.1f} % ({}), critical at {:.1f} % ({}) or under {} available, of {}",
-        e.warning_percent, mib(warn_b), e.critical_percent, mib(crit_b),
-        mib(e.min_available_bytes), mib(s.limit_bytes));
+        e.warning_percent, format_size(warn_b), e.critical_percent, format_size(crit_b),
+        format_size(e.min_available_bytes), format_size(s.limit_bytes));
     if (e.warning_percent < in.thresholds.warning_percent) msg += "; memory.high lowers warning";
     if (s.limit_bytes <= 2 * e.min_available_bytes) {
       add("thresholds", Severity::weak,
           msg + fmt::format(": a limit of {} leaves no room above the {} minimum",
-                            mib(s.limit_bytes), mib(e.min_available_bytes)));
+                            format_size(s.limit_bytes), format_size(e.min_available_bytes)));
     } else if (s.limit_bytes > crit_b && s.limit_bytes - crit_b < e.min_available_bytes) {
       add("thresholds", Severity::info,
           msg + ": the minimum-available rule turns critical before the percentage does");

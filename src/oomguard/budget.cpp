@@ -1,5 +1,6 @@
 // MemoryBudget: reservations against a shared capacity, FIFO waiters, pause and resize.
 #include "oomguard/budget.h"
+#include "util/units.h"
 
 #include <fmt/format.h>
 
@@ -11,14 +12,10 @@ namespace soroka::oomguard {
 
 namespace {
 
-constexpr double kMiBf = 1024.0 * 1024.0;
 // A timeout message names at most this many holders (largest first); a budget shared by a
 // few jobs and models rarely has more, and a log line should stay readable.
 constexpr std::size_t kMaxHoldersNamed = 8;
 
-std::string mib(std::uint64_t bytes) {
-  return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / kMiBf);
-}
 
 std::string who(const std::string& label) {
   return label.empty() ? std::string("reservation") : fmt::format("'{}'", label);
@@ -68,7 +65,7 @@ MemoryBudget::~MemoryBudget() = default;
 Result<Reservation> MemoryBudget::try_reserve(std::uint64_t bytes, std::string label) {
   std::lock_guard lock(mu_);
   if (bytes > capacity_) {
-    return fail(fmt::format("{} needs {}, capacity is {}", who(label), mib(bytes), mib(capacity_)),
+    return fail(fmt::format("{} needs {}, capacity is {}", who(label), format_mib(bytes), format_mib(capacity_)),
                 ENOMEM);
   }
   if (paused_) {
@@ -78,8 +75,8 @@ Result<Reservation> MemoryBudget::try_reserve(std::uint64_t bytes, std::string l
   }
   // Queued waiters come first: letting try_reserve jump the queue would starve them.
   if (!waiters_.empty() || !fits_locked(bytes)) {
-    std::string msg = fmt::format("{} needs {}, {} free of {}", who(label), mib(bytes),
-                                  mib(available_locked()), mib(capacity_));
+    std::string msg = fmt::format("{} needs {}, {} free of {}", who(label), format_mib(bytes),
+                                  format_mib(available_locked()), format_mib(capacity_));
     if (!waiters_.empty()) msg += fmt::format(", {} earlier request(s) waiting", waiters_.size());
     return fail(std::move(msg), EAGAIN);
   }
@@ -91,7 +88,7 @@ Result<Reservation> MemoryBudget::reserve(std::uint64_t bytes, std::string label
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::unique_lock lock(mu_);
   if (bytes > capacity_) {
-    return fail(fmt::format("{} needs {}, capacity is {}", who(label), mib(bytes), mib(capacity_)),
+    return fail(fmt::format("{} needs {}, capacity is {}", who(label), format_mib(bytes), format_mib(capacity_)),
                 ENOMEM);
   }
   const std::uint64_t ticket = next_ticket_++;
@@ -107,7 +104,7 @@ Result<Reservation> MemoryBudget::reserve(std::uint64_t bytes, std::string label
   });
   if (bytes > capacity_) {  // the capacity shrank below the request while we waited
     leave_queue();
-    return fail(fmt::format("{} needs {}, capacity is {}", who(label), mib(bytes), mib(capacity_)),
+    return fail(fmt::format("{} needs {}, capacity is {}", who(label), format_mib(bytes), format_mib(capacity_)),
                 ENOMEM);
   }
   if (!woke) {
@@ -115,7 +112,7 @@ Result<Reservation> MemoryBudget::reserve(std::uint64_t bytes, std::string label
         std::find(waiters_.begin(), waiters_.end(), ticket) - waiters_.begin());
     std::string msg =
         fmt::format("timed out after {} ms waiting for {} for {}: {} free of {}", timeout.count(),
-                    mib(bytes), who(label), mib(available_locked()), mib(capacity_));
+                    format_mib(bytes), who(label), format_mib(available_locked()), format_mib(capacity_));
     if (paused_) msg += "; the budget is paused (memory is short)";
     if (ahead > 0) msg += fmt::format("; {} earlier request(s) waiting", ahead);
     msg += "; held by " + holders_locked();
@@ -223,7 +220,7 @@ std::string MemoryBudget::holders_locked() const {
     if (i > 0) out += ", ";
     const auto& r = *by_size[i];
     out +=
-        fmt::format("{} ({})", r.label.empty() ? fmt::format("#{}", r.id) : r.label, mib(r.bytes));
+        fmt::format("{} ({})", r.label.empty() ? fmt::format("#{}", r.id) : r.label, format_mib(r.bytes));
   }
   if (by_size.size() > shown) out += fmt::format(" and {} more", by_size.size() - shown);
   return out;

@@ -6,13 +6,12 @@
 
 #include "oomguard/snapshot.h"
 #include "util/result.h"
+#include "util/units.h"
 
 namespace soroka::oomguard {
 
 enum class Level { normal = 0, warning = 1, critical = 2 };
 const char* to_string(Level l) noexcept;  // "normal", "warning", "critical"
-
-inline constexpr std::uint64_t kMiB = 1024 * 1024;
 
 // Defaults from the operators' original guide: warning 85 %, critical 95 %, critical also
 // when less than 200 MiB is available.

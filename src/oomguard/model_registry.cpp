@@ -1,5 +1,6 @@
 // ModelRegistry: loads each model once under a budget reservation, evicts idle ones LRU first.
 #include "oomguard/model_registry.h"
+#include "util/units.h"
 
 #include <fmt/format.h>
 
@@ -12,9 +13,6 @@ namespace soroka::oomguard {
 
 namespace {
 
-std::string mib(std::uint64_t bytes) {
-  return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
-}
 
 }  // namespace
 
@@ -138,8 +136,8 @@ Result<Reservation> ModelRegistry::reserve_locked(std::unique_lock<std::mutex>& 
       std::string msg = fmt::format(
           "not enough memory to load model '{}': needs {}, {} free, {} in use ({} of it by idle "
           "models) of a {} budget",
-          name, mib(bytes), mib(free_now), mib(budget_.reserved()), mib(idle_total),
-          mib(budget_.capacity()));
+          name, format_mib(bytes), format_mib(free_now), format_mib(budget_.reserved()), format_mib(idle_total),
+          format_mib(budget_.capacity()));
       if (const auto waiting = budget_.waiting(); waiting > 0) {
         msg += fmt::format("; {} earlier request(s) are waiting for memory", waiting);
       }

@@ -11,13 +11,14 @@
 
 #include "oomguard/levels.h"
 #include "util/log.h"
+#include "util/units.h"
 
 namespace soroka::pipeline {
 namespace {
 
 // FFmpeg demuxer, decoder and resampler state plus their packet and frame buffers; about
 // 10 MiB for MP3/AAC/Opus at 44.1-48 kHz stereo, doubled for video containers' headroom.
-constexpr std::uint64_t kDecodeBytes = 24 * oomguard::kMiB;
+constexpr std::uint64_t kDecodeBytes = 24 * kMiB;
 // The transcript grows with the audio: ~3 words/s at ~80 B per Word (with its string) plus
 // segment text, and the JSON rendering at the end (~120 B per word).
 constexpr std::uint64_t kTranscriptBytesPerSecond = 1024;

@@ -18,6 +18,7 @@
 #include "util/log.h"
 #include "worker/line_channel.h"
 #include "worker/protocol.h"
+#include "util/units.h"
 
 namespace soroka::service {
 
@@ -25,13 +26,11 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-constexpr std::uint64_t kMiBytes = 1024 * 1024;
 
 // Exit codes of `soroka worker` (worker_cmd.cpp): 3 = the input cannot be transcribed (a user
 // error, retrying will not help); anything else non-zero is the worker's own failure.
 constexpr int kWorkerUserError = 3;
 
-std::uint64_t mib(std::uint64_t b) { return (b + kMiBytes / 2) / kMiBytes; }
 
 // An end-of-run write that failed for a storage reason (disk full) is tried again this often
 // while the run's lease holds: the result is on disk, so a commit a few seconds late saves
@@ -124,7 +123,7 @@ std::uint64_t Scheduler::estimate_bytes(const std::string& model, double duratio
   if (auto p = sim_profile(model))
     // The simulated model and its working set, plus the worker process itself (FFmpeg,
     // pocketsphinx libraries: ~40 MiB RSS before any model).
-    base = p->model_bytes + p->working_bytes + 64 * kMiBytes;
+    base = p->model_bytes + p->working_bytes + 64 * kMiB;
   // The transcript grows with the audio: ~8 KiB per second of speech covers text, segments
   // and word timings with room to spare.
   base += static_cast<std::uint64_t>(std::max(0.0, duration_s) * 8192.0);
@@ -184,7 +183,7 @@ void Scheduler::dispatch_loop() {
     // Peaks of earlier successful runs of this model correct the configured guess downwards
     // (never below what this job itself was seen to need).
     if (learned > 0 && run->job.observed_peak_bytes == 0)
-      need = std::min(need, std::max<std::uint64_t>(learned + learned / 2, 64 * kMiBytes));
+      need = std::min(need, std::max<std::uint64_t>(learned + learned / 2, 64 * kMiB));
     if (worker_max > 0) need = std::min(need, worker_max);
     const std::uint64_t capacity = budget_.capacity();
     if (need > capacity) {
@@ -194,10 +193,10 @@ void Scheduler::dispatch_loop() {
         auto st = store_.fail(id, lease,
                               {fmt::format("model {} needs about {} MiB; this service can give a "
                                            "worker at most {} MiB",
-                                           run->params.model, mib(need), mib(capacity)),
+                                           run->params.model, to_mib(need), to_mib(capacity)),
                                false, false, 0});
         spdlog::warn("event=job_failed job={} reason=too_big_for_budget need_mib={} capacity_mib={}",
-                     id, mib(need), mib(capacity));
+                     id, to_mib(need), to_mib(capacity));
         if (st && jobs::is_terminal(*st)) remove_file(run->job.spec.input_path);
         done_cv_.notify_all();
         continue;
@@ -268,8 +267,8 @@ void Scheduler::dispatch_loop() {
     spdlog::info("event=job_start job={} run={} model={} attempt={} degrade={} reserve_mib={} "
                  "worker={} budget_reserved_mib={} budget_capacity_mib={}",
                  id, run->job.runs, run->params.model, run->job.attempts + 1, run->job.degrade,
-                 mib(run->worker->limit), run->worker->handle ? "warm" : "new",
-                 mib(budget_.reserved()), mib(budget_.capacity()));
+                 to_mib(run->worker->limit), run->worker->handle ? "warm" : "new",
+                 to_mib(budget_.reserved()), to_mib(budget_.capacity()));
     {
       std::lock_guard lk(mu_);
       runs_[{id, run->job.runs}] = run;
@@ -328,7 +327,7 @@ void Scheduler::run_job(std::shared_ptr<Run> run) {
       if (m->progress) progress = *m->progress;
       if (m->error) {
         run->worker_error = *m->error;
-        run->user_error = m->user_error && m->has_job;
+        run->user_error = is_user_error(m->kind) && m->has_job;
       }
       if (m->done) {
         run->done = true;
@@ -467,7 +466,7 @@ void Scheduler::finish(Run& run, const worker::WorkerExit& exit) {
   spdlog::info("event=worker_exit job={} run={} kind={} code={} signal={} peak_mib={} wall_ms={} "
                "detail=\"{}\"",
                id, run.job.runs, worker::to_string(exit.kind), exit.exit_code, exit.signal,
-               mib(peak), std::chrono::duration_cast<std::chrono::milliseconds>(exit.wall).count(),
+               to_mib(peak), std::chrono::duration_cast<std::chrono::milliseconds>(exit.wall).count(),
                exit.detail);
   if (run.stale) {  // another run owns the job now; this run's own result file is nobody's
     remove_file(run.result_path);
@@ -541,10 +540,10 @@ void Scheduler::finish(Run& run, const worker::WorkerExit& exit) {
         const int kills = run.job.degrade + 1;
         std::string reason = fmt::format(
             "worker was killed by the kernel OOM killer {} time{} at a {} MiB limit", kills,
-            kills == 1 ? "" : "s", mib(run.limit));
+            kills == 1 ? "" : "s", to_mib(run.limit));
         if (attempt < max_attempts) reason += "; retrying with cheaper settings";
         spdlog::warn("event=worker_oom_killed job={} attempt={}/{} limit_mib={}", id, attempt,
-                     max_attempts, mib(run.limit));
+                     max_attempts, to_mib(run.limit));
         // The peak of an OOM-killed run is the limit it hit; the next run reserves more.
         fail_job(reason, true, true, std::max(peak, run.limit));
         break;

@@ -7,12 +7,12 @@
 #include <fmt/format.h>
 
 #include "util/log.h"
+#include "util/units.h"
 
 namespace soroka::service {
 
 namespace {
 using namespace std::chrono_literals;
-std::uint64_t mib(std::uint64_t b) { return (b + (1u << 19)) >> 20; }
 
 // Sets a worker's cgroup limit and reservation to `bytes`; false (nothing changed) when the
 // budget has no room to grow or the kernel refuses to shrink below what is in use.
@@ -47,7 +47,7 @@ Result<void> WorkerPool::start(PooledWorker& w, const std::string& label) {
   w.handle = std::make_shared<worker::WorkerHandle>(std::move(*h));
   w.channel = std::make_unique<worker::LineChannel>(w.handle->input().get(), w.handle->output().get());
   spdlog::info("event=worker_started for={} pid={} model={} limit_mib={} cgroup={}", label,
-               w.handle->pid(), w.model, mib(w.limit),
+               w.handle->pid(), w.model, to_mib(w.limit),
                w.handle->cgroup_dir().empty() ? "none" : w.handle->cgroup_dir());
   return {};
 }
@@ -124,7 +124,7 @@ std::size_t WorkerPool::idle() const {
 void WorkerPool::retire(std::unique_ptr<PooledWorker> w, const char* why) {
   if (!w || !w->handle) return;  // never started: only its reservation, released below
   spdlog::info("event=worker_retired pid={} model={} jobs={} reason={} limit_mib={}",
-               w->handle->pid(), w->model, w->jobs, why, mib(w->limit));
+               w->handle->pid(), w->model, w->jobs, why, to_mib(w->limit));
   w->channel.reset();
   w->handle->input().reset();
   if (!w->handle->wait_for(1s)) {

@@ -11,12 +11,12 @@
 #include <fmt/format.h>
 
 #include "util/fd.h"
+#include "util/units.h"
 
 namespace soroka::durable {
 
 namespace {
 
-constexpr std::uint64_t kMiB = 1024 * 1024;
 
 std::string parent_of(const std::string& path) {
   auto p = std::filesystem::path(path).parent_path();

@@ -1,4 +1,4 @@
-// Decoding of the worker line protocol: what each end makes of one JSON line it reads (pure).
+// The worker line protocol, both ends: message types, their encoding and decoding, exit codes.
 #include "worker/protocol.h"
 
 #include <cmath>
@@ -20,6 +20,14 @@ bool is_true(const nlohmann::json& j, const char* key) {
   return m && m->is_boolean() && m->get<bool>();
 }
 }  // namespace
+
+std::string encode(const JobRequest& r) {
+  nlohmann::json j = {{"job", r.id},           {"input", r.input},
+                      {"result", r.result},    {"language", r.language},
+                      {"degrade", r.degrade},  {"heartbeat_ms", r.heartbeat.count()}};
+  if (r.duration_s > 0) j["duration_s"] = r.duration_s;
+  return j.dump();
+}
 
 Result<JobRequest> decode_job_request(std::string_view line) {
   auto j = nlohmann::json::parse(line, nullptr, false);
@@ -49,6 +57,10 @@ Result<JobRequest> decode_job_request(std::string_view line) {
     // Up to a day: beyond, the stall watchdog could never see a line anyway.
     if (ms > 0 && ms <= 86'400'000) r.heartbeat = std::chrono::milliseconds(ms);
   }
+  if (const auto* d = member(j, "duration_s"); d && d->is_number()) {
+    const double v = d->get<double>();
+    if (std::isfinite(v) && v > 0) r.duration_s = v;
+  }
   return r;
 }
 
@@ -56,6 +68,9 @@ std::optional<WorkerMessage> decode_worker_message(std::string_view line) {
   auto j = nlohmann::json::parse(line, nullptr, false);
   if (!j.is_object()) return std::nullopt;
   WorkerMessage m;
+  m.ready = is_true(j, "ready");
+  if (const auto* r = member(j, "rss_bytes"); r && r->is_number_unsigned())
+    m.rss_bytes = r->get<std::uint64_t>();
   m.has_job = j.contains("job");
   if (const auto* p = member(j, "progress"); p && p->is_number()) {
     double v = p->get<double>();
@@ -63,12 +78,41 @@ std::optional<WorkerMessage> decode_worker_message(std::string_view line) {
   }
   if (const auto* e = member(j, "error"); e && e->is_string()) {
     m.error = e->get<std::string>();
-    m.user_error = is_true(j, "user_error");
+    m.kind = FailureKind::worker_failed;
+    if (const auto* k = member(j, "kind"); k && k->is_string())
+      if (auto parsed = parse_failure_kind(k->get<std::string>()); parsed && *parsed != FailureKind::none)
+        m.kind = *parsed;
   }
   m.done = is_true(j, "done");
   if (const auto* b = member(j, "peak_bytes"); b && b->is_number_unsigned())
     m.peak_bytes = b->get<std::uint64_t>();
   return m;
+}
+
+std::string encode_ready(std::uint64_t rss_bytes, std::string_view sandbox_json) {
+  auto sandbox = nlohmann::json::parse(sandbox_json, nullptr, false);
+  if (!sandbox.is_object()) sandbox = nlohmann::json::object();
+  return nlohmann::json{{"ready", true}, {"rss_bytes", rss_bytes}, {"sandbox", sandbox}}.dump();
+}
+
+std::string encode_progress(std::string_view job, double fraction) {
+  return nlohmann::json{{"job", job}, {"progress", fraction}}.dump();
+}
+
+std::string encode_done(std::string_view job, std::uint64_t peak_bytes) {
+  return nlohmann::json{{"job", job}, {"done", true}, {"peak_bytes", peak_bytes}}.dump();
+}
+
+// Messages come from FFmpeg and file names: dump() with replacement keeps invalid UTF-8 from
+// throwing.
+std::string encode_job_error(std::string_view job, std::string_view message, FailureKind kind) {
+  return nlohmann::json{{"job", job}, {"error", message}, {"kind", to_string(kind)}}
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string encode_load_error(std::string_view message, FailureKind kind) {
+  return nlohmann::json{{"error", message}, {"kind", to_string(kind)}}
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace soroka::worker

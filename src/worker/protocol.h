@@ -1,12 +1,18 @@
-// Decoding of the worker line protocol: what each end makes of one JSON line it reads (pure).
+// The worker line protocol, both ends: message types, their encoding and decoding, exit codes.
 #pragma once
 
-// The protocol (encoding sits with each end: src/cli/worker_cmd.cpp, src/service/scheduler.cpp):
+// One JSON object a line on the worker's stdin and stdout (the service's end is
+// service/scheduler.cpp, the worker's worker/runner.cpp; both use only what is here):
 //   to the worker    {"job":ID,"input":PATH,"result":PATH,"language":"en","degrade":0,
-//                    "heartbeat_ms":N}, "shed"
-//   from the worker  {"ready":true,"rss_bytes":N}  {"job":ID,"progress":0.42}
-//                    {"job":ID,"done":true,"peak_bytes":N}
-//                    {"job":ID,"error":MSG[,"user_error":true]}  {"error":MSG} (no model)
+//                     "heartbeat_ms":N,"duration_s":S}        run a job
+//                    shed                                     memory is critical: drop caches
+//                    end of input                             exit 0
+//   from the worker  {"ready":true,"rss_bytes":N,"sandbox":{...}}   model loaded, sandbox on
+//                    {"job":ID,"progress":0.42}                     also the heartbeat
+//                    {"job":ID,"done":true,"peak_bytes":N}          result written, durable
+//                    {"job":ID,"error":MSG,"kind":K}                the job failed (K: FailureKind)
+//                    {"error":MSG,"kind":K}                         no model: exits kExitInputError
+//                                                                   or kExitFailure
 // Both decoders are fuzzed (fuzz/worker_request_fuzz.cpp, fuzz/worker_message_fuzz.cpp): a
 // malformed line is an error value or is ignored, never an exception.
 
@@ -16,35 +22,56 @@
 #include <string>
 #include <string_view>
 
+#include "util/failure_kind.h"
 #include "util/result.h"
 
 namespace soroka::worker {
 
-// A job line the service sends to `soroka worker`.
+// Exit codes of `soroka worker`.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;     // its own failure: the job is retried in a new worker
+inline constexpr int kExitInputError = 3;  // the job cannot be done (input, model choice): not retried
+
+// The line that asks a worker to give back its caches (memory is critical).
+inline constexpr std::string_view kShedLine = "shed";
+
 // Without heartbeat_ms in the request: often enough for the service's default stall timeout
 // (2 min) to see four lines in it even if one is late.
 inline constexpr std::chrono::milliseconds kDefaultHeartbeat{10000};
 
+// A job line the service sends to `soroka worker`.
 struct JobRequest {
   std::string id, input, result, language = "en";
   int degrade = 0;  // 0.. : cheaper settings after OOM kills; out-of-int values are refused
   // How often the worker repeats its progress line while it works (a positive integer).
   std::chrono::milliseconds heartbeat = kDefaultHeartbeat;
+  // The input's duration as the service's probe found it; 0: unknown (the worker probes).
+  double duration_s = 0;
 };
+std::string encode(const JobRequest& r);
 // EPROTO unless an object with string fields job, input, result (and language if present).
 Result<JobRequest> decode_job_request(std::string_view line);
 
 // A line `soroka worker` writes, as the service reads it; fields the line lacks, or that
 // have the wrong type, stay at their defaults.
 struct WorkerMessage {
+  bool ready = false;               // the model is loaded
+  std::uint64_t rss_bytes = 0;      // with ready
   bool has_job = false;             // the line names a job (a failure to load a model does not)
   std::optional<double> progress;   // finite, as sent
   std::optional<std::string> error;
-  bool user_error = false;  // only with error: the input cannot be transcribed
+  FailureKind kind = FailureKind::none;  // with error; unknown kinds read as worker_failed
   bool done = false;
   std::uint64_t peak_bytes = 0;
 };
 // nullopt when the line is not a JSON object.
 std::optional<WorkerMessage> decode_worker_message(std::string_view line);
+
+// The worker's lines. `sandbox_json` is a JSON object (what the sandbox applied), copied as is.
+std::string encode_ready(std::uint64_t rss_bytes, std::string_view sandbox_json);
+std::string encode_progress(std::string_view job, double fraction);
+std::string encode_done(std::string_view job, std::uint64_t peak_bytes);
+std::string encode_job_error(std::string_view job, std::string_view message, FailureKind kind);
+std::string encode_load_error(std::string_view message, FailureKind kind);
 
 }  // namespace soroka::worker

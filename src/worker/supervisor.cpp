@@ -22,6 +22,7 @@
 
 #include "util/file_reader.h"
 #include "util/parse.h"
+#include "util/units.h"
 
 extern char** environ;
 
@@ -35,16 +36,12 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kNoPidfdPoll = std::chrono::milliseconds(20);
 // Longest name part of a slot: "<name>-<pid>-<seq>" must stay within 64 characters.
 constexpr std::size_t kMaxNamePart = 24;
-constexpr double kMiBf = 1024.0 * 1024.0;
 
 std::string signal_name(int sig) {
   const char* abbrev = ::sigabbrev_np(sig);
   return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
 }
 
-std::string mib(std::uint64_t bytes) {
-  return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / kMiBf);
-}
 
 std::string slot_name_part(std::string_view name) {
   std::string out;
@@ -272,7 +269,7 @@ Result<WorkerHandle> SupervisorCore::do_spawn(WorkerSpec spec) {
   w->slot = std::move(*slot);
   spdlog::info("worker: started {} pid {} in {} (limit {})", w->name, w->pid,
                w->cgroup_dir.empty() ? std::string("no cgroup") : w->cgroup_dir,
-               spec.limit_bytes ? mib(spec.limit_bytes) : std::string("none"));
+               spec.limit_bytes ? format_mib(spec.limit_bytes) : std::string("none"));
   if (!w->pidfd) spdlog::warn("worker: no pidfd_open (kernel < 5.3): polling for exits");
 
   WorkerHandle h;
@@ -372,8 +369,8 @@ void SupervisorCore::finish(WorkerState& w, int status, const struct rusage& ru,
   e.oom_kills = facts.slot_oom_kills.value_or(0);
   e.wall = woke - w.started;
   e.noticed = woke;
-  e.detail = v.detail + "; peak " + mib(*e.peak_bytes) +
-             (limit ? " of " + mib(limit) + " limit" : std::string());
+  e.detail = v.detail + "; peak " + format_mib(*e.peak_bytes) +
+             (limit ? " of " + format_mib(limit) + " limit" : std::string());
   slot.reset();  // kills what is left in the cgroup and removes it
 
   bool normal = e.kind == ExitKind::exited && e.exit_code == 0;

@@ -23,7 +23,7 @@ using namespace soroka::test;
 
 // One budget, registry and engine per test process (each loads its decoder once).
 struct Stack {
-  oomguard::MemoryBudget budget{4096 * oomguard::kMiB};
+  oomguard::MemoryBudget budget{4096 * kMiB};
   oomguard::ModelRegistry registry{budget, oomguard::ModelRegistry::Params{}};
   engine::PocketsphinxEngine engine{registry, engine::pocketsphinx_default_params(kModelDir)};
 };
@@ -173,7 +173,7 @@ TEST(Admission, RefusalsAreUserFacingErrors) {
   {
     // The cost includes at least a session and a segment; 10 MiB free cannot hold it.
     TranscribeOptions o;
-    o.available_bytes = 10 * oomguard::kMiB;
+    o.available_bytes = 10 * kMiB;
     auto t = transcribe_file(stack().engine, speech, o);
     ASSERT_FALSE(t);
     EXPECT_EQ(t.error().code, ENOMEM);
@@ -198,15 +198,15 @@ TEST(Admission, RefusalsAreUserFacingErrors) {
 
 TEST(Admission, CostGrowsWithDurationAndShrinksOnceLoaded) {
   segment::SegmenterParams seg;
-  engine::MemoryCost fresh{.model_bytes = 91 * oomguard::kMiB,
-                           .to_load_bytes = 91 * oomguard::kMiB,
-                           .session_bytes = 32 * oomguard::kMiB};
+  engine::MemoryCost fresh{.model_bytes = 91 * kMiB,
+                           .to_load_bytes = 91 * kMiB,
+                           .session_bytes = 32 * kMiB};
   engine::MemoryCost loaded = fresh;
   loaded.to_load_bytes = 0;
   EXPECT_LT(estimate_cost(fresh, 60, seg), estimate_cost(fresh, 3600, seg));
-  EXPECT_EQ(estimate_cost(fresh, 60, seg) - estimate_cost(loaded, 60, seg), 91 * oomguard::kMiB);
+  EXPECT_EQ(estimate_cost(fresh, 60, seg) - estimate_cost(loaded, 60, seg), 91 * kMiB);
   // An hour adds a few MiB at most: the audio itself is never held.
-  EXPECT_LT(estimate_cost(fresh, 3600, seg) - estimate_cost(fresh, 60, seg), 8 * oomguard::kMiB);
+  EXPECT_LT(estimate_cost(fresh, 3600, seg) - estimate_cost(fresh, 60, seg), 8 * kMiB);
 }
 
 // A diarization-like stage: labels each segment, then relabels in finish().
@@ -263,7 +263,7 @@ TEST(Cancel, StopTokenEndsTheTranscription) {
 // Decoders are not thread-safe: each concurrent session has its own registry model; more
 // sessions than slots wait, then fail with EBUSY.
 TEST(Engine, OneDecoderPerConcurrentSession) {
-  oomguard::MemoryBudget budget(4096 * oomguard::kMiB);
+  oomguard::MemoryBudget budget(4096 * kMiB);
   oomguard::ModelRegistry registry(budget, oomguard::ModelRegistry::Params{});
   auto params = engine::pocketsphinx_default_params(kModelDir);
   params.max_sessions = 2;
@@ -285,8 +285,8 @@ TEST(Engine, OneDecoderPerConcurrentSession) {
   for (const auto& m : models) {
     names.insert(m.name);
     // Measured RSS of a decoder: 91 MiB on x86-64; anything far off means a broken measure.
-    EXPECT_GT(m.bytes, 40 * oomguard::kMiB) << m.name;
-    EXPECT_LT(m.bytes, 400 * oomguard::kMiB) << m.name;
+    EXPECT_GT(m.bytes, 40 * kMiB) << m.name;
+    EXPECT_LT(m.bytes, 400 * kMiB) << m.name;
   }
   EXPECT_EQ(names, (std::set<std::string>{"pocketsphinx/en-us#0", "pocketsphinx/en-us#1"}));
 
@@ -323,7 +323,7 @@ TEST(Engine, OneDecoderPerConcurrentSession) {
 }
 
 TEST(Engine, UnsupportedLanguageAndMissingModelAreClearErrors) {
-  oomguard::MemoryBudget budget(1024 * oomguard::kMiB);
+  oomguard::MemoryBudget budget(1024 * kMiB);
   oomguard::ModelRegistry registry(budget, oomguard::ModelRegistry::Params{});
   engine::PocketsphinxEngine eng(registry, engine::pocketsphinx_default_params(kModelDir));
   auto de = eng.start({.language = "de"});
@@ -338,7 +338,7 @@ TEST(Engine, UnsupportedLanguageAndMissingModelAreClearErrors) {
 }
 
 TEST(Engine, ADecoderThatDoesNotFitIsRefused) {
-  oomguard::MemoryBudget budget(32 * oomguard::kMiB);  // less than one decoder
+  oomguard::MemoryBudget budget(32 * kMiB);  // less than one decoder
   oomguard::ModelRegistry registry(budget, oomguard::ModelRegistry::Params{});
   engine::PocketsphinxEngine eng(registry, engine::pocketsphinx_default_params(kModelDir));
   auto s = eng.start({});

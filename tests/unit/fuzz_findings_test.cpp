@@ -5,7 +5,7 @@
 #include <string>
 
 #include "config/settings.h"
-#include "config/units.h"
+#include "util/units.h"
 #include "oomguard/probe/cgroup_locate.h"
 #include "oomguard/probe/meminfo.h"
 #include "oomguard/probe/process.h"

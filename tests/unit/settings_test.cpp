@@ -5,7 +5,7 @@
 #include <string>
 
 #include "config/settings.h"
-#include "config/units.h"
+#include "util/units.h"
 #include "support/fixture.h"
 
 namespace soroka {

@@ -47,10 +47,10 @@ TEST(DecodeWorkerMessage, EachKindOfLine) {
   ASSERT_TRUE(done);
   EXPECT_TRUE(done->done);
   EXPECT_EQ(done->peak_bytes, 104857600u);
-  auto user = decode_worker_message(R"({"job":"j","error":"no audio","user_error":true})");
+  auto user = decode_worker_message(R"({"job":"j","error":"no audio","kind":"invalid_input"})");
   ASSERT_TRUE(user);
   EXPECT_EQ(user->error.value_or(""), "no audio");
-  EXPECT_TRUE(user->user_error && user->has_job);
+  EXPECT_TRUE(is_user_error(user->kind) && user->has_job);
   auto load = decode_worker_message(R"({"error":"unknown model x"})");
   ASSERT_TRUE(load);
   EXPECT_FALSE(load->has_job);
@@ -65,9 +65,9 @@ TEST(DecodeWorkerMessage, WrongTypesAreIgnoredNotThrown) {
   ASSERT_TRUE(m);
   EXPECT_FALSE(m->done);
   EXPECT_EQ(m->peak_bytes, 0u);
-  auto e = decode_worker_message(R"({"job":"j","error":"e","user_error":"yes"})");
+  auto e = decode_worker_message(R"({"job":"j","error":"e","kind":7})");
   ASSERT_TRUE(e);
-  EXPECT_FALSE(e->user_error);
+  EXPECT_EQ(e->kind, FailureKind::worker_failed);
   auto neg = decode_worker_message(R"({"job":"j","done":true,"peak_bytes":-5})");
   ASSERT_TRUE(neg);
   EXPECT_EQ(neg->peak_bytes, 0u);
@@ -88,6 +88,39 @@ TEST(LineFramer, LinesAcrossChunksAndTheRestHeld) {
   f.append("f\n");
   EXPECT_EQ(f.next_line().value_or("?"), "def");
   EXPECT_EQ(f.pending(), 0u);
+}
+
+// Each end encodes with the same file the other decodes with: what one writes, the other reads.
+TEST(WorkerProtocol, EncodedLinesDecodeToWhatWasSent) {
+  JobRequest req{.id = "j1", .input = "/s/in.ogg", .result = "/s/j1.run2.json", .language = "ru",
+                 .degrade = 2, .heartbeat = std::chrono::milliseconds(250), .duration_s = 12.5};
+  auto back = decode_job_request(encode(req));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->id, "j1");
+  EXPECT_EQ(back->result, "/s/j1.run2.json");
+  EXPECT_EQ(back->language, "ru");
+  EXPECT_EQ(back->degrade, 2);
+  EXPECT_EQ(back->heartbeat.count(), 250);
+  EXPECT_DOUBLE_EQ(back->duration_s, 12.5);
+
+  auto ready = decode_worker_message(encode_ready(123, R"({"applied":true})"));
+  ASSERT_TRUE(ready);
+  EXPECT_TRUE(ready->ready);
+  EXPECT_EQ(ready->rss_bytes, 123u);
+  auto prog = decode_worker_message(encode_progress("j1", 0.5));
+  ASSERT_TRUE(prog && prog->progress && prog->has_job);
+  EXPECT_DOUBLE_EQ(*prog->progress, 0.5);
+  auto done = decode_worker_message(encode_done("j1", 77));
+  ASSERT_TRUE(done);
+  EXPECT_TRUE(done->done);
+  EXPECT_EQ(done->peak_bytes, 77u);
+  auto err = decode_worker_message(encode_job_error("j1", "not \xff media", FailureKind::unsupported_media));
+  ASSERT_TRUE(err && err->error);
+  EXPECT_EQ(err->kind, FailureKind::unsupported_media);
+  auto load = decode_worker_message(encode_load_error("no model", FailureKind::invalid_request));
+  ASSERT_TRUE(load && load->error);
+  EXPECT_FALSE(load->has_job);
+  EXPECT_EQ(load->kind, FailureKind::invalid_request);
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// Parsing and printing of byte sizes ("200MiB", "1.5G") and durations for config and output.
-#include "config/units.h"
+// Byte units: the constants, and how sizes are parsed (config) and written (messages, log events).
+#include "util/units.h"
 
 #include <cmath>
 
@@ -8,6 +8,10 @@
 #include "util/parse.h"
 
 namespace soroka {
+
+std::string format_mib(std::uint64_t bytes) {
+  return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / static_cast<double>(kMiB));
+}
 
 std::optional<std::uint64_t> parse_size(std::string_view text) noexcept {
   text = parse::trim(text);
