@@ -41,6 +41,7 @@ struct Failure {
   bool retryable = false;  // re-queue while attempts remain (transient: OOM kill, ENOSPC...)
   bool degrade = false;    // re-queue with degrade+1 (cheaper settings): after an OOM kill
   std::uint64_t observed_peak_bytes = 0;
+  FailureKind kind = FailureKind::internal;  // what kind of failure (front ends map it to answers)
 };
 
 struct RecoverParams {

@@ -19,9 +19,6 @@ namespace {
 // FFmpeg demuxer, decoder and resampler state plus their packet and frame buffers; about
 // 10 MiB for MP3/AAC/Opus at 44.1-48 kHz stereo, doubled for video containers' headroom.
 constexpr std::uint64_t kDecodeBytes = 24 * kMiB;
-// The transcript grows with the audio: ~3 words/s at ~80 B per Word (with its string) plus
-// segment text, and the JSON rendering at the end (~120 B per word).
-constexpr std::uint64_t kTranscriptBytesPerSecond = 1024;
 // Samples per decoder read: 0.5 s, small next to a segment, large enough that the per-call
 // overhead (a few microseconds) is noise.
 constexpr std::size_t kChunkSamples = 8192;
@@ -71,8 +68,8 @@ std::uint64_t estimate_cost(const engine::MemoryCost& cost, double duration_s,
   double held_s = seg.max_segment_s + 2 * seg.pad_s + seg.min_silence_s;
   auto segment_bytes = static_cast<std::uint64_t>(held_s * seg.sample_rate) * sizeof(std::int16_t) * 2;
   double secs = std::isfinite(duration_s) && duration_s > 0 ? duration_s : 0;
-  auto transcript_bytes = static_cast<std::uint64_t>(secs) * kTranscriptBytesPerSecond;
-  return cost.to_load_bytes + cost.session_bytes + kDecodeBytes + segment_bytes + transcript_bytes;
+  return cost.to_load_bytes + cost.session_bytes + kDecodeBytes + segment_bytes +
+         transcript_bytes(secs);
 }
 
 Result<Transcript> transcribe_file(engine::Engine& engine, const std::string& path,

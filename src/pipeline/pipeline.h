@@ -40,6 +40,14 @@ inline TranscribeOptions default_options() { return {}; }
 // does not say); done never decreases and ends at the decoded duration.
 using ProgressCallback = std::function<void(double done_s, double total_s)>;
 
+// The transcript grows with the audio: ~3 words/s at ~80 B per Word (with its string) plus
+// segment text, and the JSON rendering at the end (~120 B per word). The one figure for the
+// CLI's admission and the service's job sizing.
+inline constexpr std::uint64_t kTranscriptBytesPerSecond = 1024;
+constexpr std::uint64_t transcript_bytes(double duration_s) {
+  return duration_s > 0 ? static_cast<std::uint64_t>(duration_s * kTranscriptBytesPerSecond) : 0;
+}
+
 // The memory cost of transcribing `duration_s` seconds with `cost` from the engine; what
 // admission compares with the free memory. Pure; exposed for tests and the server.
 std::uint64_t estimate_cost(const engine::MemoryCost& cost, double duration_s,

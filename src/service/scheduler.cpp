@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "pipeline/pipeline.h"
 #include "service/job_params.h"
 #include "service/sim_model.h"
 #include "service/store_health.h"
@@ -77,7 +78,8 @@ Scheduler::Scheduler(jobs::JobQueue& store, oomguard::MemoryBudget& budget,
                      worker::WorkerSupervisor& supervisor, Metrics& metrics,
                      SchedulerParams params)
     : store_(store), budget_(budget), metrics_(metrics), params_(std::move(params)),
-      pool_(supervisor, metrics, {params_.soroka_exe, params_.sandbox, params_.uploads_dir, params_.results_dir}) {}
+      pool_(supervisor, metrics,
+            {params_.soroka_exe, params_.sandbox, params_.uploads_dir, params_.results_dir, params_.worker_args}) {}
 
 Scheduler::~Scheduler() { shutdown(0ms); }
 
@@ -124,9 +126,7 @@ std::uint64_t Scheduler::estimate_bytes(const std::string& model, double duratio
     // The simulated model and its working set, plus the worker process itself (FFmpeg,
     // pocketsphinx libraries: ~40 MiB RSS before any model).
     base = p->model_bytes + p->working_bytes + 64 * kMiB;
-  // The transcript grows with the audio: ~8 KiB per second of speech covers text, segments
-  // and word timings with room to spare.
-  base += static_cast<std::uint64_t>(std::max(0.0, duration_s) * 8192.0);
+  base += pipeline::transcript_bytes(duration_s);
   // A run of this job was seen to need more: give it a quarter more than it reached.
   if (observed_peak > 0) base = std::max(base, observed_peak + observed_peak / 4);
   return base;

@@ -33,6 +33,7 @@ struct SchedulerParams {
   std::string results_dir;        // <state>/results
   std::string uploads_dir;        // <state>/uploads (what a sandboxed worker may read)
   bool sandbox = true;            // worker.sandbox: see worker/sandbox.h
+  std::vector<std::string> worker_args;  // more flags for every `soroka worker` (from Settings)
   std::uint64_t worker_memory = 256ull << 20;  // reservation of a pocketsphinx worker
   std::uint64_t worker_max_memory = 0;         // cap on any worker's limit; 0: none
   std::chrono::milliseconds worker_timeout{std::chrono::hours(2)};  // then retried

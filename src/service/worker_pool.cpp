@@ -33,6 +33,7 @@ Result<void> WorkerPool::start(PooledWorker& w, const std::string& label) {
   worker::WorkerSpec spec;
   spec.name = fmt::format("soroka-worker-{}-{}", w.model, label);
   spec.argv = {launch_.exe, "worker", "--model", w.model};
+  spec.argv.insert(spec.argv.end(), launch_.args.begin(), launch_.args.end());
   if (launch_.sandbox) {
     spec.argv.insert(spec.argv.end(), {"--sandbox-input", launch_.input_dir, "--sandbox-results",
                                        launch_.results_dir});

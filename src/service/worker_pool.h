@@ -35,6 +35,7 @@ struct WorkerLaunch {
   bool sandbox = true;      // worker.sandbox
   std::string input_dir;    // <state>/uploads: read-only
   std::string results_dir;  // <state>/results: read-write
+  std::vector<std::string> args;  // more flags for every worker (log level, model directory)
 };
 
 // Thread-safe. Holds the idle workers; a worker running a job belongs to that job's runner.
