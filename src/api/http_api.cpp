@@ -99,7 +99,7 @@ http::Response sync_answer(const jobs::Job& job, ResponseFormat format, const st
       return resp;
     }
     case jobs::JobState::failed:
-      if (job.last_error.find(service::kInvalidInputPrefix) != std::string::npos)
+      if (is_user_error(job.failure_kind))
         return to_response(bad_request(name + ": " + job.last_error, "file", "invalid_media"));
       return to_response(ApiError{500, job.last_error, "server_error", "", "job_failed", 0});
     case jobs::JobState::cancelled:

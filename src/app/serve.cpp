@@ -22,7 +22,9 @@
 #include "oomguard/monitor.h"
 #include "oomguard/sampler.h"
 #include "service/capacity.h"
+#include "service/process_worker.h"
 #include "service/scheduler.h"
+#include "service/sim_model.h"
 #include "service/state_sweep.h"
 #include "service/systemd_notify.h"
 #include "service/store_health.h"
@@ -234,18 +236,13 @@ int serve(const ServeOptions& o, Settings settings) {
                to_mib(budget.capacity()), to_mib((*monitor)->latest().limit_bytes),
                oomguard::to_string((*monitor)->level()), ::getpid());
 
-  SchedulerParams sp;
+  SchedulerParams sp = scheduler_params(settings.service);
   sp.owner = owner;
-  sp.soroka_exe = o.soroka_exe;
   sp.results_dir = results;
-  sp.uploads_dir = uploads;
-  sp.sandbox = settings.service.worker_sandbox;
-  sp.worker_memory = settings.service.worker_memory;
-  sp.worker_max_memory = settings.service.worker_max_memory;
-  sp.worker_timeout = settings.service.worker_timeout;
-  sp.stall_timeout = settings.service.worker_stall_timeout;
-  sp.idle_ttl = settings.service.worker_idle_ttl;
-  Scheduler scheduler(checked_store, budget, **supervisor, metrics, sp);
+  sp.model_bytes = sim_worker_bytes;  // the simulated models' figures; others: worker_memory
+  ProcessLauncher launcher(**supervisor, metrics,
+                           {o.soroka_exe, settings.service.worker_sandbox, uploads, results, {}});
+  Scheduler scheduler(checked_store, budget, launcher, metrics, sp);
 
   std::atomic<bool> accepting{true};
   oomguard::Monitor& mon = **monitor;
@@ -289,6 +286,11 @@ int serve(const ServeOptions& o, Settings settings) {
   spdlog::info("event=api_keys count={}", keys->size());
   api::HttpApi api(ctx, api_limits(settings), std::move(*keys));
   api.install(http_server);
+  // Memory levels reach the scheduler as they change (the monitor's listener, on its callback
+  // thread); the current one first.
+  scheduler.on_level(mon.level());
+  const auto level_listener =
+      mon.add_listener([&](const oomguard::LevelChange& c) { scheduler.on_level(c.to); });
   scheduler.start();
   if (auto r = http_server.start(); !r) {
     spdlog::error("event=listen_failed error=\"{}\"", log_escape(r.error().message));
@@ -312,15 +314,13 @@ int serve(const ServeOptions& o, Settings settings) {
   notifier.add_liveness_check("http", [&] { return http_server.loop_alive(kLoopAlive); });
   notifier.ready();
 
-  // Housekeeping: memory level -> scheduler (every 250 ms: the monitor itself samples every
-  // 100 ms at warning), budget capacity, expired leases, retention.
+  // Housekeeping: budget capacity, expired leases, retention.
   std::atomic<bool> stop{false};
   std::thread housekeeping([&] {
     auto last_purge = std::chrono::steady_clock::now() - 1h;
     auto last_capacity = std::chrono::steady_clock::now();
     while (!stop) {
       housekeeping_beat = steady_ns();
-      scheduler.on_level(mon.level());
       auto now = std::chrono::steady_clock::now();
       if (now - last_capacity >= 5s) {
         last_capacity = now;
@@ -382,6 +382,7 @@ int serve(const ServeOptions& o, Settings settings) {
   accepting = false;
   // Running jobs get the shutdown timeout; what is not done goes back to the queue, and
   // synchronous clients waiting on them get their answer (or a 504) before the server stops.
+  mon.remove(level_listener);
   scheduler.shutdown(settings.service.shutdown_timeout);
   http_server.stop();
   stop = true;

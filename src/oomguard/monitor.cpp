@@ -21,6 +21,8 @@
 #include "oomguard/event_sources.h"
 #include "util/fd.h"
 #include "util/log.h"
+#include "util/text.h"
+#include "util/units.h"
 
 namespace soroka::oomguard {
 
@@ -60,6 +62,10 @@ struct Monitor::Impl {
   std::vector<EventSourceStatus> sources;
 
   std::mutex cb_mu;
+  // Held by the callback thread while it runs a work item's callbacks, so that remove() can
+  // wait for a callback it just removed to return.
+  std::mutex dispatch_mu;
+  std::thread::id callback_thread_id;
   std::vector<std::pair<Id, std::function<void(const LevelChange&)>>> listeners;
   std::vector<std::pair<Id, CleanupHandler>> cleanups;
   Id next_id = 1;
@@ -191,7 +197,7 @@ struct Monitor::Impl {
   void raise_priority(const char* which) {
     if (params.thread_nice >= 0) return;
     if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), params.thread_nice) != 0)
-      spdlog::debug("oomguard: {} thread keeps nice 0 (setpriority: errno {})", which, errno);
+      spdlog::debug("event=thread_nice_kept thread={} errno={}", which, errno);
   }
 
   void sampling_loop() {
@@ -240,7 +246,7 @@ struct Monitor::Impl {
       if (!snap) {
         // Logged on the first failure and then every 100th, so a broken file cannot flood.
         if (consecutive_errors++ % 100 == 0)
-          spdlog::error("oomguard: sample failed: {}", snap.error().message);
+          spdlog::error("event=sample_failed error=\"{}\"", log_escape(snap.error().message));
         continue;
       }
       consecutive_errors = 0;
@@ -273,7 +279,7 @@ struct Monitor::Impl {
     if (ms >= params.slow_callback.count()) {
       // Once per slow callback: reset the start so it is not logged again.
       if (callback_started_ns.compare_exchange_strong(started, -1))
-        spdlog::warn("oomguard: a callback has been running for {} ms; sampling goes on", ms);
+        spdlog::warn("event=slow_callback running_ms={}", ms);  // sampling goes on
     }
   }
 
@@ -302,22 +308,26 @@ struct Monitor::Impl {
       try {
         freed = h.run ? h.run() : 0;
       } catch (const std::exception& e) {
-        spdlog::error("oomguard: cleanup '{}' threw: {}", h.name, e.what());
+        spdlog::error("event=cleanup_threw name={} error=\"{}\"", h.name, log_escape(e.what()));
       } catch (...) {
-        spdlog::error("oomguard: cleanup '{}' threw", h.name);
+        spdlog::error("event=cleanup_threw name={}", h.name);
       }
       callback_started_ns = 0;
       ++ran;
       total += freed;
-      spdlog::info("oomguard: cleanup '{}' freed {} MiB", h.name, freed / kMiB);
+      spdlog::info("event=cleanup name={} freed_mib={}", h.name, to_mib(freed));
     }
     if (params.trim_heap) ::malloc_trim(0);
-    if (ran) spdlog::info("oomguard: {} cleanup handler(s) freed {} MiB", ran, total / kMiB);
+    if (ran) spdlog::info("event=cleanup_done handlers={} freed_mib={}", ran, to_mib(total));
     cleanup_in_flight = false;
     self->poke();
   }
 
   void callback_loop() {
+    {
+      std::lock_guard lk(cb_mu);
+      callback_thread_id = std::this_thread::get_id();
+    }
     for (;;) {
       Work w;
       {
@@ -327,12 +337,14 @@ struct Monitor::Impl {
         w = std::move(queue.front());
         queue.pop_front();
       }
+      std::lock_guard dispatching(dispatch_mu);
       if (auto* change = std::get_if<LevelChange>(&w)) {
         spdlog::log(change->to > change->from ? spdlog::level::warn : spdlog::level::info,
-                    "oomguard: memory {} -> {}: used {} of {} MiB ({:.1f} %), available {} MiB",
+                    "event=memory_level from={} to={} used_mib={} limit_mib={} used_percent={:.1f} "
+                    "available_mib={}",
                     to_string(change->from), to_string(change->to),
-                    change->snapshot.used_bytes / kMiB, change->snapshot.limit_bytes / kMiB,
-                    change->snapshot.used_percent, change->snapshot.available_bytes / kMiB);
+                    to_mib(change->snapshot.used_bytes), to_mib(change->snapshot.limit_bytes),
+                    change->snapshot.used_percent, to_mib(change->snapshot.available_bytes));
         std::vector<std::function<void(const LevelChange&)>> ls;
         {
           std::lock_guard lk(cb_mu);
@@ -343,9 +355,9 @@ struct Monitor::Impl {
           try {
             fn(*change);
           } catch (const std::exception& e) {
-            spdlog::error("oomguard: level listener threw: {}", e.what());
+            spdlog::error("event=listener_threw error=\"{}\"", log_escape(e.what()));
           } catch (...) {
-            spdlog::error("oomguard: level listener threw");
+            spdlog::error("event=listener_threw");
           }
           callback_started_ns = 0;
         }
@@ -437,9 +449,16 @@ Monitor::Id Monitor::add_cleanup(CleanupHandler h) {
 }
 
 void Monitor::remove(Id id) {
-  std::lock_guard lk(impl_->cb_mu);
-  std::erase_if(impl_->listeners, [id](const auto& p) { return p.first == id; });
-  std::erase_if(impl_->cleanups, [id](const auto& p) { return p.first == id; });
+  bool on_callback_thread;
+  {
+    std::lock_guard lk(impl_->cb_mu);
+    std::erase_if(impl_->listeners, [id](const auto& p) { return p.first == id; });
+    std::erase_if(impl_->cleanups, [id](const auto& p) { return p.first == id; });
+    on_callback_thread = impl_->callback_thread_id == std::this_thread::get_id();
+  }
+  // A round already running may hold a copy of the callback: wait for it to end, so that what
+  // the callback refers to may be destroyed once remove() returns.
+  if (!on_callback_thread) std::lock_guard wait_round(impl_->dispatch_mu);
 }
 
 Snapshot Monitor::latest() const {

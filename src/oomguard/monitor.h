@@ -73,6 +73,8 @@ class Monitor {
   // throws is logged and kept.
   Id add_listener(std::function<void(const LevelChange&)> fn);
   Id add_cleanup(CleanupHandler h);
+  // Once it returns, the callback is not running and will not run again (unless called from
+  // a callback, which may remove itself or another).
   void remove(Id id);
 
   Level level() const noexcept { return level_.load(std::memory_order_acquire); }

@@ -8,6 +8,7 @@
 #include <memory>
 #include <thread>
 #include <vector>
+#include "util/units.h"
 
 namespace soroka::service {
 
@@ -81,6 +82,12 @@ Result<pipeline::Transcript> run_simulation(const SimProfile& p, const std::stri
   seg.text = "[simulated transcript from " + p.name + ": not speech recognition]";
   t.segments.push_back(std::move(seg));
   return t;
+}
+
+std::uint64_t sim_worker_bytes(std::string_view model) {
+  // The worker process itself: FFmpeg and pocketsphinx libraries, ~40 MiB RSS before any model.
+  auto p = sim_profile(model);
+  return p ? p->model_bytes + p->working_bytes + 64 * kMiB : 0;
 }
 
 }  // namespace soroka::service

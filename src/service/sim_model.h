@@ -31,6 +31,9 @@ struct SimProfile {
 inline constexpr std::string_view kSimEnableVar = "SOROKA_ENABLE_SIM_ENGINE";
 bool sim_enabled();  // the variable is "1"
 std::optional<SimProfile> sim_profile(std::string_view model);
+// What a worker of a simulated model needs before any audio (its model, working set and the
+// process itself); 0 when `model` is not simulated. SchedulerParams::model_bytes.
+std::uint64_t sim_worker_bytes(std::string_view model);
 
 // The simulated model, resident (every page touched) for as long as it is held: a worker
 // loads it once and keeps it between jobs, like a real model.

@@ -4,8 +4,6 @@
 #include <algorithm>
 #include <iterator>
 
-#include <fmt/format.h>
-
 #include "util/log.h"
 #include "util/units.h"
 
@@ -19,7 +17,7 @@ using namespace std::chrono_literals;
 bool resize(PooledWorker& w, std::uint64_t bytes) {
   const bool grow = bytes > w.limit;
   if (grow && !w.reservation.resize(bytes)) return false;
-  if (auto r = w.handle->resize(bytes); !r && r.error().code != ENOTSUP) {
+  if (auto r = w.conn->resize(bytes); !r && r.error().code != ENOTSUP) {
     if (grow) w.reservation.resize(w.limit);
     return false;
   }
@@ -30,35 +28,18 @@ bool resize(PooledWorker& w, std::uint64_t bytes) {
 }  // namespace
 
 Result<void> WorkerPool::start(PooledWorker& w, const std::string& label) {
-  worker::WorkerSpec spec;
-  spec.name = fmt::format("soroka-worker-{}-{}", w.model, label);
-  spec.argv = {launch_.exe, "worker", "--model", w.model};
-  spec.argv.insert(spec.argv.end(), launch_.args.begin(), launch_.args.end());
-  if (launch_.sandbox) {
-    spec.argv.insert(spec.argv.end(), {"--sandbox-input", launch_.input_dir, "--sandbox-results",
-                                       launch_.results_dir});
-    spec.new_network_namespace = true;
-  }
-  spec.inherit_env = true;
-  spec.limit_bytes = w.limit;
-  spec.io = worker::WorkerIo::pipes;  // no process timeout: a worker outlives its jobs
-  auto h = supervisor_.spawn(std::move(spec));
-  if (!h) return std::unexpected(h.error());
-  metrics_.worker_starts.fetch_add(1, std::memory_order_relaxed);
-  w.handle = std::make_shared<worker::WorkerHandle>(std::move(*h));
-  w.channel = std::make_unique<worker::LineChannel>(w.handle->input().get(), w.handle->output().get());
-  spdlog::info("event=worker_started for={} pid={} model={} limit_mib={} cgroup={}", label,
-               w.handle->pid(), w.model, to_mib(w.limit),
-               w.handle->cgroup_dir().empty() ? "none" : w.handle->cgroup_dir());
+  auto c = launcher_.launch(w.model, w.limit, label);
+  if (!c) return std::unexpected(c.error());
+  w.conn = std::move(*c);
   return {};
 }
 
 std::unique_ptr<PooledWorker> WorkerPool::take(const std::string& model, std::uint64_t need) {
   std::lock_guard lk(mu_);
   std::erase_if(idle_, [](const std::unique_ptr<PooledWorker>& w) {
-    if (w->handle->running()) return false;
-    spdlog::warn("event=worker_lost pid={} model={} detail=\"{}\"", w->handle->pid(), w->model,
-                 w->handle->wait().detail);
+    if (w->conn->running()) return false;
+    spdlog::warn("event=worker_lost pid={} model={} detail=\"{}\"", w->conn->pid(), w->model,
+                 w->conn->wait().detail);
     return true;
   });
   auto take_at = [&](auto rit) {
@@ -123,14 +104,13 @@ std::size_t WorkerPool::idle() const {
 }
 
 void WorkerPool::retire(std::unique_ptr<PooledWorker> w, const char* why) {
-  if (!w || !w->handle) return;  // never started: only its reservation, released below
+  if (!w || !w->conn) return;  // never started: only its reservation, released below
   spdlog::info("event=worker_retired pid={} model={} jobs={} reason={} limit_mib={}",
-               w->handle->pid(), w->model, w->jobs, why, to_mib(w->limit));
-  w->channel.reset();
-  w->handle->input().reset();
-  if (!w->handle->wait_for(1s)) {
-    w->handle->terminate(0ms);
-    (void)w->handle->wait();
+               w->conn->pid(), w->model, w->jobs, why, to_mib(w->limit));
+  w->conn->close_input();
+  if (!w->conn->wait_for(1s)) {
+    w->conn->terminate(0ms);
+    (void)w->conn->wait();
   }
 }
 

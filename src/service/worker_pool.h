@@ -1,4 +1,4 @@
-// WorkerPool: warm workers kept between jobs, each holding a model, a cgroup limit and its reservation.
+// WorkerPool: warm workers kept between jobs, each holding a model, a memory limit and its reservation.
 #pragma once
 
 #include <chrono>
@@ -10,41 +10,28 @@
 #include <vector>
 
 #include "oomguard/budget.h"
-#include "service/metrics.h"
+#include "service/worker_port.h"
 #include "util/result.h"
-#include "worker/line_channel.h"
-#include "worker/supervisor.h"
 
 namespace soroka::service {
 
-// A `soroka worker` process and what it holds. The reservation is what its cgroup limit
-// promises; it is given back only once the process is gone (WorkerPool::retire).
+// A worker and what it holds. The reservation is what its memory limit promises; it is given
+// back only once the process is gone (WorkerPool::retire).
 struct PooledWorker {
   std::string model;
   std::uint64_t limit = 0;
   oomguard::Reservation reservation;
-  std::shared_ptr<worker::WorkerHandle> handle;  // null until started
-  std::unique_ptr<worker::LineChannel> channel;  // its stdin/stdout, one JSON a line
+  std::shared_ptr<WorkerConn> conn;  // null until started
   std::chrono::steady_clock::time_point idle_since{};
   int jobs = 0;  // jobs it has been given
-};
-
-// How workers are started: the binary, and what a sandboxed worker may touch (worker/sandbox.h).
-struct WorkerLaunch {
-  std::string exe;          // the binary that has `worker`
-  bool sandbox = true;      // worker.sandbox
-  std::string input_dir;    // <state>/uploads: read-only
-  std::string results_dir;  // <state>/results: read-write
-  std::vector<std::string> args;  // more flags for every worker (log level, model directory)
 };
 
 // Thread-safe. Holds the idle workers; a worker running a job belongs to that job's runner.
 class WorkerPool {
  public:
-  WorkerPool(worker::WorkerSupervisor& supervisor, Metrics& metrics, WorkerLaunch launch)
-      : supervisor_(supervisor), metrics_(metrics), launch_(std::move(launch)) {}
+  explicit WorkerPool(WorkerLauncher& launcher) : launcher_(launcher) {}
 
-  // Starts `w`'s process (model w.model, cgroup limit w.limit); `label` names it in logs.
+  // Starts `w`'s worker (model w.model, limit w.limit); `label` names it in logs.
   Result<void> start(PooledWorker& w, const std::string& label);
 
   // An idle worker of `model` whose limit covers `need` (shrunk to `need` where the kernel
@@ -64,9 +51,7 @@ class WorkerPool {
   static void retire(std::unique_ptr<PooledWorker> w, const char* why);
 
  private:
-  worker::WorkerSupervisor& supervisor_;
-  Metrics& metrics_;
-  WorkerLaunch launch_;
+  WorkerLauncher& launcher_;
   mutable std::mutex mu_;
   std::vector<std::unique_ptr<PooledWorker>> idle_;  // longest idle first
 };

@@ -14,6 +14,7 @@
 #include "oomguard/probe/cgroup_locate.h"
 #include "util/file_reader.h"
 #include "util/parse.h"
+#include "util/text.h"
 
 namespace soroka::worker {
 
@@ -186,7 +187,7 @@ struct CgroupSlot::Base {
     if (created_dir.empty()) return;
     auto r = remove_cgroup(*fs, created_dir, mode, false);
     if (!r)
-      spdlog::error("worker: cannot remove cgroup parent {}: {}", created_dir, r.error().message);
+      spdlog::error("event=cgroup_remove_failed dir={} error=\"{}\"", created_dir, log_escape(r.error().message));
   }
 };
 
@@ -197,7 +198,7 @@ CgroupSlot::CgroupSlot(std::shared_ptr<const Base> base, std::string name, std::
 
 CgroupSlot::~CgroupSlot() {
   auto r = remove();
-  if (!r) spdlog::error("worker: cgroup {} left behind: {}", dir_, r.error().message);
+  if (!r) spdlog::error("event=cgroup_left_behind dir={} error=\"{}\"", dir_, log_escape(r.error().message));
 }
 
 CgroupMode CgroupSlot::mode() const noexcept {
@@ -544,7 +545,7 @@ Result<std::unique_ptr<CgroupSlot>> CgroupManager::create(std::string_view name,
   std::string dir = base_->dir + "/" + sname;
   auto mk = fs.make_dir(dir);
   if (!mk && mk.error().code == EEXIST) {
-    spdlog::warn("worker: removing leftover cgroup {} (from an earlier run?)", dir);
+    spdlog::warn("event=cgroup_leftover_removed dir={}", dir);  // from an earlier run
     if (auto rm = remove_cgroup(fs, dir, base_->mode, true); !rm)
       return std::unexpected(std::move(rm.error()).with_context("leftover slot"));
     mk = fs.make_dir(dir);

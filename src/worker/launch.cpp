@@ -185,6 +185,89 @@ Result<std::string> find_program(const std::string& argv0, const std::string& pa
   return fail("program '" + argv0 + "' not found in PATH", ENOENT);
 }
 
+namespace {
+
+// The child's ends of its stdio, kept open in the parent until the fork.
+struct ChildStdio {
+  Fd in, out, null;
+};
+
+// Pipes or a socket pair as the plan asks; the service's ends go to `out`.
+Result<void> wire_stdio(const LaunchPlan& plan, ChildArgs& a, Launched& out, ChildStdio& c) {
+  if (plan.io == WorkerIo::none || plan.stderr_to_null) {
+    c.null.reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
+    if (!c.null) return sys_fail("open /dev/null");
+  }
+  switch (plan.io) {
+    case WorkerIo::pipes: {
+      auto in = make_pipe();
+      if (!in) return std::unexpected(in.error());
+      auto o = make_pipe();
+      if (!o) return std::unexpected(o.error());
+      c.in = std::move(in->first);
+      out.input = std::move(in->second);
+      out.output = std::move(o->first);
+      c.out = std::move(o->second);
+      a.stdin_src = c.in.get();
+      a.stdout_src = c.out.get();
+      break;
+    }
+    case WorkerIo::socketpair: {
+      int sv[2];
+      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return sys_fail("socketpair");
+      out.input.reset(sv[0]);
+      c.in.reset(sv[1]);
+      a.stdin_src = a.stdout_src = c.in.get();
+      break;
+    }
+    case WorkerIo::none:
+      a.stdin_src = a.stdout_src = c.null.get();
+      break;
+  }
+  if (plan.stderr_to_null) a.stderr_src = c.null.get();
+  return {};
+}
+
+// Forks; the child runs run_child(a). Returns once exec succeeded, or with the stage that failed
+// (the child reports it on the status pipe, whose write end CLOEXEC closes on a good exec).
+Result<void> fork_and_confirm(ChildArgs& a, Launched& out, ChildStdio& c, const std::string& path) {
+  auto status = make_pipe();
+  if (!status) return std::unexpected(status.error());
+  a.status_fd = status->second.get();
+  // Blocked across fork so that no signal handler of the service runs in the child.
+  sigset_t all, old;
+  ::sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t pid = ::fork();
+  if (pid == 0) run_child(a);
+  int fork_err = errno;
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) return sys_fail("fork", fork_err);
+
+  status->second.reset();  // so that read() sees EOF once exec closes the child's copy
+  c = {};
+  out.pid = pid;
+  // Not yet reaped, so the pid cannot have been reused: pidfd_open is race-free here.
+  long pfd = ::syscall(SYS_pidfd_open, pid, 0);
+  if (pfd >= 0) out.pidfd.reset(static_cast<int>(pfd));
+
+  ChildReport r{};
+  ssize_t n;
+  do {
+    n = ::read(status->first.get(), &r, sizeof r);
+  } while (n < 0 && errno == EINTR);
+  if (n == 0) return {};  // exec succeeded: CLOEXEC closed the pipe
+  int wstatus;
+  while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+  }
+  if (n == static_cast<ssize_t>(sizeof r))
+    return sys_fail(std::string("worker ") + path + ": " + stage_name(r.stage), r.err);
+  return fail("worker " + path + ": setup failed without a report", EIO);
+}
+
+}  // namespace
+
 Result<Launched> launch(const LaunchPlan& plan) {
   if (plan.argv.empty() || plan.path.empty()) return fail("empty argv", EINVAL);
   if (plan.oom_score_adj < -1000 || plan.oom_score_adj > 1000)
@@ -207,75 +290,11 @@ Result<Launched> launch(const LaunchPlan& plan) {
     a.max_fd = static_cast<int>(rl.rlim_cur < static_cast<rlim_t>(kMaxFdsToClose)
                                     ? rl.rlim_cur
                                     : static_cast<rlim_t>(kMaxFdsToClose));
-
   Launched out;
-  Fd child_in, child_out, null;
-  if (plan.io == WorkerIo::none || plan.stderr_to_null) {
-    null.reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
-    if (!null) return sys_fail("open /dev/null");
-  }
-  switch (plan.io) {
-    case WorkerIo::pipes: {
-      auto in = make_pipe();
-      if (!in) return std::unexpected(in.error());
-      auto o = make_pipe();
-      if (!o) return std::unexpected(o.error());
-      child_in = std::move(in->first);
-      out.input = std::move(in->second);
-      out.output = std::move(o->first);
-      child_out = std::move(o->second);
-      a.stdin_src = child_in.get();
-      a.stdout_src = child_out.get();
-      break;
-    }
-    case WorkerIo::socketpair: {
-      int sv[2];
-      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-        return sys_fail("socketpair");
-      out.input.reset(sv[0]);
-      child_in.reset(sv[1]);
-      a.stdin_src = a.stdout_src = child_in.get();
-      break;
-    }
-    case WorkerIo::none:
-      a.stdin_src = a.stdout_src = null.get();
-      break;
-  }
-  if (plan.stderr_to_null) a.stderr_src = null.get();
-  auto status = make_pipe();
-  if (!status) return std::unexpected(status.error());
-  a.status_fd = status->second.get();
-
-  // Blocked across fork so that no signal handler of the service runs in the child.
-  sigset_t all, old;
-  ::sigfillset(&all);
-  ::pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid_t pid = ::fork();
-  if (pid == 0) run_child(a);
-  int fork_err = errno;
-  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (pid < 0) return sys_fail("fork", fork_err);
-
-  status->second.reset();  // so that read() sees EOF once exec closes the child's copy
-  child_in.reset();
-  child_out.reset();
-  out.pid = pid;
-  // Not yet reaped, so the pid cannot have been reused: pidfd_open is race-free here.
-  long pfd = ::syscall(SYS_pidfd_open, pid, 0);
-  if (pfd >= 0) out.pidfd.reset(static_cast<int>(pfd));
-
-  ChildReport r{};
-  ssize_t n;
-  do {
-    n = ::read(status->first.get(), &r, sizeof r);
-  } while (n < 0 && errno == EINTR);
-  if (n == 0) return out;  // exec succeeded: CLOEXEC closed the pipe
-  int wstatus;
-  while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-  }
-  if (n == static_cast<ssize_t>(sizeof r))
-    return sys_fail(std::string("worker ") + plan.path + ": " + stage_name(r.stage), r.err);
-  return fail("worker " + plan.path + ": setup failed without a report", EIO);
+  ChildStdio stdio;
+  if (auto w = wire_stdio(plan, a, out, stdio); !w) return std::unexpected(w.error());
+  if (auto f = fork_and_confirm(a, out, stdio, plan.path); !f) return std::unexpected(f.error());
+  return out;
 }
 
 }  // namespace soroka::worker

@@ -22,6 +22,7 @@
 
 #include "util/file_reader.h"
 #include "util/parse.h"
+#include "util/text.h"
 #include "util/units.h"
 
 extern char** environ;
@@ -219,6 +220,23 @@ struct SupervisorCore {
   void run();
 };
 
+namespace {
+LaunchPlan launch_plan(WorkerSpec& spec, std::string program, std::string cgroup_procs) {
+  LaunchPlan plan;
+  plan.path = std::move(program);
+  plan.argv = std::move(spec.argv);
+  plan.env = worker_env(spec);
+  plan.cwd = spec.cwd;
+  plan.cgroup_procs = std::move(cgroup_procs);
+  plan.oom_score_adj = spec.oom_score_adj;
+  plan.io = spec.io;
+  plan.stderr_to_null = spec.stderr_to_null;
+  plan.core_dumps = spec.core_dumps;
+  plan.new_network_namespace = spec.new_network_namespace;
+  return plan;
+}
+}  // namespace
+
 Result<WorkerHandle> SupervisorCore::do_spawn(WorkerSpec spec) {
   auto ctx = [&](Error e) {
     return std::unexpected(std::move(e).with_context("worker " + spec.name));
@@ -243,34 +261,22 @@ Result<WorkerHandle> SupervisorCore::do_spawn(WorkerSpec spec) {
     if (auto k = (*slot)->oom_kills())
       w->oom_before = *k;
     else
-      spdlog::warn("worker: {}: OOM kills cannot be told apart: {}", spec.name, k.error().message);
+      spdlog::warn("event=oom_kills_unknown worker={} error=\"{}\"", spec.name, log_escape(k.error().message));
   } else {
     w->host_oom_before = host_oom_kills(cgroups.proc());
   }
 
-  LaunchPlan plan;
-  plan.path = *program;
-  plan.argv = std::move(spec.argv);
-  plan.env = worker_env(spec);
-  plan.cwd = spec.cwd;
-  plan.cgroup_procs = (*slot)->procs_path();
-  plan.oom_score_adj = spec.oom_score_adj;
-  plan.io = spec.io;
-  plan.stderr_to_null = spec.stderr_to_null;
-  plan.core_dumps = spec.core_dumps;
-  plan.new_network_namespace = spec.new_network_namespace;
   w->started = Clock::now();
-  auto l = launch(plan);
+  auto l = launch(launch_plan(spec, *program, (*slot)->procs_path()));
   if (!l) return ctx(l.error());  // the slot's destructor removes the cgroup
 
   w->pid = l->pid;
   w->pidfd = std::move(l->pidfd);
   w->cgroup_dir = (*slot)->dir();
   w->slot = std::move(*slot);
-  spdlog::info("worker: started {} pid {} in {} (limit {})", w->name, w->pid,
-               w->cgroup_dir.empty() ? std::string("no cgroup") : w->cgroup_dir,
-               spec.limit_bytes ? format_mib(spec.limit_bytes) : std::string("none"));
-  if (!w->pidfd) spdlog::warn("worker: no pidfd_open (kernel < 5.3): polling for exits");
+  spdlog::debug("event=process_started name={} pid={} cgroup={} limit_mib={}", w->name, w->pid,
+                w->cgroup_dir.empty() ? std::string("none") : w->cgroup_dir, to_mib(spec.limit_bytes));
+  if (!w->pidfd) spdlog::warn("event=no_pidfd pid={} (kernel < 5.3): polling for its exit", w->pid);
 
   WorkerHandle h;
   h.state_ = w;
@@ -289,7 +295,7 @@ Clock::time_point SupervisorCore::drive(WorkerState& w, Clock::time_point now) {
   if (w.timeout.count() > 0 && w.stop == StopReason::none) {
     auto due = w.started + w.timeout;
     if (now >= due) {
-      spdlog::warn("worker: {} pid {} timed out after {} ms", w.name, w.pid, w.timeout.count());
+      spdlog::warn("event=process_timed_out name={} pid={} timeout_ms={}", w.name, w.pid, w.timeout.count());
       w.request_stop(StopReason::timeout, w.kill_grace, now);
     } else {
       next = due;
@@ -375,15 +381,16 @@ void SupervisorCore::finish(WorkerState& w, int status, const struct rusage& ru,
 
   bool normal = e.kind == ExitKind::exited && e.exit_code == 0;
   spdlog::log(normal ? spdlog::level::info : spdlog::level::warn,
-              "worker: {} pid {} {} after {} ms: {}", w.name, w.pid, to_string(e.kind),
-              std::chrono::duration_cast<std::chrono::milliseconds>(e.wall).count(), e.detail);
+              "event=process_end name={} pid={} kind={} wall_ms={} detail=\"{}\"", w.name, w.pid,
+              to_string(e.kind), std::chrono::duration_cast<std::chrono::milliseconds>(e.wall).count(),
+              e.detail);
   if (w.on_exit) {
     try {
       w.on_exit(e);
     } catch (const std::exception& ex) {
-      spdlog::error("worker: on_exit of {} threw: {}", w.name, ex.what());
+      spdlog::error("event=on_exit_threw name={} error=\"{}\"", w.name, log_escape(ex.what()));
     } catch (...) {
-      spdlog::error("worker: on_exit of {} threw", w.name);
+      spdlog::error("event=on_exit_threw name={}", w.name);
     }
   }
   w.promise.set_value(std::move(e));
@@ -435,7 +442,7 @@ void SupervisorCore::run() {
     int n = ::poll(fds.data(), fds.size(), timeout_ms);
     auto woke = Clock::now();
     if (n < 0 && errno != EINTR) {
-      spdlog::error("worker: poll: {}", std::strerror(errno));
+      spdlog::error("event=supervisor_poll_failed error=\"{}\"", std::strerror(errno));
       std::this_thread::sleep_for(kNoPidfdPoll);
     }
     if (n > 0 && fds[0].revents) waker->drain();
@@ -530,7 +537,7 @@ WorkerSupervisor::WorkerSupervisor(std::shared_ptr<detail::SupervisorCore> core)
 Result<std::unique_ptr<WorkerSupervisor>> WorkerSupervisor::create(SupervisorParams params) {
   auto cg = CgroupManager::open(params.cgroups);
   if (!cg) return std::unexpected(std::move(cg.error()).with_context("worker supervisor"));
-  spdlog::info("worker: {}", cg->description());
+  spdlog::info("event=worker_cgroups mode=\"{}\"", cg->description());
   auto waker = std::make_shared<detail::Waker>();
   waker->efd.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!waker->efd) return sys_fail("eventfd");
@@ -582,13 +589,11 @@ std::size_t WorkerSupervisor::running() const {
 Result<void> protect_self(int adj, const std::string& proc) {
   auto r = write_file(proc + "/self/oom_score_adj", std::to_string(adj));
   if (!r) {
-    spdlog::warn(
-        "worker: cannot set the service's oom_score_adj to {}: {} (needs root or "
-        "CAP_SYS_RESOURCE); workers are still the first choice at 1000",
-        adj, r.error().message);
+    // Needs root or CAP_SYS_RESOURCE; workers are still the kernel's first choice at 1000.
+    spdlog::warn("event=oom_score_adj_failed adj={} error=\"{}\"", adj, log_escape(r.error().message));
     return r;
   }
-  spdlog::info("worker: service oom_score_adj set to {}", adj);
+  spdlog::info("event=oom_score_adj adj={}", adj);
   return {};
 }
 

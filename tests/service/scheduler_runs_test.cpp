@@ -13,7 +13,9 @@
 #include "oomguard/budget.h"
 #include "service/job_params.h"
 #include "service/metrics.h"
+#include "service/process_worker.h"
 #include "service/scheduler.h"
+#include "service/sim_model.h"
 #include "service/serve_instance.h"
 #include "support/media_fixtures.h"
 #include "worker/supervisor.h"
@@ -40,12 +42,13 @@ TEST(SchedulerRuns, ASupersededRunDoesNotHideItsSuccessorFromRunningOrTheDrain) 
   ASSERT_TRUE(supervisor) << supervisor.error().message;
   oomguard::MemoryBudget budget(2ull << 30);
   service::Metrics metrics;
-  service::SchedulerParams sp;
+  service::SchedulerParams sp = service::scheduler_params(ServiceSettings{});
+  sp.model_bytes = service::sim_worker_bytes;
   sp.owner = {"test-node", static_cast<std::int64_t>(::getpid())};
-  sp.soroka_exe = SOROKA_BINARY;
   sp.results_dir = dir + "/results";
   sp.idle_ttl = 0ms;  // a worker per run: the supervisor's count is the runs' count
-  auto sched = std::make_unique<service::Scheduler>(**store, budget, **supervisor, metrics, sp);
+  service::ProcessLauncher launcher(**supervisor, metrics, {SOROKA_BINARY, false, "", sp.results_dir, {}});
+  auto sched = std::make_unique<service::Scheduler>(**store, budget, launcher, metrics, sp);
 
   service::JobParams params;
   params.model = "sim-slow";  // 30 s: both runs are still working when we look

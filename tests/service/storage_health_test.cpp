@@ -16,7 +16,9 @@
 #include "jobs/job_store.h"
 #include "oomguard/budget.h"
 #include "service/job_params.h"
+#include "service/process_worker.h"
 #include "service/scheduler.h"
+#include "service/sim_model.h"
 #include "service/serve_instance.h"
 #include "service/store_health.h"
 #include "support/media_fixtures.h"
@@ -292,13 +294,14 @@ TEST(StoreHealth, AnEndNotRecordedWithinTheLeaseIsRecoveredAndRunAgain) {
   auto supervisor = worker::WorkerSupervisor::create({});
   ASSERT_TRUE(supervisor) << supervisor.error().message;
   oomguard::MemoryBudget budget(1ull << 30);
-  service::SchedulerParams sp;
+  service::SchedulerParams sp = service::scheduler_params(ServiceSettings{});
+  sp.model_bytes = service::sim_worker_bytes;
   sp.owner = {"test-node", static_cast<std::int64_t>(::getpid())};
-  sp.soroka_exe = SOROKA_BINARY;
   sp.results_dir = dir + "/results";
   sp.idle_ttl = 0ms;
   sp.lease = 2s;
-  auto sched = std::make_unique<service::Scheduler>(store, budget, **supervisor, metrics, sp);
+  service::ProcessLauncher launcher(**supervisor, metrics, {SOROKA_BINARY, false, "", sp.results_dir, {}});
+  auto sched = std::make_unique<service::Scheduler>(store, budget, launcher, metrics, sp);
   service::JobParams params;
   params.model = "sim-brief";
   jobs::JobSpec spec;
