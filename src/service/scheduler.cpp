@@ -481,9 +481,10 @@ void Scheduler::finish(Run& run, const worker::WorkerExit& exit) {
   }
   std::optional<jobs::JobState> after;
   // A failure to record, retried while the lease holds (write_end).
-  auto fail_job = [&](const std::string& reason, bool retryable, bool degrade, std::uint64_t p) {
+  auto fail_job = [&](const std::string& reason, bool retryable, bool degrade, std::uint64_t p,
+                      FailureKind kind = FailureKind::internal) {
     (void)write_end(run, "fail", [&]() -> Result<void> {
-      auto st = store_.fail(id, lease, {reason, retryable, degrade, p});
+      auto st = store_.fail(id, lease, {reason, retryable, degrade, p, kind});
       if (!st) return std::unexpected(st.error());
       after = *st;
       return {};
@@ -527,7 +528,7 @@ void Scheduler::finish(Run& run, const worker::WorkerExit& exit) {
         } else if (exit.exit_code == kWorkerUserError) {
           fail_job(std::string(kInvalidInputPrefix) +
                        (run.worker_error.empty() ? "the input cannot be transcribed" : run.worker_error),
-                   false, false, peak);
+                   false, false, peak, FailureKind::invalid_input);
         } else {
           fail_job(fmt::format("worker exited with code {}{}{}", exit.exit_code,
                                run.worker_error.empty() ? "" : ": ", run.worker_error),
