@@ -20,6 +20,7 @@ struct FormRequest {
 // model: empty, "whisper-1" or "pocketsphinx" -> pocketsphinx; a sim-* model when
 // `sim_models` (tests and benchmarks); language: "en" (the default); response_format: json
 // (the default), text, srt, vtt, verbose_json. Anything else: a 400 naming the field.
-std::expected<FormRequest, ApiError> read_form(const std::map<std::string, std::string>& fields, bool sim_models);
+std::expected<FormRequest, ApiError> read_form(const std::map<std::string, std::string>& fields,
+                                               bool sim_models);
 
 }  // namespace soroka::api

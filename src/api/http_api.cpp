@@ -27,12 +27,17 @@ ApiError unauthorized() {
   return {401,
           "Incorrect or missing API key: send 'Authorization: Bearer KEY' with a key from "
           "server.api_keys",
-          "invalid_request_error", "", "invalid_api_key", 0};
+          "invalid_request_error",
+          "",
+          "invalid_api_key",
+          0};
 }
 
 // The metrics counter of an error the HTTP side finds itself (the jobs interface counts its own).
 Rejection rejection_of(const ApiError& e) {
-  return e.status == 413 ? Rejection::too_large : e.status == 503 ? Rejection::queue_full : Rejection::bad_request;
+  return e.status == 413   ? Rejection::too_large
+         : e.status == 503 ? Rejection::queue_full
+                           : Rejection::bad_request;
 }
 
 }  // namespace
@@ -57,7 +62,8 @@ struct HttpApi::Impl {
     return frontend::Caller{"http:" + *owner, false};
   }
 
-  std::unique_ptr<http::Handler> make_submit(const http::Request& req, bool sync, std::optional<http::Response>& refuse);
+  std::unique_ptr<http::Handler> make_submit(const http::Request& req, bool sync,
+                                             std::optional<http::Response>& refuse);
   void submit(SubmitHandler& h, const std::shared_ptr<http::Reply>& reply);
   http::Response get_job(const http::Request& req);
   http::Response delete_job(const http::Request& req);
@@ -69,8 +75,12 @@ struct HttpApi::Impl {
 // The request's settings snapshot is taken once, so its limits agree with each other.
 class SubmitHandler final : public http::Handler {
  public:
-  SubmitHandler(HttpApi::Impl& api, std::shared_ptr<const Settings> settings, bool sync, frontend::Caller caller)
-      : api_(api), settings_(std::move(settings)), rx_(upload_limits(api, *settings_)), sync_(sync),
+  SubmitHandler(HttpApi::Impl& api, std::shared_ptr<const Settings> settings, bool sync,
+                frontend::Caller caller)
+      : api_(api),
+        settings_(std::move(settings)),
+        rx_(upload_limits(api, *settings_)),
+        sync_(sync),
         caller_(std::move(caller)) {}
   std::optional<http::Response> on_form(const http::FormChunk& c) override {
     if (auto e = rx_.on_form(c)) {
@@ -123,7 +133,8 @@ std::unique_ptr<http::Handler> HttpApi::Impl::make_submit(const http::Request& r
   auto settings = ctx.settings.current();
   if (!req.multipart) {
     ctx.metrics.reject(Rejection::bad_request);
-    refuse = to_response(bad_request("expected a multipart/form-data body with a 'file' part", "file"));
+    refuse =
+        to_response(bad_request("expected a multipart/form-data body with a 'file' part", "file"));
     return nullptr;
   }
   if (auto no = ctx.jobs.admit(frontend::quotas_from(*settings))) {
@@ -133,11 +144,13 @@ std::unique_ptr<http::Handler> HttpApi::Impl::make_submit(const http::Request& r
   if (const std::size_t n = waiter.waiting(); sync && n >= settings->service.max_sync_requests) {
     ctx.metrics.reject(Rejection::queue_full);
     refuse = to_response(unavailable(
-        fmt::format("{} synchronous requests are waiting already; use POST /v1/jobs or retry later", n),
+        fmt::format("{} synchronous requests are waiting already; use POST /v1/jobs or retry later",
+                    n),
         "too_many_sync_requests", kRetryAfterS));
     return nullptr;
   }
-  auto caller = caller_of(req).value_or(frontend::Caller{"http:local", false});  // the gate checked the key
+  auto caller =
+      caller_of(req).value_or(frontend::Caller{"http:local", false});  // the gate checked the key
   return std::make_unique<SubmitHandler>(*this, std::move(settings), sync, std::move(caller));
 }
 
@@ -155,7 +168,8 @@ void HttpApi::Impl::submit(SubmitHandler& h, const std::shared_ptr<http::Reply>&
   if (!done) return reply->send(to_response(error_for(done.error())));
   h.rx().keep();
   if (!h.sync()) {
-    reply->send(json_response(202, {{"id", done->id}, {"object", "transcription.job"}, {"state", "queued"}}));
+    reply->send(json_response(
+        202, {{"id", done->id}, {"object", "transcription.job"}, {"state", "queued"}}));
     return;
   }
   waiter.add(done->id, h.caller(), reply, form->format,
@@ -174,7 +188,8 @@ http::Response HttpApi::Impl::delete_job(const http::Request& req) {
   auto caller = caller_of(req);
   if (!caller) return to_response(unauthorized());
   const std::string& id = req.captures.at(0);
-  if (auto st = ctx.jobs.cancel(id, *caller, "delete"); !st) return to_response(error_for(st.error()));
+  if (auto st = ctx.jobs.cancel(id, *caller, "delete"); !st)
+    return to_response(error_for(st.error()));
   auto after = ctx.jobs.get(id, *caller);
   return json_response(200, after ? job_json(*after) : nlohmann::json{{"id", id}});
 }
@@ -199,10 +214,12 @@ http::Response HttpApi::Impl::metrics(const http::Server& server) const {
   std::string text = render_prometheus(ctx.metrics, ctx.gauges());
   const auto& s = server.stats();
   using service::append_metric;
-  append_metric(text, "soroka_http_connections", "gauge", "Open HTTP connections.", s.connections.load());
+  append_metric(text, "soroka_http_connections", "gauge", "Open HTTP connections.",
+                s.connections.load());
   append_metric(text, "soroka_http_connection_memory_bytes", "gauge",
                 "Per-connection pools plus buffered request state.", server.memory_bytes());
-  append_metric(text, "soroka_http_connections_accepted_total", "counter", "Connections accepted.", s.accepted.load());
+  append_metric(text, "soroka_http_connections_accepted_total", "counter", "Connections accepted.",
+                s.accepted.load());
   append_metric(text, "soroka_http_connections_refused_total", "counter",
                 "Connections refused at accept: no room and nothing to evict.", s.refused.load());
   append_metric(text, "soroka_http_connections_evicted_total", "counter",
@@ -212,11 +229,12 @@ http::Response HttpApi::Impl::metrics(const http::Server& server) const {
   append_metric(text, "soroka_http_slow_bodies_total", "counter",
                 "Connections closed for a body below the minimum rate.", s.slow_bodies.load());
   append_metric(text, "soroka_http_client_disconnects_total", "counter",
-                "Clients gone while their answer waited (their jobs cancelled).", s.disconnects.load());
-  append_metric(text, "soroka_http_busy_total", "counter", "503 for capacity or a full handler queue.",
-                s.busy.load());
-  append_metric(text, "soroka_http_too_large_total", "counter", "413: bodies over the route's limit.",
-                s.too_large.load());
+                "Clients gone while their answer waited (their jobs cancelled).",
+                s.disconnects.load());
+  append_metric(text, "soroka_http_busy_total", "counter",
+                "503 for capacity or a full handler queue.", s.busy.load());
+  append_metric(text, "soroka_http_too_large_total", "counter",
+                "413: bodies over the route's limit.", s.too_large.load());
   append_metric(text, "soroka_http_bad_headers_total", "counter", "431: too many header fields.",
                 s.bad_headers.load());
   http::Response r;
@@ -225,7 +243,8 @@ http::Response HttpApi::Impl::metrics(const http::Server& server) const {
   return r;
 }
 
-HttpApi::HttpApi(ApiContext ctx, ApiKeys keys) : impl_(std::make_unique<Impl>(std::move(ctx), std::move(keys))) {}
+HttpApi::HttpApi(ApiContext ctx, ApiKeys keys)
+    : impl_(std::make_unique<Impl>(std::move(ctx), std::move(keys))) {}
 
 HttpApi::~HttpApi() = default;  // the waiter answers what still waits
 
@@ -238,7 +257,9 @@ namespace {
 
 // The server's own answers (404, 405, 413, 503...) in OpenAI's error shape.
 http::Response server_error_body(int status, std::string message) {
-  ApiError e{status, std::move(message), status >= 500 ? "server_error" : "invalid_request_error", "", "", 0};
+  ApiError e{
+      status, std::move(message), status >= 500 ? "server_error" : "invalid_request_error", "", "",
+      0};
   if (status == 404) e.code = "not_found";
   if (status == 400) e.param = "file";  // the server's own 400s are about the multipart body
   if (status == 413) e = too_large(e.message);
@@ -252,27 +273,35 @@ void HttpApi::install(http::Server& server) {
   Impl* p = impl_.get();
   server.set_error_body(server_error_body);
   // Every route but /healthz (and /metrics asked from this host) needs a key when keys exist.
-  server.set_gate([p](const http::Request& req, const http::Route& route) -> std::optional<http::Response> {
-    p->ctx.metrics.requests.fetch_add(1, std::memory_order_relaxed);
-    if (route.pattern == "/healthz") return std::nullopt;
-    if (route.pattern == "/metrics" && req.peer_loopback) return std::nullopt;
-    if (p->caller_of(req)) return std::nullopt;
-    return to_response(unauthorized());
-  });
+  server.set_gate(
+      [p](const http::Request& req, const http::Route& route) -> std::optional<http::Response> {
+        p->ctx.metrics.requests.fetch_add(1, std::memory_order_relaxed);
+        if (route.pattern == "/healthz") return std::nullopt;
+        if (route.pattern == "/metrics" && req.peer_loopback) return std::nullopt;
+        if (p->caller_of(req)) return std::nullopt;
+        return to_response(unauthorized());
+      });
 
   http::Route r;
   r.method = "POST";
   r.pattern = "/v1/audio/transcriptions";
   r.multipart = true;
-  r.max_body_now = [p] { return p->ctx.settings.current()->admission.max_file_bytes + kFormOverhead; };
-  r.make = [p](const http::Request& req, std::optional<http::Response>& no) { return p->make_submit(req, true, no); };
+  r.max_body_now = [p] {
+    return p->ctx.settings.current()->admission.max_file_bytes + kFormOverhead;
+  };
+  r.make = [p](const http::Request& req, std::optional<http::Response>& no) {
+    return p->make_submit(req, true, no);
+  };
   server.add(r);
   r.pattern = "/v1/jobs";
-  r.make = [p](const http::Request& req, std::optional<http::Response>& no) { return p->make_submit(req, false, no); };
+  r.make = [p](const http::Request& req, std::optional<http::Response>& no) {
+    return p->make_submit(req, false, no);
+  };
   server.add(r);
 
   auto plain = [](std::function<http::Response(const http::Request&)> f) {
-    return [f](const http::Request& req, std::optional<http::Response>&) -> std::unique_ptr<http::Handler> {
+    return [f](const http::Request& req,
+               std::optional<http::Response>&) -> std::unique_ptr<http::Handler> {
       return std::make_unique<PlainHandler>([f, req] { return f(req); });
     };
   };

@@ -23,13 +23,13 @@ struct HealthIssue {
 };
 
 struct ApiContext {
-  frontend::JobService& jobs;      // every route that touches a job goes through it
-  const SettingsStore& settings;   // a snapshot per request: limits, quotas, timeouts
+  frontend::JobService& jobs;     // every route that touches a job goes through it
+  const SettingsStore& settings;  // a snapshot per request: limits, quotas, timeouts
   service::Metrics& metrics;
   std::string uploads_dir;
-  std::function<service::Gauges()> gauges;   // for /metrics
-  std::function<oomguard::Level()> level;    // memory level now
-  std::function<bool()> accepting;           // false once shutting down
+  std::function<service::Gauges()> gauges;             // for /metrics
+  std::function<oomguard::Level()> level;              // memory level now
+  std::function<bool()> accepting;                     // false once shutting down
   std::function<std::optional<HealthIssue>()> health;  // nullopt: all well
   service::InFlightFiles* in_flight = nullptr;
 };

@@ -10,7 +10,9 @@ namespace {
 
 using frontend::Refusal;
 
-double unix_s(jobs::TimeMs t) { return static_cast<double>(t.time_since_epoch().count()) / 1000.0; }
+double unix_s(jobs::TimeMs t) {
+  return static_cast<double>(t.time_since_epoch().count()) / 1000.0;
+}
 
 ApiError rate_limited(std::string message, std::string code, int retry_after_s) {
   return {429, std::move(message), "rate_limit_error", "", std::move(code), retry_after_s};
@@ -36,25 +38,38 @@ http::Response json_response(int status, const nlohmann::json& j) {
 ApiError error_for(const frontend::Refused& r) {
   const std::string code(frontend::to_string(r.reason));
   switch (r.reason) {
-    case Refusal::rate_limited: return rate_limited(r.message, "rate_limit_exceeded", r.retry_after_s);
-    case Refusal::quota_exceeded: return rate_limited(r.message, code, r.retry_after_s);
-    case Refusal::invalid_input: return bad_request(r.message, "file", "invalid_media");
-    case Refusal::unsupported_media: return unsupported_media(r.message);
-    case Refusal::not_found: return not_found(r.message);
-    case Refusal::not_finished: return {409, r.message, "invalid_request_error", "", code, 0};
-    case Refusal::result_lost: return internal(r.message);
-    default: return unavailable(r.message, code, std::max(1, r.retry_after_s));
+    case Refusal::rate_limited:
+      return rate_limited(r.message, "rate_limit_exceeded", r.retry_after_s);
+    case Refusal::quota_exceeded:
+      return rate_limited(r.message, code, r.retry_after_s);
+    case Refusal::invalid_input:
+      return bad_request(r.message, "file", "invalid_media");
+    case Refusal::unsupported_media:
+      return unsupported_media(r.message);
+    case Refusal::not_found:
+      return not_found(r.message);
+    case Refusal::not_finished:
+      return {409, r.message, "invalid_request_error", "", code, 0};
+    case Refusal::result_lost:
+      return internal(r.message);
+    default:
+      return unavailable(r.message, code, std::max(1, r.retry_after_s));
   }
 }
 
 ApiError error_for(FailureKind kind, std::string message) {
   const std::string code(to_string(kind == FailureKind::none ? FailureKind::internal : kind));
   switch (kind) {
-    case FailureKind::invalid_input: return bad_request(std::move(message), "file", code);
-    case FailureKind::invalid_request: return bad_request(std::move(message), "", code);
-    case FailureKind::unsupported_media: return {415, std::move(message), "invalid_request_error", "file", code, 0};
-    case FailureKind::too_big: return {413, std::move(message), "invalid_request_error", "file", code, 0};
-    default: return {500, std::move(message), "server_error", "", code, 0};
+    case FailureKind::invalid_input:
+      return bad_request(std::move(message), "file", code);
+    case FailureKind::invalid_request:
+      return bad_request(std::move(message), "", code);
+    case FailureKind::unsupported_media:
+      return {415, std::move(message), "invalid_request_error", "file", code, 0};
+    case FailureKind::too_big:
+      return {413, std::move(message), "invalid_request_error", "file", code, 0};
+    default:
+      return {500, std::move(message), "server_error", "", code, 0};
   }
 }
 
@@ -79,7 +94,8 @@ nlohmann::json job_json(const frontend::JobView& v) {
   if (v.waiting_for_memory) o["waiting_for"] = "memory";
   if (!j.last_error.empty()) o["error"] = {{"message", j.last_error}};
   if (j.state == jobs::JobState::failed) {
-    const FailureKind k = j.failure_kind == FailureKind::none ? FailureKind::internal : j.failure_kind;
+    const FailureKind k =
+        j.failure_kind == FailureKind::none ? FailureKind::internal : j.failure_kind;
     o["failure_kind"] = to_string(k);
     o["error"]["code"] = to_string(k);
   }
@@ -106,15 +122,18 @@ http::Response sync_answer(const jobs::Job& job, service::ResponseFormat format)
     }
     case jobs::JobState::failed: {
       // The user's own errors name their file, as the refusals at upload do.
-      std::string m = is_user_error(job.failure_kind) ? job.spec.original_name + ": " + job.last_error : job.last_error;
+      std::string m = is_user_error(job.failure_kind)
+                          ? job.spec.original_name + ": " + job.last_error
+                          : job.last_error;
       return to_response(error_for(job.failure_kind, std::move(m)));
     }
     case jobs::JobState::cancelled:
-      return to_response(ApiError{409, "the job was cancelled", "invalid_request_error", "", "job_cancelled", 0});
+      return to_response(
+          ApiError{409, "the job was cancelled", "invalid_request_error", "", "job_cancelled", 0});
     default:
       return to_response(ApiError{504,
-                                  fmt::format("the job {} is still {}; poll GET /v1/jobs/{}", job.id,
-                                              jobs::to_string(job.state), job.id),
+                                  fmt::format("the job {} is still {}; poll GET /v1/jobs/{}",
+                                              job.id, jobs::to_string(job.state), job.id),
                                   "server_error", "", "timeout", 0});
   }
 }

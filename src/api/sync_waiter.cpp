@@ -24,7 +24,8 @@ SyncWaiter::~SyncWaiter() {
     std::lock_guard lk(mu_);
     stop_ = true;
     for (auto& w : waiters_) {
-      auto r = to_response(unavailable("the service is shutting down", "shutting_down", kRetryAfterS));
+      auto r =
+          to_response(unavailable("the service is shutting down", "shutting_down", kRetryAfterS));
       r.close = true;
       w.reply->send(std::move(r));
     }
@@ -34,7 +35,8 @@ SyncWaiter::~SyncWaiter() {
 }
 
 void SyncWaiter::add(std::string id, frontend::Caller caller, std::shared_ptr<http::Reply> reply,
-                     service::ResponseFormat format, std::chrono::steady_clock::time_point deadline) {
+                     service::ResponseFormat format,
+                     std::chrono::steady_clock::time_point deadline) {
   reply->watch_disconnect([this, id, caller] {
     std::lock_guard lk(mu_);
     cancels_.push_back({id, caller});
@@ -56,7 +58,8 @@ std::vector<std::string> SyncWaiter::answer_finished(const std::vector<Waiter>& 
   for (const auto& w : ws) {
     if (!w.reply->sent()) {
       auto v = jobs_.get(w.id, w.caller);
-      if (!v && v.error().reason == frontend::Refusal::store_unavailable) continue;  // busy: next look
+      if (!v && v.error().reason == frontend::Refusal::store_unavailable)
+        continue;  // busy: next look
       if (!v)
         w.reply->send(to_response(internal("the job vanished: " + v.error().message)));
       else if (jobs::is_terminal(v->job.state) || now >= w.deadline)
@@ -79,7 +82,9 @@ void SyncWaiter::loop() {
     for (const auto& c : to_cancel) (void)jobs_.cancel(c.id, c.caller, "client_disconnected");
     const std::vector<std::string> done = answer_finished(ws);
     lk.lock();
-    std::erase_if(waiters_, [&](const Waiter& w) { return std::find(done.begin(), done.end(), w.id) != done.end(); });
+    std::erase_if(waiters_, [&](const Waiter& w) {
+      return std::find(done.begin(), done.end(), w.id) != done.end();
+    });
     if (stop_) break;
     if (!cancels_.empty()) continue;
     if (waiters_.empty()) {

@@ -158,7 +158,8 @@ bool make_state_dirs(const std::string& state) {
     std::error_code ec;
     fs::create_directories(d, ec);
     if (ec) {
-      spdlog::error("event=start_failed reason=state_dir dir=\"{}\" error=\"{}\"", log_escape(d), log_escape(ec.message()));
+      spdlog::error("event=start_failed reason=state_dir dir=\"{}\" error=\"{}\"", log_escape(d),
+                    log_escape(ec.message()));
       return false;
     }
   }
@@ -167,12 +168,14 @@ bool make_state_dirs(const std::string& state) {
 
 // The address to listen on and the keys, checked together: without keys only loopback.
 // 0: fine; else the exit code (64: configuration).
-int check_front_door(const ServeOptions& o, const Settings& s, std::optional<std::pair<std::string, int>>& listen,
+int check_front_door(const ServeOptions& o, const Settings& s,
+                     std::optional<std::pair<std::string, int>>& listen,
                      std::optional<api::ApiKeys>& keys) {
   const std::string address = o.listen.value_or(s.service.listen);
   listen = parse_listen(address);
   if (!listen) {
-    spdlog::error("event=config_error key=server.listen value=\"{}\" error=\"expected HOST:PORT\"", log_escape(address));
+    spdlog::error("event=config_error key=server.listen value=\"{}\" error=\"expected HOST:PORT\"",
+                  log_escape(address));
     return 64;
   }
   auto k = load_keys(s);

@@ -91,8 +91,8 @@ struct JobView {
 
 // The state of the service a submission is admitted against (each may be empty: all well).
 struct Conditions {
-  std::function<bool()> accepting;                     // false once shutting down
-  std::function<oomguard::Level()> level;              // the memory level now
+  std::function<bool()> accepting;                    // false once shutting down
+  std::function<oomguard::Level()> level;             // the memory level now
   std::function<std::optional<std::string>()> issue;  // "store: <why>" while a part is unwell
 };
 
@@ -134,7 +134,8 @@ class JobService {
   Outcome<service::Rendered> result(const std::string& id, const Caller& caller,
                                     service::ResponseFormat format);
   // The same for a job already read (by get() or watch()).
-  static Outcome<service::Rendered> render_result(const jobs::Job& job, service::ResponseFormat format);
+  static Outcome<service::Rendered> render_result(const jobs::Job& job,
+                                                  service::ResponseFormat format);
 
  private:
   Outcome<double> probe(const ReceivedFile& f);

@@ -36,7 +36,9 @@ bool RateLimiter::allow(const std::string& submitter, std::uint64_t per_minute,
 // A full bucket is what a fresh one would be: forgetting it changes no answer.
 void RateLimiter::forget_full(std::uint64_t per_minute, std::chrono::steady_clock::time_point now) {
   const double cap = static_cast<double>(per_minute);
-  std::erase_if(buckets_, [&](const auto& kv) { return refilled(kv.second.tokens, now - kv.second.at, cap) >= cap; });
+  std::erase_if(buckets_, [&](const auto& kv) {
+    return refilled(kv.second.tokens, now - kv.second.at, cap) >= cap;
+  });
 }
 
 std::size_t RateLimiter::buckets() const {

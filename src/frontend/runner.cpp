@@ -12,8 +12,12 @@ class SchedulerRunner final : public Runner {
   explicit SchedulerRunner(service::Scheduler& s) : s_(s) {}
   void wake() override { s_.wake(); }
   void cancel_running(const std::string& id) override { s_.cancel_running(id); }
-  void wait_any_finished(std::chrono::milliseconds timeout) override { s_.wait_any_finished(timeout); }
-  bool waiting_for_memory(const std::string& id) const override { return s_.waiting_for_memory(id); }
+  void wait_any_finished(std::chrono::milliseconds timeout) override {
+    s_.wait_any_finished(timeout);
+  }
+  bool waiting_for_memory(const std::string& id) const override {
+    return s_.waiting_for_memory(id);
+  }
 
  private:
   service::Scheduler& s_;

@@ -50,12 +50,12 @@ TEST(ApiAnswers, RefusalsMapToStatusesWithRetryAfterWhereTimeHelps) {
     bool retry_after;
   };
   const Case cases[] = {
-      {Refusal::shutting_down, 503, true},   {Refusal::memory_critical, 503, true},
-      {Refusal::degraded, 503, true},        {Refusal::queue_full, 503, true},
-      {Refusal::probe_failed, 503, true},    {Refusal::store_unavailable, 503, true},
-      {Refusal::rate_limited, 429, true},    {Refusal::quota_exceeded, 429, true},
-      {Refusal::invalid_input, 400, false},  {Refusal::unsupported_media, 415, false},
-      {Refusal::not_found, 404, false},      {Refusal::not_finished, 409, false},
+      {Refusal::shutting_down, 503, true},  {Refusal::memory_critical, 503, true},
+      {Refusal::degraded, 503, true},       {Refusal::queue_full, 503, true},
+      {Refusal::probe_failed, 503, true},   {Refusal::store_unavailable, 503, true},
+      {Refusal::rate_limited, 429, true},   {Refusal::quota_exceeded, 429, true},
+      {Refusal::invalid_input, 400, false}, {Refusal::unsupported_media, 415, false},
+      {Refusal::not_found, 404, false},     {Refusal::not_finished, 409, false},
       {Refusal::result_lost, 500, false},
   };
   for (const auto& c : cases) {

@@ -49,10 +49,12 @@ class JobServiceTest : public ::testing::Test {
     auto s = jobs::SqliteJobStore::open(jobs::default_sqlite_params(dir.path("jobs.sqlite")));
     ASSERT_TRUE(s) << s.error().message;
     store = std::move(*s);
-    JobServiceContext ctx{*store, runner, [this](const std::string&) { return probe_result; },
-                          {[this] { return accepting.load(); }, [this] { return level; },
-                           [this] { return issue; }},
-                          &metrics};
+    JobServiceContext ctx{
+        *store,
+        runner,
+        [this](const std::string&) { return probe_result; },
+        {[this] { return accepting.load(); }, [this] { return level; }, [this] { return issue; }},
+        &metrics};
     jobs_ = std::make_unique<JobService>(std::move(ctx));
     probe_result = service::ProbeOutcome{true, false, "", 12.5, "wav", "pcm_s16le"};
   }
@@ -81,7 +83,11 @@ class JobServiceTest : public ::testing::Test {
   std::unique_ptr<JobService> jobs_;
   const Caller alice{"http:alice", false};
   const Caller bob{"tg:42", false};
-  Quotas quotas{.max_queue = 10, .max_attempts = 2, .max_jobs = 5, .submissions_per_minute = 0, .max_stored_bytes = 0};
+  Quotas quotas{.max_queue = 10,
+                .max_attempts = 2,
+                .max_jobs = 5,
+                .submissions_per_minute = 0,
+                .max_stored_bytes = 0};
 };
 
 TEST_F(JobServiceTest, SubmitStoresTheProbedJobForItsSubmitterAndWakesTheRunner) {
@@ -107,11 +113,13 @@ TEST_F(JobServiceTest, SubmitRefusalsAreTypedAndStoreNothing) {
     service::Rejection counted;
   };
   std::vector<Case> cases = {
-      {"probe could not run", [&] { probe_result = fail("spawn failed", EAGAIN); }, Refusal::probe_failed,
-       service::Rejection::memory},
-      {"not media we read", [&] { probe_result = service::ProbeOutcome{false, true, "no audio stream", 0, "", ""}; },
+      {"probe could not run", [&] { probe_result = fail("spawn failed", EAGAIN); },
+       Refusal::probe_failed, service::Rejection::memory},
+      {"not media we read",
+       [&] { probe_result = service::ProbeOutcome{false, true, "no audio stream", 0, "", ""}; },
        Refusal::unsupported_media, service::Rejection::unsupported_media},
-      {"damaged media", [&] { probe_result = service::ProbeOutcome{false, false, "truncated", 0, "", ""}; },
+      {"damaged media",
+       [&] { probe_result = service::ProbeOutcome{false, false, "truncated", 0, "", ""}; },
        Refusal::invalid_input, service::Rejection::bad_media},
   };
   for (auto& c : cases) {
@@ -179,7 +187,8 @@ TEST_F(JobServiceTest, OnlyTheOwnerSeesCancelsOrReadsAJob) {
   EXPECT_EQ(jobs_->get(id, bob).error().reason, Refusal::not_found);
   EXPECT_EQ(jobs_->get("01NOSUCHJOB0000000000000000", alice).error().reason, Refusal::not_found);
   EXPECT_EQ(jobs_->cancel(id, bob, "test").error().reason, Refusal::not_found);
-  EXPECT_EQ(jobs_->result(id, bob, service::ResponseFormat::json).error().reason, Refusal::not_found);
+  EXPECT_EQ(jobs_->result(id, bob, service::ResponseFormat::json).error().reason,
+            Refusal::not_found);
   EXPECT_EQ(store->get(id)->state, JobState::queued) << "bob's cancel changed nothing";
   EXPECT_TRUE(jobs_->get(id, Caller{"http:local", true})) << "a single-user service sees every job";
 }
@@ -230,7 +239,8 @@ TEST_F(JobServiceTest, WatchReturnsOnProgressOnFinishAndAtTheTimeout) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
 
   // The end: failed with its kind, seen at once.
-  ASSERT_TRUE(store->fail(id, claimed->lease(), {"bad", false, false, 0, FailureKind::invalid_input}));
+  ASSERT_TRUE(
+      store->fail(id, claimed->lease(), {"bad", false, false, 0, FailureKind::invalid_input}));
   runner.finished();
   auto end = jobs_->watch(id, alice, JobState::running, 0.5, 10s);
   ASSERT_TRUE(end);
@@ -242,7 +252,8 @@ TEST_F(JobServiceTest, WatchReturnsOnProgressOnFinishAndAtTheTimeout) {
 TEST_F(JobServiceTest, ResultRendersASucceededJobOnly) {
   auto done = jobs_->submit(alice, upload("a.wav"), quotas);
   ASSERT_TRUE(done);
-  EXPECT_EQ(jobs_->result(done->id, alice, service::ResponseFormat::text).error().reason, Refusal::not_finished);
+  EXPECT_EQ(jobs_->result(done->id, alice, service::ResponseFormat::text).error().reason,
+            Refusal::not_finished);
   auto claimed = *store->claim_next({"node", 1}, 10s);
   const std::string result = dir.path("a.json");
   std::ofstream(result) << R"({"file":"a.wav","duration_s":2,"language":"en","engine":"test",)"
@@ -252,7 +263,8 @@ TEST_F(JobServiceTest, ResultRendersASucceededJobOnly) {
   ASSERT_TRUE(text) << text.error().message;
   EXPECT_EQ(text->body, "hello world\n");
   std::filesystem::remove(result);
-  EXPECT_EQ(jobs_->result(done->id, alice, service::ResponseFormat::json).error().reason, Refusal::result_lost);
+  EXPECT_EQ(jobs_->result(done->id, alice, service::ResponseFormat::json).error().reason,
+            Refusal::result_lost);
 }
 
 TEST(RateLimiter, TokenBucketPerSubmitter) {
@@ -261,7 +273,8 @@ TEST(RateLimiter, TokenBucketPerSubmitter) {
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(r.allow("a", 3, t));
   EXPECT_FALSE(r.allow("a", 3, t));
   EXPECT_TRUE(r.allow("b", 3, t)) << "submitters are separate";
-  EXPECT_TRUE(r.allow("a", 3, t + std::chrono::seconds(20))) << "one token back after a third of a minute";
+  EXPECT_TRUE(r.allow("a", 3, t + std::chrono::seconds(20)))
+      << "one token back after a third of a minute";
   EXPECT_FALSE(r.allow("a", 3, t + std::chrono::seconds(21)));
   EXPECT_TRUE(r.allow("a", 0, t)) << "0: unlimited";
 }
@@ -269,7 +282,8 @@ TEST(RateLimiter, TokenBucketPerSubmitter) {
 TEST(RateLimiter, ManySubmittersAreForgottenOnceTheirBucketsRefill) {
   RateLimiter r;
   auto t = std::chrono::steady_clock::now();
-  for (std::size_t i = 0; i < RateLimiter::kMaxBuckets; ++i) r.allow("tg:" + std::to_string(i), 10, t);
+  for (std::size_t i = 0; i < RateLimiter::kMaxBuckets; ++i)
+    r.allow("tg:" + std::to_string(i), 10, t);
   EXPECT_EQ(r.buckets(), RateLimiter::kMaxBuckets);
   EXPECT_TRUE(r.allow("tg:new", 10, t + std::chrono::minutes(1)));
   EXPECT_EQ(r.buckets(), 1u) << "every old bucket had refilled";

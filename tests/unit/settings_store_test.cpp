@@ -93,7 +93,8 @@ TEST(SettingsStore, RestartOnlyKeysKeepTheirRunningValues) {
   fresh.service.max_queue = 7;  // applies now
   fresh.service.key_max_jobs = 3;
   auto changed = keep_restart_only(running, fresh);
-  EXPECT_EQ(changed, (std::vector<std::string>{"server.listen", "worker.sandbox", "[memory]/[monitor]"}));
+  EXPECT_EQ(changed,
+            (std::vector<std::string>{"server.listen", "worker.sandbox", "[memory]/[monitor]"}));
   EXPECT_EQ(fresh.service.listen, "127.0.0.1:8080");
   EXPECT_TRUE(fresh.service.worker_sandbox);
   EXPECT_EQ(fresh.monitor.thresholds.warning_percent, running.monitor.thresholds.warning_percent);
@@ -104,8 +105,9 @@ TEST(SettingsStore, RestartOnlyKeysKeepTheirRunningValues) {
 }
 
 TEST(SettingsEnvironment, SystemdDirectoriesComeThroughLoadSettings) {
-  auto s = load_settings(empty_config(), Env{{"STATE_DIRECTORY", "/var/lib/soroka"},
-                                          {"CREDENTIALS_DIRECTORY", "/run/credentials/soroka.service"}});
+  auto s = load_settings(empty_config(),
+                         Env{{"STATE_DIRECTORY", "/var/lib/soroka"},
+                             {"CREDENTIALS_DIRECTORY", "/run/credentials/soroka.service"}});
   ASSERT_TRUE(s) << s.error().message;
   EXPECT_EQ(s->service.credentials_dir, "/run/credentials/soroka.service");
   EXPECT_EQ(effective_state_dir(s->service), "/var/lib/soroka");
@@ -119,7 +121,7 @@ TEST(SettingsEnvironment, SystemdDirectoriesComeThroughLoadSettings) {
 
 TEST(SettingsEnvironment, ProbeLimitsAreSettings) {
   auto s = load_settings(empty_config(), Env{{"SOROKA_WORKER_PROBE_MEMORY", "256MiB"},
-                                          {"SOROKA_WORKER_PROBE_TIMEOUT_MS", "5000"}});
+                                             {"SOROKA_WORKER_PROBE_TIMEOUT_MS", "5000"}});
   ASSERT_TRUE(s) << s.error().message;
   EXPECT_EQ(s->service.probe_memory, 256ull << 20);
   EXPECT_EQ(s->service.probe_timeout, std::chrono::milliseconds(5000));
