@@ -86,24 +86,4 @@ std::optional<std::string> ApiKeys::owner(std::optional<std::string_view> author
   return id;
 }
 
-bool RateLimiter::allow(const std::string& owner, std::uint64_t per_minute,
-                        std::chrono::steady_clock::time_point now) {
-  if (per_minute == 0) return true;
-  std::lock_guard lk(mu_);
-  // Bounded: one bucket per configured key at most (owners are key ids).
-  auto [it, fresh] = buckets_.try_emplace(owner);
-  Bucket& b = it->second;
-  const double cap = static_cast<double>(per_minute);
-  if (fresh) {
-    b.tokens = cap;
-    b.at = now;
-  }
-  const double elapsed_min = std::chrono::duration<double, std::ratio<60>>(now - b.at).count();
-  b.tokens = std::min(cap, b.tokens + elapsed_min * cap);
-  b.at = now;
-  if (b.tokens < 1.0) return false;
-  b.tokens -= 1.0;
-  return true;
-}
-
 }  // namespace soroka::api

@@ -2,10 +2,7 @@
 #pragma once
 
 #include <array>
-#include <chrono>
 #include <cstdint>
-#include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,22 +30,6 @@ class ApiKeys {
 
  private:
   std::vector<std::array<unsigned char, 32>> digests_;
-};
-
-// Submissions per minute per owner: a token bucket each. Thread-safe.
-class RateLimiter {
- public:
-  // true: allowed (a token taken). per_minute 0: unlimited.
-  bool allow(const std::string& owner, std::uint64_t per_minute,
-             std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
-
- private:
-  struct Bucket {
-    double tokens = 0;
-    std::chrono::steady_clock::time_point at;
-  };
-  std::mutex mu_;
-  std::map<std::string, Bucket> buckets_;
 };
 
 }  // namespace soroka::api

@@ -14,13 +14,15 @@
 
 namespace soroka::api {
 
+// The limits come from the request's Settings snapshot (memory.max_file_size,
+// jobs.min_free_disk); only the field size is the protocol's own.
 struct UploadLimits {
   std::string dir;                   // <state>/uploads
-  std::uint64_t max_file_bytes = 100ull << 20;
+  std::uint64_t max_file_bytes = 0;  // memory.max_file_size
   std::size_t max_field_bytes = 1024;  // a form field's value (model, language, prompt...)
   // The filesystem must keep this much free after the upload (SQLite's WAL and results need
-  // room to commit); an upload that would eat into it is refused with 507.
-  std::uint64_t min_free_bytes = 64ull << 20;
+  // room to commit); an upload that would eat into it is refused with 507. jobs.min_free_disk.
+  std::uint64_t min_free_bytes = 0;
   service::InFlightFiles* in_flight = nullptr;
 };
 

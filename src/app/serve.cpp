@@ -16,6 +16,9 @@
 
 #include "api/auth.h"
 #include "api/http_api.h"
+#include "config/settings_store.h"
+#include "frontend/job_service.h"
+#include "frontend/runner.h"
 #include "http/server.h"
 #include "jobs/job_store.h"
 #include "oomguard/budget.h"
@@ -23,6 +26,7 @@
 #include "oomguard/sampler.h"
 #include "service/capacity.h"
 #include "service/process_worker.h"
+#include "service/probe_child.h"
 #include "service/scheduler.h"
 #include "service/sim_model.h"
 #include "service/state_sweep.h"
@@ -44,30 +48,13 @@ using namespace std::chrono_literals;
 constexpr std::chrono::seconds kLoopAlive{5};
 
 std::string resolve_state_dir(const ServeOptions& o, const Settings& s) {
-  if (o.state_dir) return *o.state_dir;
-  if (!s.service.state_dir.empty()) return s.service.state_dir;
-  if (const char* d = std::getenv("STATE_DIRECTORY"); d && *d) return d;  // systemd
-  return "soroka-state";
+  return o.state_dir ? *o.state_dir : effective_state_dir(s.service);
 }
 
 std::string hostname() {
   char buf[256] = {};
   if (::gethostname(buf, sizeof buf - 1) != 0) return "localhost";
   return buf;
-}
-
-api::ApiLimits api_limits(const Settings& s) {
-  api::ApiLimits l;
-  l.max_file_bytes = s.admission.max_file_bytes;
-  l.max_queue = s.service.max_queue;
-  l.max_attempts = static_cast<std::int32_t>(std::clamp<std::uint64_t>(s.service.max_attempts, 1, 100));
-  l.request_timeout = s.service.request_timeout;
-  l.max_sync_requests = s.service.max_sync_requests;
-  l.key_max_jobs = s.service.key_max_jobs;
-  l.key_submissions_per_minute = s.service.key_submissions_per_minute;
-  l.key_max_stored = s.service.key_max_stored;
-  l.min_free_disk = s.service.min_free_disk;
-  return l;
 }
 
 http::Limits http_limits(const Settings& s) {
@@ -82,9 +69,8 @@ http::Limits http_limits(const Settings& s) {
 // server.api_keys_file, else the systemd credential `api_keys` when there is one.
 Result<api::ApiKeys> load_keys(const Settings& s) {
   std::string file = s.service.api_keys_file;
-  if (file.empty())
-    if (const char* d = std::getenv("CREDENTIALS_DIRECTORY"); d && *d)
-      if (std::string c = std::string(d) + "/api_keys"; ::access(c.c_str(), R_OK) == 0) file = c;
+  if (file.empty() && !s.service.credentials_dir.empty())
+    if (std::string c = s.service.credentials_dir + "/api_keys"; ::access(c.c_str(), R_OK) == 0) file = c;
   return api::ApiKeys::load(s.service.api_keys, file);
 }
 
@@ -143,7 +129,76 @@ std::optional<std::pair<std::string, int>> parse_listen(const std::string& s) {
   return std::make_pair(host, port);
 }
 
-int serve(const ServeOptions& o, Settings settings) {
+namespace {
+
+// SIGHUP: a new Settings snapshot from the file and the environment; what needs a restart keeps
+// its running value (and is named in the log). Readers holding the old snapshot keep it.
+void reload(const ServeOptions& o, SettingsStore& store, api::HttpApi& api, Scheduler& scheduler) {
+  auto fresh = load_settings(o.config_path, current_environment());
+  if (!fresh) {
+    spdlog::error("event=reload_failed kept=configuration error=\"{}\"", log_escape(fresh.error().message));
+    return;
+  }
+  const auto running = store.current();
+  std::string restart;
+  for (const auto& k : keep_restart_only(*running, *fresh)) restart += (restart.empty() ? "" : ",") + k;
+  if (!restart.empty()) spdlog::warn("event=reload_needs_restart keys=\"{}\"", log_escape(restart));
+  if (auto k = load_keys(*fresh); k)
+    api.set_keys(std::move(*k));
+  else
+    spdlog::error("event=reload_failed kept=api_keys error=\"{}\"", log_escape(k.error().message));
+  spdlog::set_level(spdlog::level::from_str(fresh->log_level));
+  scheduler.set_limits(fresh->service.worker_memory, fresh->service.worker_max_memory,
+                       fresh->service.worker_idle_ttl);
+  spdlog::info("event=reloaded config=\"{}\"", log_escape(fresh->loaded_from));
+  store.replace(std::move(*fresh));
+}
+
+// The state dir and its uploads/ and results/; false (logged) when one cannot be made.
+bool make_state_dirs(const std::string& state) {
+  for (const auto& d : {state, state + "/uploads", state + "/results"}) {
+    std::error_code ec;
+    fs::create_directories(d, ec);
+    if (ec) {
+      spdlog::error("event=start_failed reason=state_dir dir=\"{}\" error=\"{}\"", log_escape(d),
+                    log_escape(ec.message()));
+      return false;
+    }
+  }
+  return true;
+}
+
+// The address to listen on and the keys, checked together: without keys only loopback.
+// 0: fine; else the exit code (64: configuration).
+int check_front_door(const ServeOptions& o, const Settings& s,
+                     std::optional<std::pair<std::string, int>>& listen,
+                     std::optional<api::ApiKeys>& keys) {
+  const std::string address = o.listen.value_or(s.service.listen);
+  listen = parse_listen(address);
+  if (!listen) {
+    spdlog::error("event=config_error key=server.listen value=\"{}\" error=\"expected HOST:PORT\"",
+                  log_escape(address));
+    return 64;
+  }
+  auto k = load_keys(s);
+  if (!k) {
+    spdlog::error("event=config_error error=\"{}\"", log_escape(k.error().message));
+    return 64;
+  }
+  if (k->empty() && !loopback_host(listen->first)) {
+    spdlog::error("event=config_error key=server.api_keys host=\"{}\" error=\"refusing to listen beyond loopback "
+                  "without API keys: anyone who reaches it could submit, read and cancel jobs; set "
+                  "server.api_keys or server.api_keys_file, or listen on 127.0.0.1\"",
+                  log_escape(listen->first));
+    return 64;
+  }
+  keys = std::move(*k);
+  return 0;
+}
+
+}  // namespace
+
+int serve(const ServeOptions& o, Settings initial) {
   // Signals are taken by one thread with sigwait; blocked before any thread starts so that
   // every thread inherits the mask. SIGPIPE: a client or worker that went away is an error
   // value on write, never the end of the service.
@@ -155,32 +210,16 @@ int serve(const ServeOptions& o, Settings settings) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  auto listen = parse_listen(o.listen.value_or(settings.service.listen));
-  if (!listen) {
-    spdlog::error("invalid listen address '{}': expected HOST:PORT", o.listen.value_or(settings.service.listen));
-    return 64;
-  }
-  auto keys = load_keys(settings);
-  if (!keys) {
-    spdlog::error("event=config_error error=\"{}\"", log_escape(keys.error().message));
-    return 64;
-  }
-  if (keys->empty() && !loopback_host(listen->first)) {
-    spdlog::error("refusing to listen on {} without API keys: anyone who reaches it could submit, read and "
-                  "cancel jobs. Set server.api_keys or server.api_keys_file (or listen on 127.0.0.1)",
-                  listen->first);
-    return 64;
-  }
-  const std::string state = resolve_state_dir(o, settings);
+  // Every thread reads the configuration through snapshots of this store; SIGHUP swaps them.
+  SettingsStore settings_store(std::move(initial));
+  const auto settings = settings_store.current();  // start-up's own snapshot
+
+  std::optional<std::pair<std::string, int>> listen;
+  std::optional<api::ApiKeys> keys;
+  if (int rc = check_front_door(o, *settings, listen, keys); rc != 0) return rc;
+  const std::string state = resolve_state_dir(o, *settings);
   const std::string uploads = state + "/uploads", results = state + "/results";
-  std::error_code ec;
-  for (const auto& d : {state, uploads, results}) {
-    fs::create_directories(d, ec);
-    if (ec) {
-      spdlog::error("cannot create state directory {}: {}", d, ec.message());
-      return 1;
-    }
-  }
+  if (!make_state_dirs(state)) return 1;
 
   // The kernel should pick a worker, never us: workers get 1000, we lower ours.
   // Logs its own warning when refused (no CAP_SYS_RESOURCE); workers still get 1000.
@@ -188,7 +227,7 @@ int serve(const ServeOptions& o, Settings settings) {
 
   auto store = jobs::SqliteJobStore::open(jobs::default_sqlite_params(state + "/jobs.sqlite"));
   if (!store) {
-    spdlog::error("cannot open the job store: {}", store.error().message);
+    spdlog::error("event=start_failed reason=job_store error=\"{}\"", log_escape(store.error().message));
     return 1;
   }
   // Every write to the store from here on is checked: failures are logged, counted and make
@@ -215,51 +254,69 @@ int serve(const ServeOptions& o, Settings settings) {
 
   auto sampler = oomguard::Sampler::open(oomguard::Roots{}, oomguard::Target{});
   if (!sampler) {
-    spdlog::error("cannot read memory: {}", sampler.error().message);
+    spdlog::error("event=start_failed reason=memory_sampler error=\"{}\"", log_escape(sampler.error().message));
     return 1;
   }
-  auto monitor = oomguard::Monitor::start(std::move(*sampler), settings.monitor);
+  auto monitor = oomguard::Monitor::start(std::move(*sampler), settings->monitor);
   if (!monitor) {
-    spdlog::error("cannot start the memory monitor: {}", monitor.error().message);
+    spdlog::error("event=start_failed reason=memory_monitor error=\"{}\"", log_escape(monitor.error().message));
     return 1;
   }
-  oomguard::MemoryBudget budget(budget_capacity((*monitor)->latest(), settings.monitor.thresholds));
+  oomguard::MemoryBudget budget(budget_capacity((*monitor)->latest(), settings->monitor.thresholds));
 
   auto supervisor = worker::WorkerSupervisor::create({});
   if (!supervisor) {
-    spdlog::error("cannot start the worker supervisor: {}", supervisor.error().message);
+    spdlog::error("event=start_failed reason=worker_supervisor error=\"{}\"", log_escape(supervisor.error().message));
     return 1;
   }
-  spdlog::info("event=start listen={}:{} state_dir={} workers_cgroup=\"{}\" budget_mib={} limit_mib={} "
+  spdlog::info("event=start listen={}:{} state_dir=\"{}\" workers_cgroup=\"{}\" budget_mib={} limit_mib={} "
                "level={} pid={}",
-               listen->first, listen->second, state, (*supervisor)->cgroups().description(),
+               log_escape(listen->first), listen->second, log_escape(state), log_escape((*supervisor)->cgroups().description()),
                to_mib(budget.capacity()), to_mib((*monitor)->latest().limit_bytes),
                oomguard::to_string((*monitor)->level()), ::getpid());
 
-  SchedulerParams sp = scheduler_params(settings.service);
+  SchedulerParams sp = scheduler_params(settings->service);
   sp.owner = owner;
   sp.results_dir = results;
   sp.model_bytes = sim_worker_bytes;  // the simulated models' figures; others: worker_memory
   ProcessLauncher launcher(**supervisor, metrics,
-                           {o.soroka_exe, settings.service.worker_sandbox, uploads, results, {}});
+                           {o.soroka_exe, settings->service.worker_sandbox, uploads, results, {}});
   Scheduler scheduler(checked_store, budget, launcher, metrics, sp);
 
   std::atomic<bool> accepting{true};
   oomguard::Monitor& mon = **monitor;
-  auto server = http::Server::bind(listen->first, listen->second, http_limits(settings));
+  auto server = http::Server::bind(listen->first, listen->second, http_limits(*settings));
   if (!server) {
-    spdlog::error("event=listen_failed address={}:{} error=\"{}\"", listen->first, listen->second,
+    spdlog::error("event=listen_failed address={}:{} error=\"{}\"", log_escape(listen->first), listen->second,
                   log_escape(server.error().message));
     return 1;
   }
   http::Server& http_server = **server;
+  auto health = [&]() -> std::optional<api::HealthIssue> {
+    if (!store_health.healthy()) return api::HealthIssue{"store", store_health.reason()};
+    if (!http_server.loop_alive(kLoopAlive)) return api::HealthIssue{"http", "event loop stalled"};
+    return std::nullopt;
+  };
+
+  // The jobs interface every front end uses: the store, the scheduler, the probe child.
   service::ProbeParams probe;
   probe.soroka_exe = o.soroka_exe;
-  api::ApiContext ctx{checked_store,
-                      scheduler,
+  probe.limit_bytes = settings->service.probe_memory;
+  probe.timeout = settings->service.probe_timeout;
+  auto runner = frontend::scheduler_runner(scheduler);
+  frontend::JobService job_service(
+      {checked_store, *runner,
+       [&, probe](const std::string& path) { return service::probe_in_child(**supervisor, probe, path); },
+       {[&] { return accepting.load(); }, [&] { return mon.level(); },
+        [&]() -> std::optional<std::string> {
+          if (auto i = health()) return i->component + ": " + i->reason;
+          return std::nullopt;
+        }},
+       &metrics});
+
+  api::ApiContext ctx{job_service,
+                      settings_store,
                       metrics,
-                      **supervisor,
-                      probe,
                       uploads,
                       [&] {
                         Gauges g;
@@ -277,14 +334,10 @@ int serve(const ServeOptions& o, Settings settings) {
                       },
                       [&] { return mon.level(); },
                       [&] { return accepting.load(); },
-                      [&]() -> std::optional<api::HealthIssue> {
-                        if (!store_health.healthy()) return api::HealthIssue{"store", store_health.reason()};
-                        if (!http_server.loop_alive(kLoopAlive)) return api::HealthIssue{"http", "event loop stalled"};
-                        return std::nullopt;
-                      },
+                      health,
                       &in_flight};
   spdlog::info("event=api_keys count={}", keys->size());
-  api::HttpApi api(ctx, api_limits(settings), std::move(*keys));
+  api::HttpApi api(ctx, std::move(*keys));
   api.install(http_server);
   // Memory levels reach the scheduler as they change (the monitor's listener, on its callback
   // thread); the current one first.
@@ -296,7 +349,7 @@ int serve(const ServeOptions& o, Settings settings) {
     spdlog::error("event=listen_failed error=\"{}\"", log_escape(r.error().message));
     return 1;
   }
-  spdlog::info("event=listening address={}:{} max_connections={}", listen->first, http_server.port(),
+  spdlog::info("event=listening address={}:{} max_connections={}", log_escape(listen->first), http_server.port(),
                http_server.limits().max_connections);
 
   // systemd (Type=notify): READY=1 now that the port listens; STATUS= and, while healthy,
@@ -304,7 +357,7 @@ int serve(const ServeOptions& o, Settings settings) {
   std::atomic<std::int64_t> housekeeping_beat{steady_ns()};
   SystemdNotifier notifier(
       {.status_interval = 5s,
-       .max_sample_age = std::max<std::chrono::milliseconds>(5s, 10 * settings.monitor.poll_interval),
+       .max_sample_age = std::max<std::chrono::milliseconds>(5s, 10 * settings->monitor.poll_interval),
        .last_sample = [&] { return steady_at(mon.latest().monotonic_ns); },
        .status = [&] { return status_line(mon, **store, scheduler); }});
   // The loop wakes every 250 ms; a purge and sweep take well under a second, so 10 s without
@@ -314,28 +367,30 @@ int serve(const ServeOptions& o, Settings settings) {
   notifier.add_liveness_check("http", [&] { return http_server.loop_alive(kLoopAlive); });
   notifier.ready();
 
-  // Housekeeping: budget capacity, expired leases, retention.
+  // Housekeeping: budget capacity, expired leases, retention. Each turn reads its own settings
+  // snapshot.
   std::atomic<bool> stop{false};
   std::thread housekeeping([&] {
     auto last_purge = std::chrono::steady_clock::now() - 1h;
     auto last_capacity = std::chrono::steady_clock::now();
     while (!stop) {
       housekeeping_beat = steady_ns();
+      const auto cfg = settings_store.current();
       auto now = std::chrono::steady_clock::now();
       if (now - last_capacity >= 5s) {
         last_capacity = now;
         // Our own RSS and the limit may change; reserved jobs keep what they hold.
-        budget.set_capacity(budget_capacity(mon.latest(), settings.monitor.thresholds));
+        budget.set_capacity(budget_capacity(mon.latest(), cfg->monitor.thresholds));
         jobs::RecoverParams r;
         r.owner_alive = jobs::local_owner_alive(owner.node);
         if (auto rec = checked_store.recover(jobs::now_ms(), r); rec && !rec->requeued.empty()) scheduler.wake();
       }
       if (now - last_purge >= 60s) {
         last_purge = now;
-        auto cutoff = jobs::now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(settings.service.retention);
-        if (auto free = durable::free_bytes(state); free && *free < settings.service.min_free_disk)
-          spdlog::warn("event=disk_low dir={} free_mib={} floor_mib={}", state, to_mib(*free),
-                       to_mib(settings.service.min_free_disk));
+        auto cutoff = jobs::now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(cfg->service.retention);
+        if (auto free = durable::free_bytes(state); free && *free < cfg->service.min_free_disk)
+          spdlog::warn("event=disk_low dir=\"{}\" free_mib={} floor_mib={}", log_escape(state), to_mib(*free),
+                       to_mib(cfg->service.min_free_disk));
         if (auto p = checked_store.purge(cutoff); p && p->jobs > 0) {
           std::error_code e;
           for (const auto& f : p->files) fs::remove(f, e);
@@ -351,31 +406,7 @@ int serve(const ServeOptions& o, Settings settings) {
   while (true) {
     sigwait(&sigs, &sig);
     if (sig != SIGHUP) break;
-    auto fresh = load_settings(o.config_path, current_environment());
-    if (!fresh) {
-      spdlog::error("event=reload_failed error=\"{}\" (keeping the running configuration)", log_escape(fresh.error().message));
-      continue;
-    }
-    // Listen address and state dir need a restart; everything else applies now.
-    settings.admission = fresh->admission;
-    settings.service.max_queue = fresh->service.max_queue;
-    settings.service.max_attempts = fresh->service.max_attempts;
-    settings.service.retention = fresh->service.retention;
-    settings.service.request_timeout = fresh->service.request_timeout;
-    settings.service.shutdown_timeout = fresh->service.shutdown_timeout;
-    settings.service.worker_memory = fresh->service.worker_memory;
-    settings.service.worker_max_memory = fresh->service.worker_max_memory;
-    settings.log_level = fresh->log_level;
-    spdlog::set_level(spdlog::level::from_str(settings.log_level));
-    api.set_limits(api_limits(settings));
-    if (auto k = load_keys(*fresh); k)
-      api.set_keys(std::move(*k));
-    else
-      spdlog::error("event=reload_failed error=\"{}\" (keeping the running API keys)", log_escape(k.error().message));
-    settings.service.worker_idle_ttl = fresh->service.worker_idle_ttl;
-    scheduler.set_limits(settings.service.worker_memory, settings.service.worker_max_memory,
-                         settings.service.worker_idle_ttl);
-    spdlog::info("event=reloaded config=\"{}\"", fresh->loaded_from);
+    reload(o, settings_store, api, scheduler);
   }
   spdlog::info("event=stopping signal={} running={}", sig, scheduler.running());
   notifier.stopping();
@@ -383,7 +414,7 @@ int serve(const ServeOptions& o, Settings settings) {
   // Running jobs get the shutdown timeout; what is not done goes back to the queue, and
   // synchronous clients waiting on them get their answer (or a 504) before the server stops.
   mon.remove(level_listener);
-  scheduler.shutdown(settings.service.shutdown_timeout);
+  scheduler.shutdown(settings_store.current()->service.shutdown_timeout);
   http_server.stop();
   stop = true;
   housekeeping.join();

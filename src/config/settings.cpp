@@ -185,6 +185,12 @@ const std::vector<Field>& fields() {
        "a worker with a job that reports no progress this long is killed, the job retried; 0: off",
        [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.service.worker_stall_timeout = ms(v); },
        [](const Settings& s) { return fmt::format("{}", s.service.worker_stall_timeout.count()); }},
+      {"worker", "probe_memory", Kind::size, "memory limit of the child that probes an upload",
+       [](Settings& s, auto, std::uint64_t b, auto, auto&) { s.service.probe_memory = b; },
+       [](const Settings& s) { return format_size(s.service.probe_memory); }},
+      {"worker", "probe_timeout_ms", Kind::millis, "time the child that probes an upload may take",
+       [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.service.probe_timeout = ms(v); },
+       [](const Settings& s) { return fmt::format("{}", s.service.probe_timeout.count()); }},
       {"worker", "idle_ttl_ms", Kind::millis_or_off,
        "a warm worker (model loaded) idle this long ends; 0: a worker per job",
        [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.service.worker_idle_ttl = ms(v); },
@@ -304,6 +310,8 @@ Result<void> validate(const Settings& s, const std::string& origin) {
                 EINVAL);
   if (s.admission.max_file_bytes == 0)
     return fail(origin + ": invalid memory.max_file_size = 0: must be positive", EINVAL);
+  if (s.service.probe_memory == 0)
+    return fail(origin + ": invalid worker.probe_memory = 0: must be positive", EINVAL);
   static constexpr std::string_view levels[] = {"trace", "debug", "info", "warn",
                                                 "error", "critical", "off"};
   if (std::find(std::begin(levels), std::end(levels), s.log_level) == std::end(levels))
@@ -421,7 +429,19 @@ Result<Settings> load_settings(const std::optional<std::string>& config_path,
     s.loaded_from = *path;
   }
   if (auto r = apply_env(s, env); !r) return std::unexpected(r.error());
+  auto var = [&](const char* name) {
+    auto it = env.find(name);
+    return it == env.end() ? std::string() : it->second;
+  };
+  s.service.systemd_state_dir = var("STATE_DIRECTORY");
+  s.service.credentials_dir = var("CREDENTIALS_DIRECTORY");
   return s;
+}
+
+std::string effective_state_dir(const ServiceSettings& s) {
+  if (!s.state_dir.empty()) return s.state_dir;
+  if (!s.systemd_state_dir.empty()) return s.systemd_state_dir;
+  return "soroka-state";
 }
 
 std::vector<KeyDoc> settings_keys() {

@@ -60,7 +60,20 @@ struct ServiceSettings {
   std::uint64_t max_sync_requests = 32;
   // Workers run untrusted input under worker/sandbox.h (seccomp, Landlock, own netns).
   bool worker_sandbox = true;
+  // Uploads are probed by `soroka probe` in a child with this memory limit and time: FFmpeg
+  // reads at most 2 MB and 3 s of media to probe; the child peaks at ~40 MiB (binary, FFmpeg
+  // and pocketsphinx libraries mapped), so 192 MiB is 4x that.
+  std::uint64_t probe_memory = 192ull << 20;
+  std::chrono::milliseconds probe_timeout{std::chrono::seconds(15)};
+
+  // Not keys: what systemd passes in the environment, read by load_settings.
+  std::string systemd_state_dir;  // $STATE_DIRECTORY (StateDirectory=)
+  std::string credentials_dir;    // $CREDENTIALS_DIRECTORY (LoadCredential=)
 };
+
+// Where `soroka serve` keeps its state when --state-dir is not given: server.state_dir, else
+// $STATE_DIRECTORY, else ./soroka-state.
+std::string effective_state_dir(const ServiceSettings& s);
 
 struct Settings {
   oomguard::MonitorParams monitor;  // includes the thresholds
@@ -80,7 +93,8 @@ std::vector<std::string> default_config_paths(const std::map<std::string, std::s
 std::map<std::string, std::string> current_environment();
 
 // Precedence, lowest first: defaults, the config file, SOROKA_<SECTION>_<KEY> variables
-// (e.g. SOROKA_MEMORY_WARNING_PERCENT=80). An explicit `config_path` that does not exist is
+// (e.g. SOROKA_MEMORY_WARNING_PERCENT=80). Every environment variable Soroka reads goes
+// through `env` here (systemd's STATE_DIRECTORY and CREDENTIALS_DIRECTORY too). An explicit `config_path` that does not exist is
 // an error; a missing default one is not. Unknown keys and invalid values are errors naming
 // the key, the value and where it came from.
 Result<Settings> load_settings(const std::optional<std::string>& config_path,

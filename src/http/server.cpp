@@ -751,7 +751,7 @@ Result<std::unique_ptr<Server>> Server::bind(const std::string& host, int port, 
     // Descriptors for the store, workers, uploads being written and the slack: 128.
     const std::uint64_t room = rl.rlim_cur > 128 + kConnectionSlack ? rl.rlim_cur - 128 - kConnectionSlack : 16;
     if (limits.max_connections > room) {
-      spdlog::warn("event=http_connections_capped max_connections={} nofile={} (raise LimitNOFILE)",
+      spdlog::warn("event=http_connections_capped max_connections={} nofile={} hint=\"raise LimitNOFILE\"",
                    room, rl.rlim_cur);
       limits.max_connections = room;
     }

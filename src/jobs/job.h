@@ -87,7 +87,7 @@ struct Job {
   std::int32_t degrade = 0;   // 0 = normal settings; +1 after each OOM kill
   std::int32_t runs = 0;      // times claimed; the current run's fencing token
   std::string last_error;     // why the latest run failed or was interrupted
-  FailureKind failure_kind = FailureKind::none;  // ... as a kind (none while it has not failed)
+  FailureKind failure_kind = FailureKind::none;  // ... as a kind: set in state failed only
   double progress = 0.0;      // 0..1 of the current run
   std::string result_text;    // the transcript, when small enough to keep inline
   std::string result_path;    // or the file it was written to, inside the state dir

@@ -32,7 +32,8 @@ constexpr std::string_view kColumns =
     "seq, id, state, kind, params, submitter, dedup_key, input_path, original_name, size_bytes, "
     "priority, attempts, max_attempts, degrade, runs, last_error, progress, result_text, "
     "result_path, estimated_peak_bytes, observed_peak_bytes, created_at, started_at, "
-    "finished_at, updated_at, lease_node, lease_pid, lease_expires_at, cancel_requested";
+    "finished_at, updated_at, lease_node, lease_pid, lease_expires_at, cancel_requested, "
+    "failure_kind";
 enum Col : int {
   kSeq,
   kId,
@@ -62,7 +63,8 @@ enum Col : int {
   kLeaseNode,
   kLeasePid,
   kLeaseExpires,
-  kCancelRequested
+  kCancelRequested,
+  kFailureKind
 };
 
 std::string select_jobs(std::string_view rest) {
@@ -126,6 +128,8 @@ Job read_job(const Query& q) {
   if (!q.is_null(kLeaseNode)) j.lease_owner = LeaseOwner{q.text(kLeaseNode), q.i64(kLeasePid)};
   j.lease_expires = opt_time(q, kLeaseExpires);
   j.cancel_requested = q.i64(kCancelRequested) != 0;
+  // A name this build does not know (written by a newer one) is still a failure.
+  j.failure_kind = parse_failure_kind(q.text(kFailureKind)).value_or(FailureKind::internal);
   return j;
 }
 
@@ -206,26 +210,32 @@ std::string attempt_text(std::int32_t attempt, std::int32_t max_attempts) {
 }
 
 // Shared by fail() and recover(): where a running job goes when its run ends without success.
+// The failure kind is kept only when the job ends failed; a re-queued or cancelled job has none
+// (Job::failure_kind is "none while it has not failed"), and a failure nobody classified is
+// internal, so a failed job always carries a kind.
 struct Outcome {
   JobState state;
   std::int32_t attempts;
   std::int32_t degrade;
   std::string last_error;
+  FailureKind kind = FailureKind::none;
 };
 Outcome after_failed_run(const LeaseRow& r, std::string_view why, bool retryable,
-                         bool count_attempt, bool degrade) {
+                         bool count_attempt, bool degrade, FailureKind kind) {
   const std::int32_t attempts = r.attempts + (count_attempt ? 1 : 0);
+  if (kind == FailureKind::none) kind = FailureKind::internal;
   if (r.cancel_requested) {
     return {JobState::cancelled, attempts, r.degrade,
             "cancelled; the run ended with: " + std::string(why)};
   }
   if (!retryable) {
     return {JobState::failed, attempts, r.degrade,
-            attempt_text(attempts, r.max_attempts) + " failed: " + std::string(why)};
+            attempt_text(attempts, r.max_attempts) + " failed: " + std::string(why), kind};
   }
   if (attempts >= r.max_attempts) {
     return {JobState::failed, attempts, r.degrade,
-            "gave up after " + std::to_string(attempts) + " attempts; last: " + std::string(why)};
+            "gave up after " + std::to_string(attempts) + " attempts; last: " + std::string(why),
+            kind};
   }
   return {JobState::queued, attempts, r.degrade + (degrade ? 1 : 0),
           attempt_text(attempts, r.max_attempts) + " failed: " + std::string(why)};
@@ -242,7 +252,8 @@ Result<void> apply_outcome(Connection& c, std::int64_t seq, const Outcome& o, Ti
       "finished_at = CASE WHEN ?2 = 'queued' THEN NULL ELSE ?6 END, "
       "progress = CASE WHEN ?2 = 'queued' THEN 0 ELSE progress END, "
       "lease_node = CASE WHEN ?2 = 'queued' THEN NULL ELSE lease_node END, "
-      "lease_pid = CASE WHEN ?2 = 'queued' THEN NULL ELSE lease_pid END "
+      "lease_pid = CASE WHEN ?2 = 'queued' THEN NULL ELSE lease_pid END, "
+      "failure_kind = ?8 "
       "WHERE seq = ?1");
   if (!q) return err(q);
   q->bind(1, seq)
@@ -251,7 +262,8 @@ Result<void> apply_outcome(Connection& c, std::int64_t seq, const Outcome& o, Ti
       .bind(4, std::int64_t{o.degrade})
       .bind(5, o.last_error)
       .bind(6, db_time(now))
-      .bind(7, db_u64(observed_peak));
+      .bind(7, db_u64(observed_peak))
+      .bind(8, to_string(o.kind));
   return q->run();
 }
 
@@ -561,7 +573,8 @@ Result<void> SqliteJobStore::complete(std::string_view id, const Lease& lease,
         auto q = c.query(
             "UPDATE jobs SET state = 'succeeded', progress = 1, result_text = ?2, "
             "result_path = ?3, observed_peak_bytes = max(observed_peak_bytes, ?4), "
-            "finished_at = ?5, updated_at = ?5, lease_expires_at = NULL WHERE seq = ?1");
+            "finished_at = ?5, updated_at = ?5, lease_expires_at = NULL, failure_kind = 'none' "
+            "WHERE seq = ?1");
         if (!q) return err(q, ctx);
         q->bind(1, row.seq)
             .bind(2, done.result_text)
@@ -578,7 +591,7 @@ Result<JobState> SqliteJobStore::fail(std::string_view id, const Lease& lease, c
   return impl_->under_lease<JobState>(
       id, lease, "fail", ctx,
       [&](Connection& c, const LeaseRow& row, TimeMs now) -> Result<JobState> {
-        const Outcome o = after_failed_run(row, f.reason, f.retryable, true, f.degrade);
+        const Outcome o = after_failed_run(row, f.reason, f.retryable, true, f.degrade, f.kind);
         if (auto r = apply_outcome(c, row.seq, o, now, f.observed_peak_bytes); !r)
           return err(r, ctx);
         return o.state;
@@ -685,7 +698,10 @@ Result<RecoverReport> SqliteJobStore::recover(TimeMs now, const RecoverParams& p
 
   RecoverReport report;
   for (const Interrupted& it : found) {
-    const Outcome o = after_failed_run(it.row, it.why, true, params.count_attempt, params.degrade);
+    // Out of attempts after interruptions: the service's own death (or a host OOM kill the
+    // caller could not attribute), never the user's input, so internal.
+    const Outcome o = after_failed_run(it.row, it.why, true, params.count_attempt, params.degrade,
+                                       FailureKind::internal);
     if (auto r = apply_outcome(c, it.row.seq, o, now, 0); !r) return err(r, ctx);
     auto& bucket = o.state == JobState::queued   ? report.requeued
                    : o.state == JobState::failed ? report.failed

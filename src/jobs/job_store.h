@@ -41,7 +41,9 @@ struct Failure {
   bool retryable = false;  // re-queue while attempts remain (transient: OOM kill, ENOSPC...)
   bool degrade = false;    // re-queue with degrade+1 (cheaper settings): after an OOM kill
   std::uint64_t observed_peak_bytes = 0;
-  FailureKind kind = FailureKind::internal;  // what kind of failure (front ends map it to answers)
+  // What kind of failure (front ends map it to answers). Stored as Job::failure_kind when the
+  // job ends failed (none counts as internal); a re-queued or cancelled job keeps none.
+  FailureKind kind = FailureKind::internal;
 };
 
 struct RecoverParams {
@@ -51,6 +53,8 @@ struct RecoverParams {
   bool count_attempt = false;
   // Re-queue with degrade+1: for a caller that knows interruptions were OOM kills.
   bool degrade = false;
+  // (A job that runs out of attempts here fails with FailureKind::internal: an interrupted run
+  // says the service died, nothing about the user's input.)
   // Whether a lease holder still runs. Null: only expired leases count as interrupted. Holders
   // it reports gone are recovered even before their lease expires (start-up after a crash).
   // Called inside recover()'s write transaction: it must be quick (kill(pid, 0), not I/O).

@@ -63,6 +63,17 @@ CREATE INDEX jobs_finished ON jobs (finished_at)
 CREATE INDEX jobs_submitter ON jobs (submitter, seq);
 CREATE UNIQUE INDEX jobs_dedup ON jobs (dedup_key) WHERE dedup_key IS NOT NULL;
 )sql",
+    // 1 -> 2: failure_kind, FailureKind's name (util/failure_kind.h): set while the job is
+    // failed, 'none' in every other state. No CHECK on the names, so a kind added later needs
+    // no migration (an unknown name reads as internal). Jobs that failed before kinds existed
+    // are classified once here: the scheduler marked a user's bad input with the reason prefix
+    // "invalid input: " (its only classification then); anything else becomes internal.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN failure_kind TEXT NOT NULL DEFAULT 'none';
+UPDATE jobs SET failure_kind = CASE WHEN instr(last_error, 'invalid input: ') > 0
+                                    THEN 'invalid_input' ELSE 'internal' END
+  WHERE state = 'failed';
+)sql",
 };
 
 Result<bool> has_tables(sqlite::Connection& c) {

@@ -11,12 +11,11 @@
 
 namespace soroka::service {
 
+// From Settings (worker.probe_memory, worker.probe_timeout_ms: the numbers and why there).
 struct ProbeParams {
   std::string soroka_exe;
-  // 192 MiB: FFmpeg reads at most 2 MB and 3 s of media to probe; the child peaks at ~40 MiB
-  // (binary, FFmpeg and pocketsphinx libraries mapped).
-  std::uint64_t limit_bytes = 192ull << 20;
-  std::chrono::milliseconds timeout{std::chrono::seconds(15)};
+  std::uint64_t limit_bytes = 0;
+  std::chrono::milliseconds timeout{0};
 };
 
 struct ProbeOutcome {

@@ -1,4 +1,5 @@
 // API table tests against a real `soroka serve`: status codes, error shapes, formats, jobs.
+#include <fstream>
 #include <future>
 #include <regex>
 
@@ -109,6 +110,19 @@ TEST_F(ApiTest, CorruptMediaIs400Or415) {
     EXPECT_TRUE(r->status == 400 || r->status == 415) << r->status << " " << r->body;
     expect_error_shape(r, r->status);
   }
+}
+
+TEST_F(ApiTest, AFailedJobShowsItsKind) {
+  auto p = bad_sample("truncated_wav");
+  ASSERT_TRUE(p) << p.error().message;
+  auto r = server->client().Post("/v1/jobs", form(ServeInstance::read_all(p->string()), "cut.wav"));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 202) << r->body;  // the probe reads its header: it looks like audio
+  auto j = server->wait_final(json::parse(r->body)["id"], std::chrono::seconds(60));
+  ASSERT_EQ(j["state"], "failed") << j.dump();
+  EXPECT_EQ(j["failure_kind"], "invalid_input") << j.dump();
+  EXPECT_EQ(j["error"]["code"], "invalid_input");
+  EXPECT_EQ(j["attempts"], 1) << "the user's error is not retried";
 }
 
 TEST_F(ApiTest, OversizeWithContentLengthIs413) {
@@ -232,6 +246,27 @@ TEST_F(ApiTest, MetricsExposition) {
     if (line.empty() || line[0] == '#') continue;
     EXPECT_TRUE(std::regex_match(line, std::regex(R"([a-z_]+(\{[a-z_]+="[a-z_]+"\})? -?[0-9.e+]+)"))) << line;
   }
+}
+
+// Per-key limits come from the settings snapshot of each request: a SIGHUP changes them.
+TEST(ApiReload, SubmissionRateFollowsTheReloadedConfig) {
+  const std::string dir = make_temp_dir("soroka-api-hup-");
+  const std::string config = dir + "/soroka.toml";
+  std::ofstream(config, std::ios::trunc) << "[server]\nkey_submissions_per_minute = 1\n";
+  ServeInstance server({"SOROKA_CONFIG=" + config});
+  auto upload = [&] {
+    auto r = server.client().Post("/v1/jobs", form("not audio at all", "x.ogg"));
+    return r ? r->status : -1;
+  };
+  EXPECT_EQ(upload(), 415);  // the rate allowed it; the probe refused the bytes
+  EXPECT_EQ(upload(), 429);
+  std::ofstream(config, std::ios::trunc) << "[server]\nkey_submissions_per_minute = 0\n";
+  ASSERT_EQ(::kill(server.pid(), SIGHUP), 0);
+  int got = 429;
+  for (int i = 0; i < 100 && (got = upload()) == 429; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(got, 415) << "no limit after the reload";
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
 
 }  // namespace

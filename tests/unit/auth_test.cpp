@@ -1,4 +1,4 @@
-// ApiKeys (bearer keys to owner ids) and the per-owner submission rate.
+// ApiKeys: bearer keys to owner ids.
 #include <unistd.h>
 
 #include <fstream>
@@ -51,17 +51,6 @@ TEST(ApiKeys, FileAndRefusals) {
   ::unlink(path);
   EXPECT_FALSE(ApiKeys::load({"has space in it 0123456789"}, ""));
   EXPECT_FALSE(ApiKeys::load({}, "/nonexistent/keys"));
-}
-
-TEST(RateLimiter, TokenBucketPerOwner) {
-  RateLimiter r;
-  auto t = std::chrono::steady_clock::now();
-  for (int i = 0; i < 3; ++i) EXPECT_TRUE(r.allow("a", 3, t));
-  EXPECT_FALSE(r.allow("a", 3, t));
-  EXPECT_TRUE(r.allow("b", 3, t)) << "owners are separate";
-  EXPECT_TRUE(r.allow("a", 3, t + std::chrono::seconds(20))) << "one token back after a third of a minute";
-  EXPECT_FALSE(r.allow("a", 3, t + std::chrono::seconds(21)));
-  EXPECT_TRUE(r.allow("a", 0, t)) << "0: unlimited";
 }
 
 }  // namespace

@@ -618,6 +618,91 @@ TEST_F(JobStore, ReleaseRequeuesWithoutUsingAnAttempt) {
   EXPECT_EQ(claim(*store, worker(2)).runs, 2);
 }
 
+// ---- Failure kinds ----
+
+TEST_F(JobStore, FailureKindIsKeptOnlyWhileTheJobIsFailed) {
+  // Failed at once: the kind the runner gave.
+  const std::string a = must(store->submit(spec_named("a")), "a");
+  EXPECT_EQ(must(store->get(a), "queued").failure_kind, FailureKind::none);
+  Failure bad{"the file is truncated", false, false, 0, FailureKind::invalid_input};
+  EXPECT_EQ(must(store->fail(a, claim(*store, worker(1)).lease(), bad), "fail"), JobState::failed);
+  EXPECT_EQ(must(store->get(a), "a").failure_kind, FailureKind::invalid_input);
+  EXPECT_EQ(must(store->list({{JobState::failed}, "", 10}), "list").at(0).failure_kind,
+            FailureKind::invalid_input);
+
+  // Retried: none while re-queued, the last run's kind once out of attempts.
+  JobSpec s = spec_named("b");
+  s.max_attempts = 2;
+  const std::string b = must(store->submit(s), "b");
+  Failure oom{"OOM-killed", true, true, 0, FailureKind::oom_killed};
+  EXPECT_EQ(must(store->fail(b, claim(*store, worker(1)).lease(), oom), "fail 1"), JobState::queued);
+  EXPECT_EQ(must(store->get(b), "b queued").failure_kind, FailureKind::none);
+  Failure crash{"crashed", true, false, 0, FailureKind::crashed};
+  EXPECT_EQ(must(store->fail(b, claim(*store, worker(1)).lease(), crash), "fail 2"), JobState::failed);
+  EXPECT_EQ(must(store->get(b), "b failed").failure_kind, FailureKind::crashed);
+
+  // A failure nobody classified is still a failure: internal.
+  const std::string c = must(store->submit(spec_named("c")), "c");
+  Failure unset{"?", false, false, 0, FailureKind::none};
+  must(store->fail(c, claim(*store, worker(1)).lease(), unset), "fail c");
+  EXPECT_EQ(must(store->get(c), "c").failure_kind, FailureKind::internal);
+
+  // Cancelled while its run failed: cancelled, no kind.
+  const std::string d = must(store->submit(spec_named("d")), "d");
+  Job jd = claim(*store, worker(1));
+  must(store->cancel(d), "cancel d");
+  EXPECT_EQ(must(store->fail(d, jd.lease(), bad), "fail d"), JobState::cancelled);
+  EXPECT_EQ(must(store->get(d), "d").failure_kind, FailureKind::none);
+
+  // Succeeded: none.
+  const std::string e = must(store->submit(spec_named("e")), "e");
+  must(store->complete(e, claim(*store, worker(1)).lease(), {"t", "", 0}), "complete e");
+  EXPECT_EQ(must(store->get(e), "e").failure_kind, FailureKind::none);
+}
+
+TEST_F(JobStore, RecoverFailsInterruptedJobsAsInternal) {
+  JobSpec s = spec_named("poison");
+  s.max_attempts = 1;
+  const std::string id = must(store->submit(s), "submit");
+  claim(*store, worker(1), 1s);
+  RecoverParams p;
+  p.count_attempt = true;
+  clock.advance(2s);
+  EXPECT_EQ(must(store->recover(clock.now(), p), "recover").failed, std::vector<std::string>{id});
+  EXPECT_EQ(must(store->get(id), "get").failure_kind, FailureKind::internal);
+}
+
+TEST(JobStoreSchema, Version1DatabasesGetFailureKinds) {
+  TempDir dir;
+  const std::string db = dir.file("jobs.db");
+  std::string user_bad, ours, ok;
+  {
+    auto store = open_store(db);
+    user_bad = must(store->submit(spec_named("bad.wav")), "submit");
+    ours = must(store->submit(spec_named("x.wav")), "submit");
+    ok = must(store->submit(spec_named("ok.wav")), "submit");
+    must(store->fail(user_bad, claim(*store, worker(1)).lease(),
+                     {"invalid input: the file is truncated", false, false, 0}),
+         "fail");
+    must(store->fail(ours, claim(*store, worker(1)).lease(), {"worker crashed", false, false, 0}), "fail");
+  }
+  {
+    // Back to what version 1 wrote: no failure_kind column.
+    auto c = must(sqlite::Connection::open(db, 1s), "raw open");
+    must(c.exec("ALTER TABLE jobs DROP COLUMN failure_kind; PRAGMA user_version = 1"), "downgrade");
+  }
+  auto store = open_store(db);
+  {
+    auto c = must(sqlite::Connection::open(db, 1s), "raw open");
+    EXPECT_EQ(must(schema::user_version(c), "user_version"), schema::kVersion);
+  }
+  EXPECT_EQ(must(store->get(user_bad), "bad").failure_kind, FailureKind::invalid_input);
+  EXPECT_EQ(must(store->get(ours), "ours").failure_kind, FailureKind::internal);
+  EXPECT_EQ(must(store->get(ok), "ok").failure_kind, FailureKind::none);
+  EXPECT_EQ(must(store->get(ok), "ok").state, JobState::queued);
+  EXPECT_TRUE(must(store->integrity_ok(), "integrity"));
+}
+
 TEST_F(JobStore, ListFiltersByStateAndSubmitterNewestFirst) {
   std::vector<std::string> ids;
   for (int i = 0; i < 5; ++i) {

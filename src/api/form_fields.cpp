@@ -1,0 +1,47 @@
+// Form fields: the small fields of a transcription form (model, language, response_format)
+// checked and turned into job parameters, the way OpenAI's endpoint reads them.
+#include "api/form_fields.h"
+
+#include <fmt/format.h>
+
+#include "service/sim_model.h"
+#include "util/text.h"
+
+namespace soroka::api {
+
+std::expected<FormRequest, ApiError> read_form(const std::map<std::string, std::string>& fields,
+                                               bool sim_models) {
+  auto field = [&](const char* k) {
+    auto it = fields.find(k);
+    return it == fields.end() ? std::string() : it->second;
+  };
+  FormRequest f;
+  const std::string model = field("model");
+  if (model.empty() || model == "whisper-1" || model == "pocketsphinx") {
+    f.params.model = "pocketsphinx";
+  } else if (sim_models && service::sim_profile(model)) {
+    f.params.model = model;
+  } else {
+    return std::unexpected(
+        bad_request(fmt::format("model '{}' does not exist", log_escape(model, 64)), "model",
+                    "model_not_found"));
+  }
+  const std::string lang = field("language");
+  f.params.language = lang.empty() ? "en" : lang;
+  if (f.params.language != "en")
+    return std::unexpected(bad_request(fmt::format("language '{}' is not supported (supported: en)",
+                                                   log_escape(f.params.language, 32)),
+                                       "language", "unsupported_language"));
+  const std::string rf = field("response_format");
+  f.params.response_format = rf.empty() ? "json" : rf;
+  auto format = service::parse_response_format(f.params.response_format);
+  if (!format)
+    return std::unexpected(bad_request(
+        fmt::format("response_format '{}' is not one of json, text, srt, vtt, verbose_json",
+                    log_escape(f.params.response_format, 32)),
+        "response_format"));
+  f.format = *format;
+  return f;
+}
+
+}  // namespace soroka::api
