@@ -266,7 +266,7 @@ void HttpApi::Impl::submit(SubmitHandler& h, const std::shared_ptr<http::Reply>&
   if (!probe->ok) {
     spdlog::info("event=upload_refused file=\"{}\" reason=\"{}\"", log_escape(up.original_name), log_escape(probe->message));
     const std::string m = up.original_name + ": " + probe->message;
-    return probe->unsupported ? refuse(unsupported_media(m), Rejection::unsupported_media)
+    return probe->kind == FailureKind::unsupported_media ? refuse(unsupported_media(m), Rejection::unsupported_media)
                               : refuse(bad_request(m, "file", "invalid_media"), Rejection::bad_media);
   }
   params.duration_s = probe->duration_s;
