@@ -15,7 +15,7 @@
 #include "api/api_errors.h"
 #include "api/upload.h"
 #include "service/job_params.h"
-#include "service/sim_model.h"
+#include "engine/factory.h"
 #include "util/text.h"
 
 namespace soroka::api {
@@ -226,14 +226,11 @@ void HttpApi::Impl::submit(SubmitHandler& h, const std::shared_ptr<http::Reply>&
   };
   service::JobParams params;
   std::string model = field("model");
-  if (model.empty() || model == "whisper-1" || model == "pocketsphinx") {
-    params.model = "pocketsphinx";
-  } else if (service::sim_profile(model) && service::sim_enabled()) {
-    params.model = model;
-  } else {
+  auto described = engine::describe_model(ctx.engine, model);
+  if (!described)
     return refuse(bad_request(fmt::format("model '{}' does not exist", log_escape(model, 64)), "model", "model_not_found"),
                   Rejection::bad_request);
-  }
+  params.model = described->name;
   std::string lang = field("language");
   params.language = lang.empty() ? "en" : lang;
   if (params.language != "en")

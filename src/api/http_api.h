@@ -10,6 +10,7 @@
 #include <string>
 
 #include "api/auth.h"
+#include "config/settings.h"
 #include "http/server.h"
 #include "jobs/job_store.h"
 #include "service/metrics.h"
@@ -50,6 +51,7 @@ struct ApiContext {
   std::function<bool()> accepting;           // false once shutting down
   std::function<std::optional<HealthIssue>()> health;  // nullopt: all well
   service::InFlightFiles* in_flight = nullptr;
+  EngineSettings engine;  // which model names a job may ask for (engine/factory.h)
 };
 
 class HttpApi {

@@ -245,6 +245,8 @@ int serve(const ServeOptions& o, Settings settings) {
   sp.worker_timeout = settings.service.worker_timeout;
   sp.stall_timeout = settings.service.worker_stall_timeout;
   sp.idle_ttl = settings.service.worker_idle_ttl;
+  sp.worker_args = {"--log-level", settings.log_level, "--model-dir", settings.engine.model_dir};
+  if (settings.engine.simulation) sp.worker_args.push_back("--simulation");
   Scheduler scheduler(checked_store, budget, **supervisor, metrics, sp);
 
   std::atomic<bool> accepting{true};
@@ -285,7 +287,8 @@ int serve(const ServeOptions& o, Settings settings) {
                         if (!http_server.loop_alive(kLoopAlive)) return api::HealthIssue{"http", "event loop stalled"};
                         return std::nullopt;
                       },
-                      &in_flight};
+                      &in_flight,
+                      settings.engine};
   spdlog::info("event=api_keys count={}", keys->size());
   api::HttpApi api(ctx, api_limits(settings), std::move(*keys));
   api.install(http_server);

@@ -10,9 +10,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "engine/factory.h"
 #include "pipeline/pipeline.h"
 #include "service/job_params.h"
-#include "service/sim_model.h"
 #include "service/store_health.h"
 #include "util/durable.h"
 #include "util/text.h"
@@ -121,11 +121,7 @@ void Scheduler::set_limits(std::uint64_t worker_memory, std::uint64_t worker_max
 std::uint64_t Scheduler::estimate_bytes(const std::string& model, double duration_s,
                                         std::uint64_t worker_memory,
                                         std::uint64_t observed_peak) {
-  std::uint64_t base = worker_memory;
-  if (auto p = sim_profile(model))
-    // The simulated model and its working set, plus the worker process itself (FFmpeg,
-    // pocketsphinx libraries: ~40 MiB RSS before any model).
-    base = p->model_bytes + p->working_bytes + 64 * kMiB;
+  std::uint64_t base = engine::worker_base_bytes(model, worker_memory);
   base += pipeline::transcript_bytes(duration_s);
   // A run of this job was seen to need more: give it a quarter more than it reached.
   if (observed_peak > 0) base = std::max(base, observed_peak + observed_peak / 4);
