@@ -4,28 +4,25 @@
 
 #include <fmt/format.h>
 
-#include "service/sim_model.h"
+#include "engine/factory.h"
 #include "util/text.h"
 
 namespace soroka::api {
 
 std::expected<FormRequest, ApiError> read_form(const std::map<std::string, std::string>& fields,
-                                               bool sim_models) {
+                                               const EngineSettings& engine) {
   auto field = [&](const char* k) {
     auto it = fields.find(k);
     return it == fields.end() ? std::string() : it->second;
   };
   FormRequest f;
   const std::string model = field("model");
-  if (model.empty() || model == "whisper-1" || model == "pocketsphinx") {
-    f.params.model = "pocketsphinx";
-  } else if (sim_models && service::sim_profile(model)) {
-    f.params.model = model;
-  } else {
+  auto described = engine::describe_model(engine, model);
+  if (!described)
     return std::unexpected(
         bad_request(fmt::format("model '{}' does not exist", log_escape(model, 64)), "model",
                     "model_not_found"));
-  }
+  f.params.model = described->name;
   const std::string lang = field("language");
   f.params.language = lang.empty() ? "en" : lang;
   if (f.params.language != "en")

@@ -4,8 +4,10 @@
 
 #include <expected>
 #include <map>
+
 #include <string>
 
+#include "config/settings.h"
 #include "api/api_errors.h"
 #include "service/job_params.h"
 
@@ -17,10 +19,10 @@ struct FormRequest {
 };
 
 // `fields`: the form's fields but the file (already bounded and UTF-8, see upload.h).
-// model: empty, "whisper-1" or "pocketsphinx" -> pocketsphinx; a sim-* model when
-// `sim_models` (tests and benchmarks); language: "en" (the default); response_format: json
+// model: a name engine::describe_model accepts with `engine` (empty and "whisper-1" mean
+// pocketsphinx; sim-* only with engine.simulation); language: "en" (the default); response_format: json
 // (the default), text, srt, vtt, verbose_json. Anything else: a 400 naming the field.
 std::expected<FormRequest, ApiError> read_form(const std::map<std::string, std::string>& fields,
-                                               bool sim_models);
+                                               const EngineSettings& engine);
 
 }  // namespace soroka::api

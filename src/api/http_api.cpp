@@ -11,7 +11,7 @@
 #include "api/responses.h"
 #include "api/sync_waiter.h"
 #include "api/upload.h"
-#include "service/sim_model.h"
+#include "engine/factory.h"
 
 namespace soroka::api {
 
@@ -161,7 +161,7 @@ void HttpApi::Impl::submit(SubmitHandler& h, const std::shared_ptr<http::Reply>&
   };
   if (auto e = h.rx().finish()) return refuse(*e);
   const ReceivedUpload& up = h.rx().upload();
-  auto form = read_form(up.fields, service::sim_enabled());
+  auto form = read_form(up.fields, h.settings().engine);
   if (!form) return refuse(form.error());
   frontend::Submission s{form->params, {up.path, up.original_name, up.file_bytes}, std::nullopt};
   auto done = ctx.jobs.submit(h.caller(), std::move(s), frontend::quotas_from(h.settings()));

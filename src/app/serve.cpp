@@ -28,7 +28,7 @@
 #include "service/process_worker.h"
 #include "service/probe_child.h"
 #include "service/scheduler.h"
-#include "service/sim_model.h"
+#include "engine/factory.h"
 #include "service/state_sweep.h"
 #include "service/systemd_notify.h"
 #include "service/store_health.h"
@@ -278,9 +278,15 @@ int serve(const ServeOptions& o, Settings initial) {
   SchedulerParams sp = scheduler_params(settings->service);
   sp.owner = owner;
   sp.results_dir = results;
-  sp.model_bytes = sim_worker_bytes;  // the simulated models' figures; others: worker_memory
+  // A worker of a model with figures of its own (the simulations) is sized by them; others by
+  // worker.memory_per_job.
+  sp.model_bytes = [](std::string_view model) { return engine::worker_base_bytes(model, 0); };
+  std::vector<std::string> worker_args = {"--log-level", settings->log_level, "--model-dir",
+                                          settings->engine.model_dir};
+  if (settings->engine.simulation) worker_args.push_back("--simulation");
   ProcessLauncher launcher(**supervisor, metrics,
-                           {o.soroka_exe, settings->service.worker_sandbox, uploads, results, {}});
+                           {o.soroka_exe, settings->service.worker_sandbox, uploads, results,
+                            std::move(worker_args)});
   Scheduler scheduler(checked_store, budget, launcher, metrics, sp);
 
   std::atomic<bool> accepting{true};

@@ -1,6 +1,6 @@
-// soroka probe: reads a media file's headers and prints what it holds as one JSON line; the
-// service runs it in a short-lived, memory-limited child so untrusted uploads never reach
-// FFmpeg's parsers inside the service process.
+// soroka probe: reads a media file's headers and prints what it holds as one JSON line (or why
+// not, with its FailureKind); the service runs it in a short-lived, memory-limited child so
+// untrusted uploads never reach FFmpeg's parsers inside the service process.
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
@@ -22,8 +22,8 @@ Runner add_probe_command(CLI::App& app, const Global&) {
            {"duration_s", info->duration_s}, {"sample_rate", info->sample_rate},
            {"channels", info->channels}, {"has_video", info->has_video}};
     } else {
-      j = {{"ok", false}, {"unsupported", media::is_unsupported_error(info.error())},
-           {"message", info.error().message}};
+      const FailureKind kind = info.error().kind == FailureKind::none ? FailureKind::internal : info.error().kind;
+      j = {{"ok", false}, {"kind", to_string(kind)}, {"message", info.error().message}};
     }
     std::puts(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return info ? static_cast<int>(kOk) : static_cast<int>(kFailure);

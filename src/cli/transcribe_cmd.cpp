@@ -5,20 +5,18 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <map>
-#include <set>
 
 #include <fmt/format.h>
 
 #include "cli/commands.h"
 #include "config/settings.h"
-#include "engine/pocketsphinx_engine.h"
+#include "engine/factory.h"
 #include "oomguard/budget.h"
 #include "oomguard/model_registry.h"
 #include "oomguard/sampler.h"
 #include "pipeline/formats.h"
+#include "pipeline/output.h"
 #include "pipeline/pipeline.h"
 #include "util/log.h"
 
@@ -27,15 +25,14 @@ namespace soroka::cli {
 namespace {
 
 namespace fs = std::filesystem;
-using pipeline::Format;
-using pipeline::Transcript;
 
-struct TranscribeOptions {
+struct TranscribeArgs {
   std::vector<std::string> files;
   std::string format;
   std::string output;
   std::string language = "en";
-  std::string model_dir = "/usr/share/pocketsphinx/model/en-us";
+  std::string model{engine::kDefaultModel};
+  std::string model_dir;  // "": engine.model_dir
   bool quiet = false;
 };
 
@@ -134,247 +131,105 @@ class Progress {
   bool drawn_ = false;
 };
 
-// Writes `write` to `path` through a temporary file renamed into place, so that a failure
-// never leaves a half-written transcript under the final name.
-Result<void> write_atomically(const std::string& path, const std::function<void(std::ostream&)>& write) {
-  std::string tmp = path + ".partial";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return sys_fail("cannot create " + tmp);
-    write(out);
-    out.flush();
-    if (!out) {
-      int err = errno;
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      return sys_fail("writing " + tmp, err);
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) return sys_fail("renaming " + tmp + " to " + path);
+// What the model flags mean once Settings are read: --model is a NAME, --model-dir a directory.
+Result<void> check_model_args(const TranscribeArgs& a, Settings& settings) {
+  std::error_code ec;
+  if (a.model.find('/') != std::string::npos || fs::is_directory(a.model, ec))
+    return fail(FailureKind::invalid_request,
+                fmt::format("--model takes an engine name ({}); for a model directory use --model-dir {}",
+                            fmt::join(engine::model_names(settings.engine), ", "), a.model));
+  if (!a.model_dir.empty()) settings.engine.model_dir = a.model_dir;
   return {};
 }
 
-// Where transcripts go. Several inputs into one stream ("combined"): txt, srt and vtt get a
-// "==> FILE <==" line before each transcript, json becomes an array.
-class Output {
- public:
-  virtual ~Output() = default;
-  virtual Result<void> add(const Transcript& t) = 0;
-  virtual Result<void> close() = 0;
-  virtual std::string name() const = 0;
-};
-
-void write_combined_item(std::ostream& out, const Transcript& t, Format f, std::size_t index,
-                         bool combined) {
-  if (!combined) return pipeline::write(out, t, f);
-  if (f == Format::json) {
-    out << (index == 0 ? "[\n" : ",\n");
-    pipeline::write_json(out, t);
-    return;
-  }
-  if (index > 0) out << '\n';
-  out << "==> " << t.file << " <==\n";
-  pipeline::write(out, t, f);
+// What this process may use now, less the floor the thresholds keep free.
+std::uint64_t memory_for_us(const oomguard::Snapshot& snap, std::uint64_t floor) {
+  return snap.available_bytes > floor ? snap.available_bytes - floor : 0;
 }
 
-void close_combined(std::ostream& out, Format f, std::size_t count, bool combined) {
-  if (combined && f == Format::json) out << (count == 0 ? "[]\n" : "]\n");
+// Transcribes every file into `output`; false if any failed.
+bool transcribe_all(engine::Engine& engine, oomguard::Sampler& sampler, const TranscribeArgs& a,
+                    pipeline::TranscribeOptions popts, pipeline::Output& output) {
+  Progress progress(a.quiet, ::isatty(STDERR_FILENO) == 1);
+  bool all_ok = true;
+  for (const auto& file : a.files) {
+    // Re-read memory before each file: the previous one may have loaded the model.
+    if (auto s = sampler.sample(); s) popts.available_bytes = s->available_bytes;
+    progress.begin(file);
+    auto t = pipeline::transcribe_file(engine, file, popts,
+                                       [&](double done, double total) { progress.update(done, total); });
+    progress.end(t.has_value(), t ? t->duration_s : 0);
+    auto added = t ? output.add(*t) : std::unexpected(t.error());
+    if (!added) {
+      print_error(file, added.error().message);
+      all_ok = false;
+    }
+  }
+  if (auto c = output.close(); !c) {
+    print_error(output.name(), c.error().message);
+    all_ok = false;
+  }
+  return all_ok;
 }
 
-class StdoutOutput final : public Output {
- public:
-  StdoutOutput(Format f, bool combined) : format_(f), combined_(combined) {}
-  Result<void> add(const Transcript& t) override {
-    write_combined_item(std::cout, t, format_, count_++, combined_);
-    std::cout.flush();
-    if (!std::cout) return sys_fail("writing to standard output");
-    return {};
+// The engine --model names, loading through `registry`; nullptr after saying why not.
+std::unique_ptr<engine::Engine> open_engine(const TranscribeArgs& a, const Settings& settings,
+                                            oomguard::ModelRegistry& registry) {
+  auto engine = engine::make_engine(settings, a.model, registry);
+  if (!engine) {
+    print_error("--model", engine.error().message);
+    return nullptr;
   }
-  Result<void> close() override {
-    close_combined(std::cout, format_, count_, combined_);
-    std::cout.flush();
-    if (!std::cout) return sys_fail("writing to standard output");
-    return {};
+  auto langs = (*engine)->languages();
+  if (std::find(langs.begin(), langs.end(), a.language) == langs.end()) {
+    std::fprintf(stderr, "soroka: language '%s' is not supported by %s (supported: %s)\n", a.language.c_str(),
+                 (*engine)->name().c_str(), fmt::format("{}", fmt::join(langs, ", ")).c_str());
+    return nullptr;
   }
-  std::string name() const override { return "standard output"; }
-
- private:
-  Format format_;
-  bool combined_;
-  std::size_t count_ = 0;
-};
-
-// One file for everything, streamed to FILE.partial and renamed into place at the end.
-class FileOutput final : public Output {
- public:
-  FileOutput(std::string path, Format f, bool combined)
-      : path_(std::move(path)), tmp_(path_ + ".partial"), format_(f), combined_(combined) {}
-  ~FileOutput() override {
-    if (out_.is_open()) {
-      out_.close();
-      std::error_code ec;
-      fs::remove(tmp_, ec);
-    }
-  }
-  Result<void> add(const Transcript& t) override {
-    if (!out_.is_open()) {
-      out_.open(tmp_, std::ios::binary | std::ios::trunc);
-      if (!out_) return sys_fail("cannot create " + tmp_);
-    }
-    write_combined_item(out_, t, format_, count_++, combined_);
-    if (!out_) return sys_fail("writing " + tmp_);
-    return {};
-  }
-  Result<void> close() override {
-    if (count_ == 0 && !combined_) return {};  // the one input failed: no empty file
-    if (!out_.is_open()) {
-      out_.open(tmp_, std::ios::binary | std::ios::trunc);
-      if (!out_) return sys_fail("cannot create " + tmp_);
-    }
-    close_combined(out_, format_, count_, combined_);
-    out_.close();
-    if (!out_) return sys_fail("writing " + tmp_);
-    if (std::rename(tmp_.c_str(), path_.c_str()) != 0)
-      return sys_fail("renaming " + tmp_ + " to " + path_);
-    return {};
-  }
-  std::string name() const override { return path_; }
-
- private:
-  std::string path_, tmp_;
-  Format format_;
-  bool combined_;
-  std::ofstream out_;
-  std::size_t count_ = 0;
-};
-
-// DIR/STEM.EXT per input; inputs whose stems collide keep their extension (a.mp3.srt).
-class DirOutput final : public Output {
- public:
-  DirOutput(std::string dir, Format f, const std::vector<std::string>& inputs)
-      : dir_(std::move(dir)), format_(f) {
-    std::map<std::string, int> stems;
-    for (const auto& in : inputs) ++stems[fs::path(in).stem().string()];
-    for (const auto& in : inputs) {
-      fs::path p(in);
-      std::string base = stems[p.stem().string()] > 1 ? p.filename().string() : p.stem().string();
-      names_[in] = (fs::path(dir_) / (base + "." + pipeline::to_string(f))).string();
-    }
-  }
-  Result<void> add(const Transcript& t) override {
-    const std::string& out = names_.at(t.file);
-    if (!written_.insert(out).second)
-      return fail(fmt::format("{} was already written for another input", out), EEXIST);
-    return write_atomically(out, [&](std::ostream& o) { pipeline::write(o, t, format_); });
-  }
-  Result<void> close() override { return {}; }
-  std::string name() const override { return dir_; }
-
- private:
-  std::string dir_;
-  Format format_;
-  std::map<std::string, std::string> names_;
-  std::set<std::string> written_;
-};
-
-bool is_dir_target(const std::string& path) {
-  std::error_code ec;
-  return (!path.empty() && path.back() == '/') || fs::is_directory(path, ec);
+  return std::move(*engine);
 }
 
-int run_transcribe(const TranscribeOptions& o, const Global& g) {
+int run_transcribe(const TranscribeArgs& a, const Global& g) {
   auto settings = load_settings(g.config_path, current_environment());
   if (!settings) {
     std::fprintf(stderr, "soroka: %s\n", settings.error().message.c_str());
     return kUsage;
   }
-  spdlog::set_level(spdlog::level::from_str(o.quiet ? "error" : settings->log_level));
-
-  // Memory: what this process may use now, less the floor the thresholds keep free.
-  auto sampler = oomguard::Sampler::open(oomguard::Roots{}, oomguard::Target{});
-  if (!sampler) {
-    print_error("memory", sampler.error().message);
-    return kFailure;
+  spdlog::set_level(spdlog::level::from_str(a.quiet ? "error" : settings->log_level));
+  if (auto r = check_model_args(a, *settings); !r) {
+    print_error("--model", r.error().message);
+    return kUsage;
   }
-  auto snap = sampler->sample();
+  auto sampler = oomguard::Sampler::open(oomguard::Roots{}, oomguard::Target{});
+  auto snap = sampler ? sampler->sample() : std::unexpected(sampler.error());
   if (!snap) {
     print_error("memory", snap.error().message);
     return kFailure;
   }
   const std::uint64_t floor = settings->monitor.thresholds.min_available_bytes;
-  oomguard::MemoryBudget budget(snap->available_bytes > floor ? snap->available_bytes - floor : 0);
+  oomguard::MemoryBudget budget(memory_for_us(*snap, floor));
   oomguard::ModelRegistry registry(budget, oomguard::ModelRegistry::Params{});
-  engine::PocketsphinxParams ps = engine::pocketsphinx_default_params(o.model_dir);
-  ps.max_sessions = 1;  // one file at a time
-  engine::PocketsphinxEngine engine(registry, ps);
+  auto engine = open_engine(a, *settings, registry);
+  if (!engine) return kUsage;
 
-  auto langs = engine.languages();
-  if (std::find(langs.begin(), langs.end(), o.language) == langs.end()) {
-    std::fprintf(stderr, "soroka: language '%s' is not supported by %s (supported: %s)\n",
-                 o.language.c_str(), engine.name().c_str(), fmt::format("{}", fmt::join(langs, ", ")).c_str());
-    return kUsage;
+  const pipeline::Format format = pipeline::output_format(
+      a.format.empty() ? std::nullopt : pipeline::parse_format(a.format), a.output);
+  auto output = pipeline::open_output(a.output, format, a.files, std::cout);
+  if (!output) {
+    print_error(a.output, output.error().message);
+    return kFailure;
   }
-
-  // Format: --format, else the -o file's extension, else txt.
-  Format format = Format::txt;
-  if (!o.format.empty()) {
-    format = *pipeline::parse_format(o.format);  // CLI11 checked the value
-  } else if (!o.output.empty() && o.output != "-" && !is_dir_target(o.output)) {
-    std::string ext = fs::path(o.output).extension().string();
-    if (auto f = pipeline::parse_format(ext.empty() ? ext : ext.substr(1))) format = *f;
-  }
-
-  std::unique_ptr<Output> output;
-  const bool several = o.files.size() > 1;
-  if (o.output.empty() || o.output == "-") {
-    output = std::make_unique<StdoutOutput>(format, several);
-  } else if (is_dir_target(o.output)) {
-    std::error_code ec;
-    fs::create_directories(o.output, ec);
-    if (ec) {
-      print_error(o.output, ec.message());
-      return kFailure;
-    }
-    output = std::make_unique<DirOutput>(o.output, format, o.files);
-  } else {
-    output = std::make_unique<FileOutput>(o.output, format, several);
-  }
-
   pipeline::TranscribeOptions popts;
-  popts.language = o.language;
+  popts.language = a.language;
   popts.admission = settings->admission;
   popts.min_available_bytes = floor;
-
-  Progress progress(o.quiet, ::isatty(STDERR_FILENO) == 1);
-  bool any_failed = false;
-  for (const auto& file : o.files) {
-    // Re-read memory before each file: the previous one may have loaded the model.
-    if (auto s = sampler->sample(); s) popts.available_bytes = s->available_bytes;
-    progress.begin(file);
-    auto t = pipeline::transcribe_file(engine, file, popts,
-                                       [&](double done, double total) { progress.update(done, total); });
-    progress.end(t.has_value(), t ? t->duration_s : 0);
-    if (!t) {
-      print_error(file, t.error().message);
-      any_failed = true;
-      continue;
-    }
-    if (auto w = output->add(*t); !w) {
-      print_error(file, w.error().message);
-      any_failed = true;
-    }
-  }
-  if (auto c = output->close(); !c) {
-    print_error(output->name(), c.error().message);
-    any_failed = true;
-  }
-  return any_failed ? kFailure : kOk;
+  return transcribe_all(*engine, *sampler, a, popts, **output) ? kOk : kFailure;
 }
 
 }  // namespace
 
 Runner add_transcribe_command(CLI::App& app, const Global& g) {
-  auto o = std::make_shared<TranscribeOptions>();
+  auto o = std::make_shared<TranscribeArgs>();
   CLI::App* sub = app.add_subcommand(
       "transcribe",
       "Transcribe audio or video files (anything FFmpeg reads) with pocketsphinx.\n"
@@ -392,7 +247,9 @@ Runner add_transcribe_command(CLI::App& app, const Global& g) {
   sub->add_option("-o,--output", o->output, "Output FILE or DIR/ ('-': standard output)");
   sub->add_option("-l,--language", o->language, "Language code (pocketsphinx: en)")
       ->capture_default_str();
-  sub->add_option("--model", o->model_dir, "pocketsphinx model directory")->capture_default_str();
+  sub->add_option("--model", o->model, "Engine/model name: pocketsphinx (sim-* with engine.simulation)")
+      ->capture_default_str();
+  sub->add_option("--model-dir", o->model_dir, "pocketsphinx model directory (default: engine.model_dir)");
   sub->add_flag("-q,--quiet", o->quiet, "No progress on stderr (errors are still printed)");
   return [o, &g] { return run_transcribe(*o, g); };
 }

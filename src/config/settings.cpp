@@ -199,6 +199,13 @@ const std::vector<Field>& fields() {
        "seccomp filter, Landlock and no network for workers (false: for debugging only)",
        [](Settings& s, auto, auto, bool b, auto&) { s.service.worker_sandbox = b; },
        [](const Settings& s) { return s.service.worker_sandbox ? "true" : "false"; }},
+      {"engine", "model_dir", Kind::text, "pocketsphinx model directory",
+       [](Settings& s, auto, auto, auto, const std::string& t) { s.engine.model_dir = t; },
+       [](const Settings& s) { return s.engine.model_dir; }},
+      {"engine", "simulation", Kind::boolean,
+       "SIMULATION ONLY: accept the fake sim-* models (tests and benchmarks)",
+       [](Settings& s, auto, auto, bool b, auto&) { s.engine.simulation = b; },
+       [](const Settings& s) { return s.engine.simulation ? "true" : "false"; }},
       {"log", "level", Kind::text, "trace, debug, info, warn, error, critical or off",
        [](Settings& s, auto, auto, auto, const std::string& t) { s.log_level = t; },
        [](const Settings& s) { return s.log_level; }},
@@ -312,6 +319,8 @@ Result<void> validate(const Settings& s, const std::string& origin) {
     return fail(origin + ": invalid memory.max_file_size = 0: must be positive", EINVAL);
   if (s.service.probe_memory == 0)
     return fail(origin + ": invalid worker.probe_memory = 0: must be positive", EINVAL);
+  if (s.engine.model_dir.empty())
+    return fail(origin + ": invalid engine.model_dir = \"\": name the pocketsphinx model directory", EINVAL);
   static constexpr std::string_view levels[] = {"trace", "debug", "info", "warn",
                                                 "error", "critical", "off"};
   if (std::find(std::begin(levels), std::end(levels), s.log_level) == std::end(levels))
@@ -394,11 +403,35 @@ Result<void> apply_toml(Settings& s, std::string_view text, const std::string& o
   return validate(s, origin);
 }
 
+namespace {
+
+// Older names of variables, read unless the current name is set too.
+struct EnvAlias {
+  const char* old_name;
+  const char* section;
+  const char* key;
+};
+constexpr EnvAlias kEnvAliases[] = {
+    {"SOROKA_ENABLE_SIM_ENGINE", "engine", "simulation"},  // tests and benches set it
+};
+
+std::string env_name(const Field& f) {
+  std::string var = fmt::format("SOROKA_{}_{}", f.section, f.key);
+  std::transform(var.begin(), var.end(), var.begin(), [](unsigned char c) { return std::toupper(c); });
+  return var;
+}
+
+}  // namespace
+
 Result<void> apply_env(Settings& s, const std::map<std::string, std::string>& env) {
+  for (const auto& a : kEnvAliases) {
+    const Field* f = find_field(a.section, a.key);
+    auto it = env.find(a.old_name);
+    if (!f || it == env.end() || env.contains(env_name(*f))) continue;
+    if (auto r = assign(s, *f, Raw{it->second}, std::string("environment ") + a.old_name); !r) return r;
+  }
   for (const auto& f : fields()) {
-    std::string var = fmt::format("SOROKA_{}_{}", f.section, f.key);
-    std::transform(var.begin(), var.end(), var.begin(),
-                   [](unsigned char c) { return std::toupper(c); });
+    const std::string var = env_name(f);
     auto it = env.find(var);
     if (it == env.end()) continue;
     std::string v = it->second;

@@ -74,11 +74,22 @@ struct ServiceSettings {
 // Where `soroka serve` keeps its state when --state-dir is not given: server.state_dir, else
 // $STATE_DIRECTORY, else ./soroka-state.
 std::string effective_state_dir(const ServiceSettings& s);
+// [engine]: the speech engine's model, for `soroka transcribe` and every worker.
+struct EngineSettings {
+  // pocketsphinx: the directory with en-us/, en-us.lm.bin and cmudict-en-us.dict (Debian's
+  // pocketsphinx-en-us package).
+  std::string model_dir = "/usr/share/pocketsphinx/model/en-us";
+  // SIMULATION ONLY: accept the model names sim-* (engine/sim_engine.h), fake engines with
+  // bigger models' memory profiles, for tests and benchmarks. The environment variable
+  // SOROKA_ENABLE_SIM_ENGINE=1 is an older name for SOROKA_ENGINE_SIMULATION=true.
+  bool simulation = false;
+};
 
 struct Settings {
   oomguard::MonitorParams monitor;  // includes the thresholds
   oomguard::AdmissionParams admission;
   ServiceSettings service;            // soroka serve: [server], [jobs], [worker]
+  EngineSettings engine;
   std::string log_level = "info";
 
   std::string loaded_from;  // the config file used, empty when none
@@ -95,6 +106,8 @@ std::map<std::string, std::string> current_environment();
 // Precedence, lowest first: defaults, the config file, SOROKA_<SECTION>_<KEY> variables
 // (e.g. SOROKA_MEMORY_WARNING_PERCENT=80). Every environment variable Soroka reads goes
 // through `env` here (systemd's STATE_DIRECTORY and CREDENTIALS_DIRECTORY too). An explicit `config_path` that does not exist is
+// (e.g. SOROKA_MEMORY_WARNING_PERCENT=80; SOROKA_ENABLE_SIM_ENGINE is an alias of
+// SOROKA_ENGINE_SIMULATION, which wins when both are set). An explicit `config_path` that does not exist is
 // an error; a missing default one is not. Unknown keys and invalid values are errors naming
 // the key, the value and where it came from.
 Result<Settings> load_settings(const std::optional<std::string>& config_path,

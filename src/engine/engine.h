@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,6 +28,13 @@ struct SegmentText {
 
 struct SessionParams {
   std::string language = "en";  // ISO 639-1; an engine refuses the ones it does not know
+  // Cheaper settings after an OOM kill: 0 normal, each level asks for less working memory
+  // where the engine has such a knob (the pipeline itself halves segments per level).
+  int degrade = 0;
+  // An engine whose transcribe() can run for long (a remote request, the simulation) calls
+  // this at least every second meanwhile, so the caller can tell it is not stuck. May be
+  // empty; called on the session's thread.
+  std::function<void()> still_working;
 };
 
 // What an engine needs in memory, for admission. A remote engine (a Whisper HTTP server)
@@ -60,7 +68,8 @@ class Engine {
   virtual std::vector<std::string> languages() const = 0;
   virtual Capabilities capabilities() const = 0;
   virtual MemoryCost memory_cost() const = 0;
-  // Fails with a user-facing message: unsupported language, model missing, no memory.
+  // Fails with a user-facing message: unsupported language (FailureKind::invalid_request),
+  // model missing, no memory.
   virtual Result<std::unique_ptr<Session>> start(const SessionParams& p) = 0;
 };
 

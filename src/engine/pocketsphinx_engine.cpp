@@ -314,7 +314,7 @@ MemoryCost PocketsphinxEngine::memory_cost() const {
 
 Result<std::unique_ptr<Session>> PocketsphinxEngine::start(const SessionParams& p) {
   if (p.language != "en")
-    return fail(fmt::format("language '{}' is not supported by pocketsphinx (supported: en)",
+    return fail(FailureKind::invalid_request, fmt::format("language '{}' is not supported by pocketsphinx (supported: en)",
                             p.language),
                 EINVAL);
   if (slots_->estimate_error) return std::unexpected(*slots_->estimate_error);

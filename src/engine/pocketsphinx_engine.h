@@ -26,10 +26,9 @@ struct PocketsphinxParams {
   std::chrono::milliseconds session_wait{std::chrono::seconds(60)};
 };
 
-// The Debian model: /usr/share/pocketsphinx/model/en-us/{en-us, en-us.lm.bin,
-// cmudict-en-us.dict}; `model_dir` overrides the directory.
-PocketsphinxParams pocketsphinx_default_params(
-    const std::string& model_dir = "/usr/share/pocketsphinx/model/en-us");
+// The model in `model_dir` (engine.model_dir; Debian's is /usr/share/pocketsphinx/model/en-us):
+// {en-us, en-us.lm.bin, cmudict-en-us.dict} in it.
+PocketsphinxParams pocketsphinx_default_params(const std::string& model_dir);
 
 // Memory a decoder takes, estimated from its model files' sizes before loading:
 // 91 MiB RSS measured for 36.9 MiB of en-us files (x86-64, 5prealpha), so 2.5x the sum.

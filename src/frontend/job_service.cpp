@@ -134,7 +134,7 @@ Outcome<double> JobService::probe(const ReceivedFile& f) {
     spdlog::info("event=upload_refused file=\"{}\" reason=\"{}\"", log_escape(f.original_name),
                  log_escape(p->message));
     return std::unexpected(
-        refuse(p->unsupported ? Refusal::unsupported_media : Refusal::invalid_input,
+        refuse(p->kind == FailureKind::unsupported_media ? Refusal::unsupported_media : Refusal::invalid_input,
                f.original_name + ": " + p->message));
   }
   return p->duration_s;

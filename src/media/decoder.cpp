@@ -71,7 +71,7 @@ struct AudioDecoder::Impl {
     if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC || !av_channel_layout_check(&f->ch_layout))
       av_channel_layout_default(&in_layout, f->ch_layout.nb_channels);
     else if (av_channel_layout_copy(&in_layout, &f->ch_layout) < 0)
-      return fail("out of memory decoding audio", ENOMEM);
+      return std::unexpected(detail::out_of_memory("decoding audio"));
     AVChannelLayout mono{};
     av_channel_layout_default(&mono, 1);
     SwrContext* raw = nullptr;
@@ -86,7 +86,7 @@ struct AudioDecoder::Impl {
     }
     av_channel_layout_uninit(&swr_layout);
     if (av_channel_layout_copy(&swr_layout, &f->ch_layout) < 0)
-      return fail("out of memory decoding audio", ENOMEM);
+      return std::unexpected(detail::out_of_memory("decoding audio"));
     swr_format = f->format;
     swr_rate = f->sample_rate;
     return {};
@@ -223,7 +223,7 @@ struct AudioDecoder::Impl {
   // Returns true when the error ends decoding.
   bool note_decode_error(int ret) {
     if (ret == AVERROR(ENOMEM)) {
-      error = Error{ENOMEM, "out of memory decoding audio"};
+      error = detail::out_of_memory("decoding audio");
       return true;
     }
     if (++consecutive_errors < kMaxConsecutiveDecodeErrors) return false;
@@ -233,12 +233,6 @@ struct AudioDecoder::Impl {
     return true;
   }
 };
-
-bool is_unsupported_error(const Error& e) noexcept {
-  const std::string& m = e.message;
-  return m.starts_with("unsupported") || m.starts_with("no audio stream") ||
-         m.starts_with("not a media file") || m.find("not a media") != std::string::npos;
-}
 
 Result<MediaInfo> probe_media(const std::string& path, const DecodeLimits& limits) {
   auto in = detail::Input::open(path, limits);
@@ -257,14 +251,14 @@ Result<AudioDecoder> AudioDecoder::open(const std::string& path, const DecodeLim
   impl->frame.reset(av_frame_alloc());
   impl->packet.reset(av_packet_alloc());
   if (!impl->codec || !impl->frame || !impl->packet)
-    return fail("out of memory opening the decoder", ENOMEM);
+    return std::unexpected(detail::out_of_memory("opening the decoder"));
   if (avcodec_parameters_to_context(impl->codec.get(), st->codecpar) < 0)
-    return fail("out of memory opening the decoder", ENOMEM);
+    return std::unexpected(detail::out_of_memory("opening the decoder"));
   impl->codec->pkt_timebase = st->time_base;
   impl->codec->thread_count = 1;  // audio decoders gain nothing from threads; keep memory flat
   if (int ret = avcodec_open2(impl->codec.get(), dec, nullptr); ret < 0) {
     spdlog::debug("media: {}: opening decoder {} failed: {}", path, dec->name, ff::error_text(ret));
-    return fail(fmt::format("unsupported audio codec '{}'", impl->in->info().codec));
+    return std::unexpected(detail::unsupported_codec(impl->in->info().codec));
   }
   impl->max_samples = static_cast<std::int64_t>(limits.max_duration_s * kSampleRate);
   return AudioDecoder(std::move(impl));

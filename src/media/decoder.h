@@ -30,9 +30,12 @@ struct DecodeLimits {
   std::chrono::milliseconds stall_timeout{10'000};
 };
 
-// Errors are user-facing values: "file not found", "empty file", "not a media file",
-// "no audio stream", "unsupported audio codec 'x'", "truncated or corrupt at 12.3 s",
-// "longer than the 4 h limit", "reading stalled: no progress for 10 s".
+// Errors are user-facing values with a FailureKind. unsupported_media: what the file is is not
+// audio we read ("not a media file", "no audio stream", "unsupported audio codec 'x'").
+// invalid_input: what is wrong with it ("file not found", "cannot read the file: permission
+// denied", "empty file", "truncated or corrupt at 12.3 s", "longer than the 4 h limit",
+// "reading stalled: no progress for 10 s"). internal: ours ("out of memory ...", ENOMEM;
+// "read error at 1.0 s", EIO).
 //
 // The first call sets FFmpeg's process-wide log callback (to spdlog debug) and caps any single
 // FFmpeg allocation at 128 MB (av_max_alloc), see media/ffmpeg_log.h.
@@ -41,9 +44,10 @@ struct DecodeLimits {
 // before decoding: unknown container, no audio, no decoder, a declared length over the limit.
 Result<MediaInfo> probe_media(const std::string& path, const DecodeLimits& limits = {});
 
-// The error is about what the file is (not audio we read: unknown container, no audio
-// stream, no decoder), as opposed to a damaged or unreadable file.
-bool is_unsupported_error(const Error& e) noexcept;
+// Files this process has opened for probing or decoding so far (probe_media and
+// AudioDecoder::open each count one): lets a test prove that a transcription opens its input
+// once.
+std::uint64_t opened_count() noexcept;
 
 // Streams a file's best audio stream (FFmpeg's choice, normally the first) as 16 kHz mono
 // s16; other streams (video, cover art) are skipped unread where the container allows. Memory

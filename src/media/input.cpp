@@ -15,6 +15,7 @@ extern "C" {
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 
@@ -55,20 +56,26 @@ double seconds_of(std::int64_t ts, AVRational tb) {
 }  // namespace
 
 Error not_media() {
-  return Error{0, "not a media file"};
+  return Error{0, "not a media file", FailureKind::unsupported_media};
 }
 
 Error corrupt_at(double seconds) {
-  return Error{0, fmt::format("truncated or corrupt at {:.1f} s", std::max(0.0, seconds))};
+  return Error{0, fmt::format("truncated or corrupt at {:.1f} s", std::max(0.0, seconds)),
+               FailureKind::invalid_input};
 }
 
 Error too_long(double limit_s) {
-  return Error{0, fmt::format("longer than the {} limit", limit_text(limit_s))};
+  return Error{0, fmt::format("longer than the {} limit", limit_text(limit_s)), FailureKind::invalid_input};
 }
 
 Error stall_error(std::chrono::milliseconds t) {
-  return Error{ETIMEDOUT, fmt::format("reading stalled: no progress for {}",
-                                      limit_text(static_cast<double>(t.count()) / 1000.0))};
+  return Error{ETIMEDOUT,
+               fmt::format("reading stalled: no progress for {}", limit_text(static_cast<double>(t.count()) / 1000.0)),
+               FailureKind::invalid_input};
+}
+
+Error out_of_memory(std::string_view what) {
+  return Error{ENOMEM, "out of memory " + std::string(what), FailureKind::internal};
 }
 
 std::string limit_text(double s) {
@@ -77,6 +84,21 @@ std::string limit_text(double s) {
   if (s >= 60 && whole(s / 60)) return fmt::format("{:g} min", s / 60);
   return fmt::format("{:g} s", s);
 }
+
+Error unsupported_codec(std::string_view name) {
+  return Error{0, fmt::format("unsupported audio codec '{}'", name), FailureKind::unsupported_media};
+}
+
+std::atomic<std::uint64_t> g_opened{0};
+
+namespace {
+
+// An error of ours (the OS refused something a readable file would not cause).
+std::unexpected<Error> internal(std::unexpected<Error> e) {
+  e.error().kind = FailureKind::internal;
+  return e;
+}
+}  // namespace
 
 Input::~Input() = default;
 
@@ -127,25 +149,28 @@ int Input::interrupt_cb(void* opaque) {
 
 Error Input::error_from(int av_err, double at_s) const {
   if (stalled_ || av_err == AVERROR_EXIT) return stall_error(limits_.stall_timeout);
-  if (av_err == AVERROR(EIO)) return Error{EIO, fmt::format("read error at {:.1f} s", at_s)};
+  if (av_err == AVERROR(EIO)) return Error{EIO, fmt::format("read error at {:.1f} s", at_s), FailureKind::internal};
   // ENOMEM here means a header asked for more than kMaxSingleAlloc: a lie, not a big file.
   return corrupt_at(at_s);
 }
 
 Result<std::unique_ptr<Input>> Input::open(const std::string& path, const DecodeLimits& limits) {
   ff::setup_once();
+  g_opened.fetch_add(1, std::memory_order_relaxed);
   // O_NONBLOCK: opening a FIFO must not wait for a writer; reads then poll under the deadline.
   Fd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
   if (!fd) {
     int err = errno;
-    if (err == ENOENT) return fail("file not found", err);
-    if (err == EACCES) return fail("cannot read the file: permission denied", err);
-    return sys_fail("cannot open the file", err);
+    // The user's to fix where they name the file (the CLI; a worker's input the sandbox
+    // keeps out of reach).
+    if (err == ENOENT) return fail(FailureKind::invalid_input, "file not found", err);
+    if (err == EACCES) return fail(FailureKind::invalid_input, "cannot read the file: permission denied", err);
+    return internal(sys_fail("cannot open the file", err));
   }
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return sys_fail("cannot open the file");
+  if (::fstat(fd.get(), &st) != 0) return internal(sys_fail("cannot open the file"));
   if (S_ISDIR(st.st_mode)) return std::unexpected(not_media());
-  if (S_ISREG(st.st_mode) && st.st_size == 0) return fail("empty file");
+  if (S_ISREG(st.st_mode) && st.st_size == 0) return fail(FailureKind::invalid_input, "empty file");
 
   std::unique_ptr<Input> in(new Input(std::move(fd), limits));
   in->info_.file_bytes = S_ISREG(st.st_mode) ? static_cast<std::uint64_t>(st.st_size) : 0;
@@ -161,12 +186,12 @@ Result<std::unique_ptr<Input>> Input::open(const std::string& path, const Decode
 
 Result<void> Input::open_container(const std::string& path, bool seekable) {
   auto* buffer = static_cast<unsigned char*>(av_malloc(kIoBufferBytes));
-  if (!buffer) return fail("out of memory opening the file", ENOMEM);
+  if (!buffer) return std::unexpected(out_of_memory("opening the file"));
   io_.reset(avio_alloc_context(buffer, kIoBufferBytes, 0, this, &Input::read_cb, nullptr,
                                seekable ? &Input::seek_cb : nullptr));
   if (!io_) {
     av_free(buffer);
-    return fail("out of memory opening the file", ENOMEM);
+    return std::unexpected(out_of_memory("opening the file"));
   }
 
   // Recognise the container from its content only: an extension would let a text file named
@@ -185,7 +210,7 @@ Result<void> Input::open_container(const std::string& path, bool seekable) {
   }
 
   AVFormatContext* ctx = avformat_alloc_context();
-  if (!ctx) return fail("out of memory opening the file", ENOMEM);
+  if (!ctx) return std::unexpected(out_of_memory("opening the file"));
   ctx->pb = io_.get();
   ctx->flags |= AVFMT_FLAG_CUSTOM_IO;
   ctx->interrupt_callback = AVIOInterruptCB{&Input::interrupt_cb, this};
@@ -231,17 +256,18 @@ Result<void> Input::choose_stream() {
   int idx = av_find_best_stream(fmt_.get(), AVMEDIA_TYPE_AUDIO, -1, -1, &decoder_, 0);
   // A cut MP4/MOV index may hold the video track and not yet the audio one.
   if (idx == AVERROR_STREAM_NOT_FOUND && cut_short_) return std::unexpected(corrupt_at(0));
-  if (idx == AVERROR_STREAM_NOT_FOUND) return fail("no audio stream");
+  if (idx == AVERROR_STREAM_NOT_FOUND) return fail(FailureKind::unsupported_media, "no audio stream");
   if (idx < 0) {
     // Audio exists but nothing here decodes it: name the codec as best we can.
     for (unsigned i = 0; i < fmt_->nb_streams; ++i) {
       const AVCodecParameters* par = fmt_->streams[i]->codecpar;
       if (par->codec_type != AVMEDIA_TYPE_AUDIO) continue;
       if (par->codec_id == AV_CODEC_ID_NONE)
-        return fail(fmt::format("unsupported audio codec (unknown, tag 0x{:x})", par->codec_tag));
-      return fail(fmt::format("unsupported audio codec '{}'", avcodec_get_name(par->codec_id)));
+        return fail(FailureKind::unsupported_media,
+                    fmt::format("unsupported audio codec (unknown, tag 0x{:x})", par->codec_tag));
+      return std::unexpected(unsupported_codec(avcodec_get_name(par->codec_id)));
     }
-    return fail("unsupported audio codec");
+    return fail(FailureKind::unsupported_media, "unsupported audio codec");
   }
   audio_index_ = idx;
   const AVStream* st = fmt_->streams[idx];
@@ -320,3 +346,11 @@ Result<void> Input::check_declared_duration() const {
 }
 
 }  // namespace soroka::media::detail
+
+namespace soroka::media {
+
+std::uint64_t opened_count() noexcept {
+  return detail::g_opened.load(std::memory_order_relaxed);
+}
+
+}  // namespace soroka::media

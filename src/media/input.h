@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "media/decoder.h"
@@ -30,11 +31,15 @@ inline constexpr unsigned kMaxIndexBytes = 32 << 10;
 // Our read buffer; FFmpeg's own file protocol uses 32 KiB.
 inline constexpr int kIoBufferBytes = 64 << 10;
 
-// The user-facing error texts, in one place so tests and callers can rely on them.
+// The user-facing error texts, in one place so tests and callers can rely on them, each with
+// its FailureKind: what the file is (unsupported_media), or what is wrong with it
+// (invalid_input); our own trouble (out of memory, a read error) is internal.
 Error not_media();                               // "not a media file"
+Error unsupported_codec(std::string_view name);  // "unsupported audio codec 'x'"
 Error corrupt_at(double seconds);                // "truncated or corrupt at 12.3 s"
 Error too_long(double limit_s);                  // "longer than the 4 h limit"
 Error stall_error(std::chrono::milliseconds t);  // "reading stalled: no progress for 10 s"
+Error out_of_memory(std::string_view what);      // "out of memory " + what (ENOMEM)
 std::string limit_text(double seconds);          // 14400 -> "4 h", 1800 -> "30 min", 90 -> "90 s"
 
 // An opened container with its best audio stream chosen and all other streams discarded.

@@ -25,18 +25,20 @@ constexpr std::size_t kChunkSamples = 8192;
 // Progress is reported at most once per this much audio (plus at the end).
 constexpr double kProgressStepS = 1.0;
 
-int refusal_errno(oomguard::Refusal r) {
+// Admission's refusals as errors: errno for the CLI's messages, the kind for the service.
+Error refusal_error(const oomguard::Verdict& v) {
   using oomguard::Refusal;
-  switch (r) {
-    case Refusal::none: return 0;
-    case Refusal::not_found: return ENOENT;
-    case Refusal::unreadable: return EACCES;
-    case Refusal::not_regular: return EINVAL;
-    case Refusal::empty: return EINVAL;
-    case Refusal::too_big: return EFBIG;
-    case Refusal::not_enough_memory: return ENOMEM;
+  switch (v.refusal) {
+    case Refusal::none: break;
+    case Refusal::not_found: return Error{ENOENT, v.message, FailureKind::invalid_input};
+    case Refusal::unreadable: return Error{EACCES, v.message, FailureKind::invalid_input};
+    case Refusal::not_regular: return Error{EINVAL, v.message, FailureKind::invalid_input};
+    case Refusal::empty: return Error{EINVAL, v.message, FailureKind::invalid_input};
+    case Refusal::too_big: return Error{EFBIG, v.message, FailureKind::too_big};
+    // Not now; another time, or in a fresh worker, it may fit.
+    case Refusal::not_enough_memory: return Error{ENOMEM, v.message, FailureKind::internal};
   }
-  return EINVAL;
+  return Error{EINVAL, v.message, FailureKind::internal};
 }
 
 bool supports(const engine::Engine& e, const std::string& language) {
@@ -72,98 +74,144 @@ std::uint64_t estimate_cost(const engine::MemoryCost& cost, double duration_s,
          transcript_bytes(secs);
 }
 
-Result<Transcript> transcribe_file(engine::Engine& engine, const std::string& path,
-                                   const TranscribeOptions& options,
-                                   const ProgressCallback& progress) {
-  if (options.stop.stop_requested()) return fail("cancelled", ECANCELED);
-  if (!supports(engine, options.language)) {
-    auto langs = engine.languages();
-    return fail(fmt::format("language '{}' is not supported by {} (supported: {})",
-                            options.language, engine.name(), fmt::join(langs, ", ")),
-                EINVAL);
-  }
+namespace {
 
-  segment::SegmenterParams seg_params = options.segmenter;
-  seg_params.sample_rate = media::kSampleRate;
-  seg_params.max_segment_s = std::min(seg_params.max_segment_s, engine.capabilities().max_segment_s);
+segment::SegmenterParams segmenter_params(const engine::Engine& engine, const TranscribeOptions& o) {
+  segment::SegmenterParams p = o.segmenter;
+  p.sample_rate = media::kSampleRate;
+  p.max_segment_s = std::min(p.max_segment_s, engine.capabilities().max_segment_s);
+  for (int i = 0; i < std::clamp(o.degrade, 0, 2); ++i) p.max_segment_s /= 2;
+  return p;
+}
 
-  // Admission. The estimator probes the file (headers only) for its duration; check_file
-  // calls it only once the file is known to exist, be regular and be under the size limit.
-  std::optional<Result<media::MediaInfo>> probed;
+// Admission, and the input opened once. With a known duration the estimate needs no FFmpeg
+// and the decoder opens after the verdict; without, opening the decoder is the probe (the
+// estimator runs only once the file exists, is regular and is under the size limit).
+Result<media::AudioDecoder> admit_and_open(engine::Engine& engine, const std::string& path,
+                                           const TranscribeOptions& options,
+                                           const segment::SegmenterParams& seg) {
+  std::optional<Result<media::AudioDecoder>> opened;
   auto estimator = [&](const std::string& p, std::uint64_t file_bytes) -> std::uint64_t {
-    probed = media::probe_media(p, options.decode);
-    double duration = *probed ? (*probed)->duration_s : options.decode.max_duration_s;
-    auto cost = estimate_cost(engine.memory_cost(), duration, seg_params);
-    spdlog::debug("admission: {} ({} bytes, {:.1f} s): about {} bytes", p, file_bytes, duration,
-                  cost);
+    double duration = options.known_duration_s;
+    if (duration <= 0) {
+      opened = media::AudioDecoder::open(p, options.decode);
+      duration = *opened ? (*opened)->info().duration_s : options.decode.max_duration_s;
+    }
+    auto cost = estimate_cost(engine.memory_cost(), duration, seg);
+    spdlog::debug("event=admission bytes={} duration_s={:.1f} cost_mib={}", file_bytes, duration, to_mib(cost));
     return cost;
   };
   auto verdict = oomguard::check_file(path, options.admission, options.available_bytes,
                                       options.min_available_bytes, estimator);
-  if (!verdict.ok()) return fail(verdict.message, refusal_errno(verdict.refusal));
-  if (!probed) return fail("the file could not be probed", EIO);
-  if (!*probed) return std::unexpected(probed->error());
-  const media::MediaInfo& info = **probed;
+  if (!verdict.ok()) return std::unexpected(refusal_error(verdict));
+  if (!opened) opened = media::AudioDecoder::open(path, options.decode);
+  return std::move(*opened);
+}
 
-  // The decoder first: a file FFmpeg cannot open should not cost a model load.
-  auto decoder = media::AudioDecoder::open(path, options.decode);
-  if (!decoder) return std::unexpected(decoder.error());
+// One transcription once its input is open: decoder -> segmenter -> session -> stages.
+class Run {
+ public:
+  Run(engine::Engine& engine, const TranscribeOptions& options, const ProgressCallback& progress,
+      media::AudioDecoder decoder)
+      : engine_(engine), options_(options), progress_(progress), decoder_(std::move(decoder)),
+        total_s_(options.known_duration_s > 0 ? options.known_duration_s : decoder_.info().duration_s) {}
 
-  auto session = engine.start(engine::SessionParams{.language = options.language});
-  if (!session) return std::unexpected(session.error());
+  Result<Transcript> go(const std::string& path, const segment::SegmenterParams& seg) {
+    auto session = engine_.start(engine::SessionParams{
+        .language = options_.language, .degrade = options_.degrade, .still_working = [this] { repeat_progress(); }});
+    if (!session) return std::unexpected(session.error());
+    session_ = std::move(*session);
+    for (const auto& make : options_.stages) stages_.push_back(make());
+    t_.file = path;
+    t_.language = options_.language;
+    t_.engine = engine_.name();
+    if (auto r = decode_all(seg); !r) return std::unexpected(r.error());
+    for (auto& stage : stages_)
+      if (auto r = stage->finish(t_.segments); !r)
+        return std::unexpected(std::move(r.error()).with_context(stage->name()));
+    t_.duration_s = decoder_.position_s();
+    normalise(t_);
+    if (progress_) progress_(t_.duration_s, total_s_ > 0 ? std::max(total_s_, t_.duration_s) : t_.duration_s);
+    return std::move(t_);
+  }
 
-  std::vector<std::unique_ptr<engine::Stage>> stages;
-  for (const auto& make : options.stages) stages.push_back(make());
+ private:
+  Result<void> decode_all(const segment::SegmenterParams& seg) {
+    segment::Segmenter segmenter(seg);
+    auto sink = [this](segment::Segment&& s) { take(std::move(s)); };
+    std::array<std::int16_t, kChunkSamples> chunk{};
+    for (;;) {
+      if (options_.stop.stop_requested()) return fail(FailureKind::internal, "cancelled", ECANCELED);
+      auto n = decoder_.read(chunk);
+      if (!n) return std::unexpected(n.error());
+      if (*n == 0) break;
+      segmenter.push(std::span<const std::int16_t>(chunk.data(), *n), sink);
+      if (failed_) return std::unexpected(*failed_);
+      const double done = decoder_.position_s();
+      if (done - reported_s_ >= kProgressStepS) report(done);
+    }
+    segmenter.finish(sink);
+    if (failed_) return std::unexpected(*failed_);
+    return {};
+  }
 
-  Transcript t;
-  t.file = path;
-  t.language = options.language;
-  t.engine = engine.name();
-
-  std::optional<Error> failed;
-  auto sink = [&](segment::Segment&& seg) {
-    if (failed) return;
-    auto text = (*session)->transcribe(seg);
+  void take(segment::Segment&& seg) {
+    if (failed_) return;
+    auto text = session_->transcribe(seg);
     if (!text) {
-      failed = std::move(text.error());
+      failed_ = std::move(text.error());
       return;
     }
-    for (auto& stage : stages) {
+    for (auto& stage : stages_) {
       if (auto r = stage->process(seg, *text); !r) {
-        failed = std::move(r.error()).with_context(stage->name());
+        failed_ = std::move(r.error()).with_context(stage->name());
         return;
       }
     }
-    if (!text->text.empty()) t.segments.push_back(std::move(*text));
-  };
-
-  segment::Segmenter segmenter(seg_params);
-  std::array<std::int16_t, kChunkSamples> chunk{};
-  const double total = info.duration_s;
-  double reported = -kProgressStepS;
-  for (;;) {
-    if (options.stop.stop_requested()) return fail("cancelled", ECANCELED);
-    auto n = decoder->read(chunk);
-    if (!n) return std::unexpected(n.error());
-    if (*n == 0) break;
-    segmenter.push(std::span<const std::int16_t>(chunk.data(), *n), sink);
-    if (failed) return std::unexpected(*failed);
-    double done = decoder->position_s();
-    if (progress && done - reported >= kProgressStepS) {
-      progress(total > 0 ? std::min(done, total) : done, total);
-      reported = done;
-    }
+    if (!text->text.empty()) t_.segments.push_back(std::move(*text));
   }
-  segmenter.finish(sink);
-  if (failed) return std::unexpected(*failed);
-  for (auto& stage : stages)
-    if (auto r = stage->finish(t.segments); !r)
-      return std::unexpected(std::move(r.error()).with_context(stage->name()));
 
-  t.duration_s = decoder->position_s();
-  normalise(t);
-  if (progress) progress(t.duration_s, total > 0 ? std::max(total, t.duration_s) : t.duration_s);
-  return t;
+  void report(double done_s) {
+    reported_s_ = done_s;
+    shown_s_ = total_s_ > 0 ? std::min(done_s, total_s_) : done_s;
+    if (progress_) progress_(shown_s_, total_s_);
+  }
+  // The engine is busy on a long segment: the same figures again, as a sign of life.
+  void repeat_progress() {
+    if (progress_) progress_(shown_s_, total_s_);
+  }
+
+  engine::Engine& engine_;
+  const TranscribeOptions& options_;
+  const ProgressCallback& progress_;
+  media::AudioDecoder decoder_;
+  const double total_s_;
+  std::unique_ptr<engine::Session> session_;
+  std::vector<std::unique_ptr<engine::Stage>> stages_;
+  Transcript t_;
+  std::optional<Error> failed_;
+  double reported_s_ = -kProgressStepS;  // decoded seconds at the last report
+  double shown_s_ = 0;                    // what the last report said
+};
+
+}  // namespace
+
+Result<Transcript> transcribe_file(engine::Engine& engine, const std::string& path,
+                                   const TranscribeOptions& options,
+                                   const ProgressCallback& progress) {
+  if (options.stop.stop_requested()) return fail(FailureKind::internal, "cancelled", ECANCELED);
+  if (!supports(engine, options.language)) {
+    auto langs = engine.languages();
+    return fail(FailureKind::invalid_request,
+                fmt::format("language '{}' is not supported by {} (supported: {})", options.language,
+                            engine.name(), fmt::join(langs, ", ")),
+                EINVAL);
+  }
+  const segment::SegmenterParams seg = segmenter_params(engine, options);
+  // The decoder first: a file FFmpeg cannot open should not cost a model load.
+  auto decoder = admit_and_open(engine, path, options, seg);
+  if (!decoder) return std::unexpected(decoder.error());
+  return Run(engine, options, progress, std::move(*decoder)).go(path, seg);
 }
 
 }  // namespace soroka::pipeline

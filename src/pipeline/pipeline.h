@@ -28,6 +28,13 @@ struct TranscribeOptions {
   media::DecodeLimits decode;
   // max_segment_s is lowered to the engine's own maximum when that is shorter.
   segment::SegmenterParams segmenter;
+  // The input's duration as an earlier probe found it (the service's probe child), 0 when
+  // unknown. When known, admission uses it and the file is opened once, to decode; when not,
+  // opening the decoder is the probe. Either way one open per transcription.
+  double known_duration_s = 0;
+  // Cheaper settings after an OOM kill: segments halve per level (20 -> 10 -> 5 s, at most
+  // twice) and the engine is told (SessionParams::degrade).
+  int degrade = 0;
   // Each transcription gets fresh stages from these factories, run in this order.
   std::vector<std::function<std::unique_ptr<engine::Stage>()>> stages;
   // Requesting a stop makes transcribe_file return ECANCELED at the next chunk.
@@ -36,8 +43,10 @@ struct TranscribeOptions {
 
 inline TranscribeOptions default_options() { return {}; }
 
-// Called with the seconds of audio processed so far and the total (0 when the container
-// does not say); done never decreases and ends at the decoded duration.
+// Called with the seconds of audio processed so far and the total (the known duration, else
+// the container's, 0 when neither says); done never decreases and ends at the decoded
+// duration. The same figures come again while the engine works on a long segment and says
+// so (SessionParams::still_working): a sign of life for a watchdog.
 using ProgressCallback = std::function<void(double done_s, double total_s)>;
 
 // The transcript grows with the audio: ~3 words/s at ~80 B per Word (with its string) plus
@@ -55,7 +64,10 @@ std::uint64_t estimate_cost(const engine::MemoryCost& cost, double duration_s,
 
 // Transcribes one file. Memory stays bounded by one segment plus the transcript, whatever
 // the input's length. Errors are user-facing and do not repeat the path ("file not found",
-// "not a media file", "language 'fr' is not supported by pocketsphinx (supported: en)").
+// "not a media file", "language 'fr' is not supported by pocketsphinx (supported: en)"), and
+// carry their FailureKind: the media's (unsupported_media, invalid_input), invalid_request
+// for a language the engine refuses, too_big for a file over admission's size limit,
+// internal for our own trouble (ENOMEM, EIO, not enough memory now, cancelled).
 // Thread-safe as long as `engine` is; runs on the calling thread.
 Result<Transcript> transcribe_file(engine::Engine& engine, const std::string& path,
                                    const TranscribeOptions& options,

@@ -30,8 +30,9 @@ Result<ProbeOutcome> parse_probe_output(std::string_view line) {
     o.container = str("container");
     o.codec = str("codec");
   } else {
-    auto u = j.find("unsupported");
-    o.unsupported = u != j.end() && u->is_boolean() && u->get<bool>();
+    // A kind the parent does not know (or none) is the file's fault as far as we can tell.
+    auto kind = parse_failure_kind(str("kind"));
+    o.kind = kind && *kind != FailureKind::none ? *kind : FailureKind::invalid_input;
     o.message = str("message");
     if (o.message.empty()) o.message = "not a readable media file";
   }

@@ -20,8 +20,10 @@ struct ProbeParams {
 
 struct ProbeOutcome {
   bool ok = false;
-  bool unsupported = false;  // not audio we read (415), as opposed to a damaged file (400)
-  std::string message;       // why not, when !ok
+  // Why not, when !ok: unsupported_media (not audio we read: 415), invalid_input (a damaged
+  // file: 400), internal (the child's own trouble).
+  FailureKind kind = FailureKind::none;
+  std::string message;
   double duration_s = 0;
   std::string container, codec;
 };

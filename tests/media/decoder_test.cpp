@@ -41,6 +41,7 @@ constexpr double kDurationTolerance = 0.1;
 struct Decoded {
   bool opened = false;
   std::string error;   // from open() or read(), empty when the stream ended cleanly
+  FailureKind kind = FailureKind::none;  // the error's
   double seconds = 0;  // position_s() at the end
   std::size_t samples = 0;
   std::size_t largest_read = 0;
@@ -55,6 +56,7 @@ Decoded decode(const fs::path& path, const DecodeLimits& limits = {}, std::size_
   auto dec = AudioDecoder::open(path.string(), limits);
   if (!dec) {
     d.error = dec.error().message;
+    d.kind = dec.error().kind;
     d.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
     return d;
   }
@@ -65,6 +67,7 @@ Decoded decode(const fs::path& path, const DecodeLimits& limits = {}, std::size_
     auto r = dec->read(buf);
     if (!r) {
       d.error = r.error().message;
+      d.kind = r.error().kind;
       break;
     }
     if (*r == 0) break;
@@ -135,6 +138,7 @@ INSTANTIATE_TEST_SUITE_P(Media, Containers, ::testing::ValuesIn(test::container_
 struct BadCase {
   std::string sample;
   std::string error;      // expected substring
+  FailureKind kind = FailureKind::invalid_input;  // what the file is: unsupported_media
   bool at_open = true;    // refused by open() (and probe_media), or by read() after some audio
   double cut_share = -1;  // "at N s": N / source length, when the file is cut in half
   double max_duration_s = 4 * 3600.0;
@@ -158,12 +162,14 @@ TEST_P(BadInput, FailsWithItsOwnErrorQuickly) {
 
   Decoded d = decode(*path, limits);
   EXPECT_NE(d.error.find(c.error), std::string::npos) << "got: '" << d.error << "'";
+  EXPECT_EQ(d.kind, c.kind) << d.error;
   EXPECT_EQ(d.opened, !c.at_open) << d.error;
   EXPECT_LT(d.wall_s, kMaxSecondsPerBadInput);
   if (c.at_open) {
     auto info = probe_media(path->string(), limits);
     ASSERT_FALSE(info);
     EXPECT_EQ(info.error().message, d.error);
+    EXPECT_EQ(info.error().kind, c.kind);
   }
   if (c.cut_share >= 0) {
     // The position named is where the good audio ends, and that audio was delivered.
@@ -175,23 +181,23 @@ TEST_P(BadInput, FailsWithItsOwnErrorQuickly) {
 
 INSTANTIATE_TEST_SUITE_P(
     Media, BadInput,
-    ::testing::Values(BadCase{"empty", "empty file"}, BadCase{"text", "not a media file"},
-                      BadCase{"random", "not a media file"},
+    ::testing::Values(BadCase{"empty", "empty file"}, BadCase{"text", "not a media file", FailureKind::unsupported_media},
+                      BadCase{"random", "not a media file", FailureKind::unsupported_media},
                       // The index (moov) is at the end of this MP4: nothing to play.
                       BadCase{"truncated_mp4", "truncated or corrupt at 0.0 s"},
-                      BadCase{"truncated_m4a", "truncated or corrupt at", false, 0.5},
-                      BadCase{"truncated_mp3", "truncated or corrupt at", false, 0.5},
-                      BadCase{"truncated_ogg", "truncated or corrupt at", false, 0.5},
-                      BadCase{"truncated_wav", "truncated or corrupt at", false, 0.5},
-                      BadCase{"truncated_flac", "truncated or corrupt at", false, 0.5},
-                      BadCase{"truncated_webm", "truncated or corrupt at", false, 0.5},
-                      BadCase{"video_only", "no audio stream"},
-                      BadCase{"lying_flac_long", "truncated or corrupt at", false, 1.0},
+                      BadCase{"truncated_m4a", "truncated or corrupt at", FailureKind::invalid_input, false, 0.5},
+                      BadCase{"truncated_mp3", "truncated or corrupt at", FailureKind::invalid_input, false, 0.5},
+                      BadCase{"truncated_ogg", "truncated or corrupt at", FailureKind::invalid_input, false, 0.5},
+                      BadCase{"truncated_wav", "truncated or corrupt at", FailureKind::invalid_input, false, 0.5},
+                      BadCase{"truncated_flac", "truncated or corrupt at", FailureKind::invalid_input, false, 0.5},
+                      BadCase{"truncated_webm", "truncated or corrupt at", FailureKind::invalid_input, false, 0.5},
+                      BadCase{"video_only", "no audio stream", FailureKind::unsupported_media},
+                      BadCase{"lying_flac_long", "truncated or corrupt at", FailureKind::invalid_input, false, 1.0},
                       BadCase{"lying_flac_huge", "longer than the 4 h limit"},
                       // One hour of silence in 14 KB, its length declared nowhere: the limit
                       // holds on what is decoded.
-                      BadCase{"flac_bomb", "longer than the 30 min limit", false, -1, 1800},
-                      BadCase{"unknown_codec", "unsupported audio codec"}),
+                      BadCase{"flac_bomb", "longer than the 30 min limit", FailureKind::invalid_input, false, -1, 1800},
+                      BadCase{"unknown_codec", "unsupported audio codec", FailureKind::unsupported_media}),
     [](const auto& info) { return info.param.sample; });
 
 TEST(Refusals, MissingFileAndDirectory) {
@@ -199,9 +205,11 @@ TEST(Refusals, MissingFileAndDirectory) {
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().message, "file not found");
   EXPECT_EQ(missing.error().code, ENOENT);
+  EXPECT_EQ(missing.error().kind, FailureKind::invalid_input);
   auto dir = probe_media("/tmp");
   ASSERT_FALSE(dir);
   EXPECT_EQ(dir.error().message, "not a media file");
+  EXPECT_EQ(dir.error().kind, FailureKind::unsupported_media);
 }
 
 TEST(Refusals, TheBombStopsAtTheLimitWithTheAudioBeforeIt) {

@@ -86,8 +86,18 @@ TEST_F(TranscribeCli, Table) {
        {"language 'fr' is not supported by pocketsphinx (supported: en)"}, {}},
       {"no files is a usage error", {"transcribe"}, 64, {}, {"files"}, {}},
       {"srt to stdout", {"transcribe", "-q", "-f", "srt", "{good}"}, 0, {"1\n00:00:0", " --> "}, {}, {}, true},
-      {"missing model directory", {"transcribe", "-q", "--model", "/nonexistent/model", "{good}"}, 1, {},
+      {"missing model directory", {"transcribe", "-q", "--model-dir", "/nonexistent/model", "{good}"}, 1, {},
        {"soroka: {good}: ", "/nonexistent/model"}, {}},
+      {"--model is a name: a directory there points at --model-dir",
+       {"transcribe", "-q", "--model", "{dir}", "{good}"}, 64, {},
+       {"--model takes an engine name (pocketsphinx", "use --model-dir {dir}"}, {}},
+      {"--model is a name: a path there points at --model-dir",
+       {"transcribe", "-q", "--model", "/nonexistent/model", "{good}"}, 64, {}, {"--model-dir"}, {}},
+      {"unknown model", {"transcribe", "-q", "--model", "nonesuch", "{good}"}, 64, {},
+       {"unknown model 'nonesuch' (models: pocketsphinx, whisper-1)"}, {}},
+      {"simulations need engine.simulation", {"transcribe", "-q", "--model", "sim-tiny", "{good}"}, 64, {},
+       {"engine.simulation"}, {}},
+      {"the engine by its name", {"transcribe", "-q", "--model", "pocketsphinx", "{good}"}, 0, {"morning"}, {}, {}, true},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -97,6 +107,23 @@ TEST_F(TranscribeCli, Table) {
     for (const auto& s : c.stderr_has) EXPECT_NE(r.err.find(expand({s})[1]), std::string::npos) << s << " in: " << r.err;
     for (const auto& s : c.stderr_lacks) EXPECT_EQ(r.err.find(expand({s})[1]), std::string::npos) << s << " in: " << r.err;
     if (c.stderr_empty) EXPECT_EQ(r.err, "");
+  }
+}
+
+// soroka probe (what the service's probe child runs): one JSON line, the failure's kind in it.
+TEST_F(TranscribeCli, ProbeSaysWhatTheFileIsOrWhatKindOfFailure) {
+  RunResult good = soroka({"probe", "{good}"});
+  EXPECT_EQ(good.exit_code, 0) << good.err;
+  auto g = nlohmann::json::parse(good.out, nullptr, false);
+  EXPECT_TRUE(g.value("ok", false)) << good.out;
+  EXPECT_GT(g.value("duration_s", 0.0), 0.5);
+  for (const auto& [file, kind] : {std::pair<std::string, std::string>{"{bad}", "unsupported_media"},
+                                   {"{missing}", "invalid_input"}}) {
+    RunResult r = soroka({"probe", file});
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    EXPECT_FALSE(j.value("ok", true)) << r.out;
+    EXPECT_EQ(j.value("kind", ""), kind) << r.out;
   }
 }
 

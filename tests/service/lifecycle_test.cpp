@@ -96,7 +96,7 @@ TEST(ServeLifecycle, JobTooBigForTheBudgetFailsWithoutRunning) {
   auto r = small.client().Post("/v1/audio/transcriptions",
                                httplib::MultipartFormDataItems{{"file", ServeInstance::read_all(speech->path), "s.wav", ""}});
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 500) << r->body;
+  EXPECT_EQ(r->status, 413) << r->body;  // too_big: no worker this service can give would do
   EXPECT_NE(r->body.find("this service can give a worker at most"), std::string::npos) << r->body;
   EXPECT_EQ(metric(small, "soroka_worker_starts_total"), "0");
 }

@@ -15,7 +15,7 @@
 #include "service/metrics.h"
 #include "service/process_worker.h"
 #include "service/scheduler.h"
-#include "service/sim_model.h"
+#include "engine/factory.h"
 #include "service/serve_instance.h"
 #include "support/media_fixtures.h"
 #include "worker/supervisor.h"
@@ -43,7 +43,7 @@ TEST(SchedulerRuns, ASupersededRunDoesNotHideItsSuccessorFromRunningOrTheDrain) 
   oomguard::MemoryBudget budget(2ull << 30);
   service::Metrics metrics;
   service::SchedulerParams sp = service::scheduler_params(ServiceSettings{});
-  sp.model_bytes = service::sim_worker_bytes;
+  sp.model_bytes = [](std::string_view m) { return engine::worker_base_bytes(m, 0); };
   sp.owner = {"test-node", static_cast<std::int64_t>(::getpid())};
   sp.results_dir = dir + "/results";
   sp.idle_ttl = 0ms;  // a worker per run: the supervisor's count is the runs' count

@@ -18,7 +18,7 @@
 #include "service/job_params.h"
 #include "service/process_worker.h"
 #include "service/scheduler.h"
-#include "service/sim_model.h"
+#include "engine/factory.h"
 #include "service/serve_instance.h"
 #include "service/store_health.h"
 #include "support/media_fixtures.h"
@@ -295,7 +295,7 @@ TEST(StoreHealth, AnEndNotRecordedWithinTheLeaseIsRecoveredAndRunAgain) {
   ASSERT_TRUE(supervisor) << supervisor.error().message;
   oomguard::MemoryBudget budget(1ull << 30);
   service::SchedulerParams sp = service::scheduler_params(ServiceSettings{});
-  sp.model_bytes = service::sim_worker_bytes;
+  sp.model_bytes = [](std::string_view m) { return engine::worker_base_bytes(m, 0); };
   sp.owner = {"test-node", static_cast<std::int64_t>(::getpid())};
   sp.results_dir = dir + "/results";
   sp.idle_ttl = 0ms;

@@ -12,6 +12,12 @@ namespace {
 
 using nlohmann::json;
 
+EngineSettings engine_with_sim(bool on) {
+  EngineSettings e;
+  e.simulation = on;
+  return e;
+}
+
 TEST(ApiAnswers, AFailedJobMapsByItsKindNeverItsMessage) {
   struct Case {
     FailureKind kind;
@@ -110,12 +116,12 @@ TEST(ApiAnswers, JobJsonShowsTheFailureKind) {
 }
 
 TEST(FormFields, DefaultsAliasesAndRefusalsNameTheField) {
-  auto plain = read_form({}, false);
+  auto plain = read_form({}, engine_with_sim(false));
   ASSERT_TRUE(plain);
   EXPECT_EQ(plain->params.model, "pocketsphinx");
   EXPECT_EQ(plain->params.language, "en");
   EXPECT_EQ(plain->format, service::ResponseFormat::json);
-  auto alias = read_form({{"model", "whisper-1"}, {"response_format", "srt"}}, false);
+  auto alias = read_form({{"model", "whisper-1"}, {"response_format", "srt"}}, engine_with_sim(false));
   ASSERT_TRUE(alias);
   EXPECT_EQ(alias->params.model, "pocketsphinx");
   EXPECT_EQ(alias->format, service::ResponseFormat::srt);
@@ -133,12 +139,12 @@ TEST(FormFields, DefaultsAliasesAndRefusalsNameTheField) {
       {{{"response_format", "docx"}}, false, "response_format"},
   };
   for (const auto& c : bad) {
-    auto r = read_form(c.fields, c.sim);
+    auto r = read_form(c.fields, engine_with_sim(c.sim));
     ASSERT_FALSE(r) << c.param;
     EXPECT_EQ(r.error().status, 400);
     EXPECT_EQ(r.error().param, c.param);
   }
-  auto sim = read_form({{"model", "sim-tiny"}}, true);
+  auto sim = read_form({{"model", "sim-tiny"}}, engine_with_sim(true));
   ASSERT_TRUE(sim);
   EXPECT_EQ(sim->params.model, "sim-tiny");
 }

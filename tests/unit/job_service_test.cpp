@@ -56,7 +56,7 @@ class JobServiceTest : public ::testing::Test {
         {[this] { return accepting.load(); }, [this] { return level; }, [this] { return issue; }},
         &metrics};
     jobs_ = std::make_unique<JobService>(std::move(ctx));
-    probe_result = service::ProbeOutcome{true, false, "", 12.5, "wav", "pcm_s16le"};
+    probe_result = service::ProbeOutcome{true, FailureKind::none, "", 12.5, "wav", "pcm_s16le"};
   }
 
   // A received upload: a real file, as the service's would be.
@@ -116,10 +116,10 @@ TEST_F(JobServiceTest, SubmitRefusalsAreTypedAndStoreNothing) {
       {"probe could not run", [&] { probe_result = fail("spawn failed", EAGAIN); },
        Refusal::probe_failed, service::Rejection::memory},
       {"not media we read",
-       [&] { probe_result = service::ProbeOutcome{false, true, "no audio stream", 0, "", ""}; },
+       [&] { probe_result = service::ProbeOutcome{false, FailureKind::unsupported_media, "no audio stream", 0, "", ""}; },
        Refusal::unsupported_media, service::Rejection::unsupported_media},
       {"damaged media",
-       [&] { probe_result = service::ProbeOutcome{false, false, "truncated", 0, "", ""}; },
+       [&] { probe_result = service::ProbeOutcome{false, FailureKind::invalid_input, "truncated", 0, "", ""}; },
        Refusal::invalid_input, service::Rejection::bad_media},
   };
   for (auto& c : cases) {

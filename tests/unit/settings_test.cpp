@@ -210,6 +210,34 @@ TEST(ApplyEnv, InvalidValueNamesVariableAndValue) {
                         {"SOROKA_MEMORY_MIN_AVAILABLE", "lots"});
 }
 
+// [engine]: the model directory and the simulation switch, from TOML or the environment;
+// the old SOROKA_ENABLE_SIM_ENGINE=1 still switches the simulation on, the new name wins.
+TEST(EngineSettings, DefaultsTomlEnvironmentAndTheOldName) {
+  Settings d;
+  EXPECT_EQ(d.engine.model_dir, "/usr/share/pocketsphinx/model/en-us");
+  EXPECT_FALSE(d.engine.simulation);
+
+  Settings t;
+  ASSERT_TRUE(apply_toml(t, "[engine]\nmodel_dir = \"/opt/ps\"\nsimulation = true\n", "f.toml"));
+  EXPECT_EQ(t.engine.model_dir, "/opt/ps");
+  EXPECT_TRUE(t.engine.simulation);
+
+  Settings e;
+  ASSERT_TRUE(apply_env(e, Env{{"SOROKA_ENGINE_MODEL_DIR", "/srv/m"}, {"SOROKA_ENABLE_SIM_ENGINE", "1"}}));
+  EXPECT_EQ(e.engine.model_dir, "/srv/m");
+  EXPECT_TRUE(e.engine.simulation);
+
+  Settings both;
+  ASSERT_TRUE(apply_env(both, Env{{"SOROKA_ENGINE_SIMULATION", "false"}, {"SOROKA_ENABLE_SIM_ENGINE", "1"}}));
+  EXPECT_FALSE(both.engine.simulation);
+
+  Settings bad;
+  expect_error_mentions(apply_env(bad, Env{{"SOROKA_ENABLE_SIM_ENGINE", "maybe"}}),
+                        {"SOROKA_ENABLE_SIM_ENGINE", "engine.simulation", "maybe"});
+  Settings empty;
+  expect_error_mentions(apply_toml(empty, "[engine]\nmodel_dir = \"\"\n", "f.toml"), {"engine.model_dir"});
+}
+
 // ---------------------------------------------------------------- load_settings
 
 class LoadSettings : public ::testing::Test {

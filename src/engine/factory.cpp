@@ -1,0 +1,83 @@
+// The engine factory: model names to engines, from Settings; the one place that knows them all.
+#include "engine/factory.h"
+
+#include <fmt/format.h>
+
+#include "engine/pocketsphinx_engine.h"
+#include "engine/sim_engine.h"
+
+namespace soroka::engine {
+
+namespace {
+
+// One entry per engine. `make` builds it; `worker_bytes` is its own figure for a worker (0:
+// worker.memory_per_job decides).
+struct Entry {
+  std::string name;
+  bool simulated = false;
+  std::uint64_t worker_bytes = 0;
+  std::function<std::unique_ptr<Engine>(const Settings&, oomguard::ModelRegistry&)> make;
+};
+
+std::unique_ptr<Engine> make_pocketsphinx(const Settings& s, oomguard::ModelRegistry& registry) {
+  PocketsphinxParams ps = pocketsphinx_default_params(s.engine.model_dir);
+  ps.max_sessions = 1;  // the CLI runs one file at a time, a worker one job
+  return std::make_unique<PocketsphinxEngine>(registry, ps);
+}
+
+std::optional<Entry> find_entry(std::string_view name) {
+  if (name.empty() || name == "pocketsphinx" || name == "whisper-1")
+    return Entry{"pocketsphinx", false, 0, make_pocketsphinx};
+  if (auto p = sim_profile(name))
+    return Entry{p->name, true, sim_worker_bytes(*p), [p = *p](const Settings&, oomguard::ModelRegistry& r) {
+                   return std::unique_ptr<Engine>(std::make_unique<SimEngine>(r, p));
+                 }};
+  return std::nullopt;
+}
+
+Result<Entry> checked_entry(const EngineSettings& engine, std::string_view name) {
+  auto e = find_entry(name);
+  if (e && (!e->simulated || engine.simulation)) return *e;
+  if (e)
+    return fail(FailureKind::invalid_request,
+                fmt::format("model '{}' is a simulation, offered only with engine.simulation = true", name),
+                EPERM);
+  return fail(FailureKind::invalid_request,
+              fmt::format("unknown model '{}' (models: {})", name, fmt::join(model_names(engine), ", ")),
+              EINVAL);
+}
+
+}  // namespace
+
+Result<ModelInfo> describe_model(const EngineSettings& engine, std::string_view name) {
+  auto e = checked_entry(engine, name);
+  if (!e) return std::unexpected(e.error());
+  return ModelInfo{e->name, e->simulated, e->worker_bytes};
+}
+
+Result<ModelInfo> describe_model(const Settings& settings, std::string_view name) {
+  auto info = describe_model(settings.engine, name);
+  if (info && info->worker_bytes == 0) info->worker_bytes = settings.service.worker_memory;
+  return info;
+}
+
+std::uint64_t worker_base_bytes(std::string_view model, std::uint64_t worker_memory) {
+  auto e = find_entry(model);
+  return e && e->worker_bytes > 0 ? e->worker_bytes : worker_memory;
+}
+
+Result<std::unique_ptr<Engine>> make_engine(const Settings& settings, std::string_view name,
+                                            oomguard::ModelRegistry& registry) {
+  auto e = checked_entry(settings.engine, name);
+  if (!e) return std::unexpected(e.error());
+  return e->make(settings, registry);
+}
+
+std::vector<std::string> model_names(const EngineSettings& engine) {
+  std::vector<std::string> names = {"pocketsphinx", "whisper-1"};
+  if (engine.simulation)
+    for (auto& n : sim_model_names()) names.push_back(std::move(n));
+  return names;
+}
+
+}  // namespace soroka::engine

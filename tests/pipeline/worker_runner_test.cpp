@@ -1,0 +1,132 @@
+// The worker's loop in process (worker/runner.h): its lines, its choices after each kind of
+// failure, one open per job, and the progress throttle's table.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "media/decoder.h"
+#include "pipeline/samples.h"
+#include "worker/protocol.h"
+#include "worker/runner.h"
+
+namespace soroka::worker {
+namespace {
+
+using namespace std::chrono_literals;
+using test::TempDir;
+
+struct Ran {
+  int exit_code = -1;
+  std::vector<nlohmann::json> lines;
+  // The first line about `job` that has `field`.
+  const nlohmann::json* find(const std::string& job, const char* field) const {
+    for (const auto& l : lines)
+      if (l.value("job", "") == job && l.contains(field)) return &l;
+    return nullptr;
+  }
+};
+
+// Runs the worker with `input` as its stdin (then end of input), its stdout into a file.
+Ran run(RunnerParams p, const TempDir& dir, const std::string& input) {
+  const std::string in = dir / "stdin", out = dir / "stdout";
+  std::ofstream(in) << input;
+  p.in_fd = ::open(in.c_str(), O_RDONLY | O_CLOEXEC);
+  p.out_fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  Ran r;
+  r.exit_code = run_worker(p);
+  ::close(p.in_fd);
+  ::close(p.out_fd);
+  std::ifstream lines(out);
+  for (std::string l; std::getline(lines, l);) r.lines.push_back(nlohmann::json::parse(l, nullptr, false));
+  return r;
+}
+
+RunnerParams sim_params(const std::string& model = "sim-tiny") {
+  RunnerParams p;
+  p.model = model;
+  p.settings.engine.simulation = true;
+  p.settings.log_level = "warn";
+  return p;
+}
+
+std::string job_line(const std::string& id, const std::string& input, const std::string& result,
+                     double duration_s = 0) {
+  JobRequest r{.id = id, .input = input, .result = result};
+  r.duration_s = duration_s;
+  r.heartbeat = 200ms;
+  return encode(r) + "\n";
+}
+
+TEST(WorkerRunner, RunsJobsReportsKindsAndTakesTheNextAfterAUserError) {
+  TempDir dir;
+  const std::string speech = test::speak(dir.path(), "s", "slt", "good morning");
+  std::ofstream(dir / "notes.mp3") << "not audio\n";
+  const std::string input = job_line("a", speech, dir / "a.json", 1.5) + std::string(kShedLine) + "\n" +
+                            job_line("b", dir / "notes.mp3", dir / "b.json") +
+                            job_line("c", speech, dir / "c.json", 1.5);
+  const std::uint64_t opens = media::opened_count();
+  Ran r = run(sim_params(), dir, input);
+  EXPECT_EQ(r.exit_code, kExitOk);
+  ASSERT_FALSE(r.lines.empty());
+  EXPECT_TRUE(r.lines.front().value("ready", false)) << r.lines.front().dump();
+  EXPECT_FALSE(r.lines.front()["sandbox"].value("applied", true));
+  ASSERT_NE(r.find("a", "done"), nullptr);
+  ASSERT_NE(r.find("a", "progress"), nullptr) << "progress lines while it works";
+  std::ifstream a(dir / "a.json");
+  auto result = nlohmann::json::parse(a, nullptr, false);
+  EXPECT_NE(result.value("text", "").find("simulated"), std::string::npos) << result.dump();
+  EXPECT_EQ(result.value("file", ""), "s.wav");
+  const auto* b = r.find("b", "error");
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->value("kind", ""), "unsupported_media");
+  EXPECT_NE(r.find("c", "done"), nullptr) << "a user error does not end the worker";
+  // a and c carried their duration, b had none: one open each, no second probe.
+  EXPECT_EQ(media::opened_count() - opens, 3u);
+}
+
+TEST(WorkerRunner, ItsOwnFailureEndsItAndAModelNoWorkerCanLoadIsAnInputError) {
+  TempDir dir;
+  const std::string speech = test::speak(dir.path(), "s", "slt", "good night");
+  Ran own = run(sim_params(), dir, job_line("a", speech, dir / "no-such-dir/a.json") + job_line("b", speech, dir / "b.json"));
+  EXPECT_EQ(own.exit_code, kExitFailure);
+  const auto* a = own.find("a", "error");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->value("kind", ""), "storage");
+  EXPECT_EQ(own.find("b", "done"), nullptr) << "ended before the next job";
+
+  RunnerParams off = sim_params();
+  off.settings.engine.simulation = false;
+  for (const auto& p : {off, sim_params("nonesuch")}) {
+    Ran r = run(p, dir, job_line("x", speech, dir / "x.json"));
+    EXPECT_EQ(r.exit_code, kExitInputError);
+    ASSERT_EQ(r.lines.size(), 1u);
+    EXPECT_EQ(r.lines[0].value("kind", ""), "invalid_request") << r.lines[0].dump();
+  }
+}
+
+TEST(ProgressDue, Table) {
+  struct Case {
+    double last, frac;
+    std::chrono::milliseconds since;
+    bool due;
+  };
+  const Case cases[] = {
+      {-1.0, 0.0, 0ms, true},      // the first line
+      {0.10, 0.11, 0ms, false},    // under 2 % more
+      {0.10, 0.12, 0ms, true},     // 2 % more
+      {0.99, 1.0, 0ms, true},      // the end
+      {1.0, 1.0, 0ms, false},      // the end, said already
+      {0.5, 0.5, 999ms, false},    // no news, not yet a heartbeat
+      {0.5, 0.5, 1000ms, true},    // a heartbeat: the same fraction again
+  };
+  for (const auto& c : cases)
+    EXPECT_EQ(progress_due(c.last, c.frac, c.since, 1000ms), c.due) << c.last << " -> " << c.frac << " after " << c.since.count();
+}
+
+}  // namespace
+}  // namespace soroka::worker
