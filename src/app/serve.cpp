@@ -281,12 +281,15 @@ int serve(const ServeOptions& o, Settings initial) {
   // A worker of a model with figures of its own (the simulations) is sized by them; others by
   // worker.memory_per_job.
   sp.model_bytes = [](std::string_view model) { return engine::worker_base_bytes(model, 0); };
-  std::vector<std::string> worker_args = {"--log-level", settings->log_level, "--model-dir",
-                                          settings->engine.model_dir};
-  if (settings->engine.simulation) worker_args.push_back("--simulation");
+  // Asked at each worker's start: a reloaded log level reaches the workers started after it.
+  auto worker_args = [&settings_store] {
+    const auto cfg = settings_store.current();
+    std::vector<std::string> a = {"--log-level", cfg->log_level, "--model-dir", cfg->engine.model_dir};
+    if (cfg->engine.simulation) a.push_back("--simulation");
+    return a;
+  };
   ProcessLauncher launcher(**supervisor, metrics,
-                           {o.soroka_exe, settings->service.worker_sandbox, uploads, results,
-                            std::move(worker_args)});
+                           {o.soroka_exe, settings->service.worker_sandbox, uploads, results, worker_args});
   Scheduler scheduler(checked_store, budget, launcher, metrics, sp);
 
   std::atomic<bool> accepting{true};

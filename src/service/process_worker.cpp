@@ -54,7 +54,10 @@ Result<std::shared_ptr<WorkerConn>> ProcessLauncher::launch(const std::string& m
   worker::WorkerSpec spec;
   spec.name = fmt::format("soroka-worker-{}-{}", model, label);
   spec.argv = {launch_.exe, "worker", "--model", model};
-  spec.argv.insert(spec.argv.end(), launch_.args.begin(), launch_.args.end());
+  if (launch_.args) {
+    auto more = launch_.args();
+    spec.argv.insert(spec.argv.end(), more.begin(), more.end());
+  }
   if (launch_.sandbox) {
     spec.argv.insert(spec.argv.end(), {"--sandbox-input", launch_.input_dir, "--sandbox-results",
                                        launch_.results_dir});

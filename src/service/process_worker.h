@@ -1,6 +1,7 @@
 // Workers as `soroka worker` processes: the production side of service/worker_port.h.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,7 +19,9 @@ struct WorkerLaunch {
   bool sandbox = true;      // worker.sandbox
   std::string input_dir;    // <state>/uploads: read-only
   std::string results_dir;  // <state>/results: read-write
-  std::vector<std::string> args;  // more flags for every worker (log level, model directory)
+  // More flags for each worker as it starts (log level, model directory): asked at every start,
+  // so a reloaded configuration reaches the workers started after it. Null: none.
+  std::function<std::vector<std::string>()> args;
 };
 
 // Spawns each worker through the supervisor in a cgroup limited to the worker's reservation,

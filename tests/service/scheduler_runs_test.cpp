@@ -47,7 +47,7 @@ TEST(SchedulerRuns, ASupersededRunDoesNotHideItsSuccessorFromRunningOrTheDrain) 
   sp.owner = {"test-node", static_cast<std::int64_t>(::getpid())};
   sp.results_dir = dir + "/results";
   sp.idle_ttl = 0ms;  // a worker per run: the supervisor's count is the runs' count
-  service::ProcessLauncher launcher(**supervisor, metrics, {SOROKA_BINARY, false, "", sp.results_dir, {}});
+  service::ProcessLauncher launcher(**supervisor, metrics, {SOROKA_BINARY, false, "", sp.results_dir, nullptr});
   auto sched = std::make_unique<service::Scheduler>(**store, budget, launcher, metrics, sp);
 
   service::JobParams params;

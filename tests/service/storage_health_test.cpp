@@ -300,7 +300,7 @@ TEST(StoreHealth, AnEndNotRecordedWithinTheLeaseIsRecoveredAndRunAgain) {
   sp.results_dir = dir + "/results";
   sp.idle_ttl = 0ms;
   sp.lease = 2s;
-  service::ProcessLauncher launcher(**supervisor, metrics, {SOROKA_BINARY, false, "", sp.results_dir, {}});
+  service::ProcessLauncher launcher(**supervisor, metrics, {SOROKA_BINARY, false, "", sp.results_dir, nullptr});
   auto sched = std::make_unique<service::Scheduler>(store, budget, launcher, metrics, sp);
   service::JobParams params;
   params.model = "sim-brief";
