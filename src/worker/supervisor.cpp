@@ -217,6 +217,7 @@ struct SupervisorCore {
   bool try_reap(WorkerState& w, Clock::time_point woke);
   void finish(WorkerState& w, int status, const struct rusage& ru, Clock::time_point woke,
               bool status_lost);
+  bool serve_requests();
   void run();
 };
 
@@ -396,21 +397,27 @@ void SupervisorCore::finish(WorkerState& w, int status, const struct rusage& ru,
   w.promise.set_value(std::move(e));
 }
 
+// Spawns what was asked since the last turn; true once the supervisor is stopping.
+bool SupervisorCore::serve_requests() {
+  std::vector<std::shared_ptr<Request>> reqs;
+  bool stop;
+  {
+    std::lock_guard lk(mu);
+    reqs.swap(pending);
+    stop = stopping;
+  }
+  // Nothing is pushed once stopping is set, so these are the last requests.
+  for (auto& r : reqs)
+    r->result.set_value(stop ? Result<WorkerHandle>(fail("supervisor is stopping", ECANCELED))
+                             : do_spawn(std::move(r->spec)));
+  return stop;
+}
+
 void SupervisorCore::run() {
   std::vector<pollfd> fds;
   std::vector<WorkerState*> polled;
   for (;;) {
-    std::vector<std::shared_ptr<Request>> reqs;
-    bool stop;
-    {
-      std::lock_guard lk(mu);
-      reqs.swap(pending);
-      stop = stopping;
-    }
-    // Nothing is pushed once stopping is set, so these are the last requests.
-    for (auto& r : reqs)
-      r->result.set_value(stop ? Result<WorkerHandle>(fail("supervisor is stopping", ECANCELED))
-                               : do_spawn(std::move(r->spec)));
+    const bool stop = serve_requests();
     std::move(born.begin(), born.end(), std::back_inserter(live));
     born.clear();
     auto now = Clock::now();
