@@ -23,7 +23,8 @@ Result<FileReader> FileReader::open(std::string path) {
 Result<std::string_view> FileReader::read() {
   if (!fd_) return fail("read of a closed file", EBADF);
   std::size_t total = 0;
-  // Kernel seq_files may return short reads; loop until EOF.
+  // A long seq_file may come in several short reads: loop until a read returns 0, unless the
+  // file is short enough to have come whole (kWholeBelow).
   while (total < kBufferSize) {
     ssize_t n = ::pread(fd_.get(), buf_->data() + total, kBufferSize - total,
                         static_cast<off_t>(total));
@@ -33,6 +34,7 @@ Result<std::string_view> FileReader::read() {
     }
     if (n == 0) return std::string_view(buf_->data(), total);
     total += static_cast<std::size_t>(n);
+    if (total < kWholeBelow) return std::string_view(buf_->data(), total);
   }
   return fail("read " + path_ + ": file larger than " + std::to_string(kBufferSize) + " bytes",
               EFBIG);

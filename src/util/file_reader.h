@@ -21,8 +21,17 @@ class FileReader {
   FileReader() = default;
   static Result<FileReader> open(std::string path);
 
-  // Reads the whole file from offset 0. The view is valid until the next read().
-  // A file larger than the buffer is an error (truncation would corrupt parses).
+  // A read that returns fewer bytes than this ended at the end of the file. The kernel
+  // files polled here are one record each (single_open, cgroup seq_show): one read gives all
+  // of them. Other seq_files stop a read short only where the next record would overflow
+  // their buffer (a page at least), which a line shorter than 2 KiB cannot do below 2 KiB.
+  // Longer files pay one more pread, returning 0, to be sure.
+  static constexpr std::size_t kWholeBelow = 2048;
+
+  // Reads the whole file from offset 0, in one pread when it is under kWholeBelow (the pread
+  // that returned 0 to confirm the end was half of BM_Snapshot's syscalls: 3.4 -> 2.4 us).
+  // The view is valid until the next read(). A file larger than the buffer is an error
+  // (truncation would corrupt parses).
   Result<std::string_view> read();
 
   const std::string& path() const noexcept { return path_; }

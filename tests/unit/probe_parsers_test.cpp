@@ -87,6 +87,21 @@ TEST(ParseMeminfo, RealKernel618) {
   EXPECT_EQ(m->swap_free_bytes, 0u);
 }
 
+TEST(ParseMeminfo, StopsOnceTheSevenKeysAreSeen) {
+  // Keys in another order (a later kernel) still parse; what follows the last one is not read
+  // (the hot path's parse stops at line 16 of 55 on 6.x), so garbage there does not matter.
+  auto m = parse_meminfo(
+      "SwapFree: 5 kB\nSwapTotal: 6 kB\nCached: 1 kB\nBuffers: 1 kB\nMemAvailable: 3 kB\n"
+      "MemFree: 2 kB\nMemTotal: 4 kB\nMemTotal: garbage\n");
+  ASSERT_TRUE(m) << m.error().message;
+  EXPECT_EQ(m->total_bytes, 4 * KiB);
+  EXPECT_EQ(m->available_bytes, 3 * KiB);
+  EXPECT_EQ(m->swap_total_bytes, 6 * KiB);
+  EXPECT_EQ(m->swap_free_bytes, 5 * KiB);
+  // Until then a repeated key is still checked: one of the seven is missing.
+  EXPECT_FALSE(parse_meminfo("MemTotal: 4 kB\nMemFree: 2 kB\nMemTotal: x kB\n"));
+}
+
 TEST(ParseMeminfo, CapturedFixtureFile) {
   auto m = parse_meminfo(fixture_text("v1-limited-leaf.fakeroot/proc/meminfo"));
   ASSERT_TRUE(m) << m.error().message;

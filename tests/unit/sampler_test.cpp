@@ -12,6 +12,8 @@
 #include "oomguard/levels.h"
 #include "oomguard/sampler.h"
 #include "support/fixture.h"
+#include "util/file_reader.h"
+#include "util/parse.h"
 
 namespace soroka::oomguard {
 namespace {
@@ -722,6 +724,26 @@ TEST(SamplerFast, MatchesFullSampleOnV1Capture) {
   ASSERT_TRUE(fast && full);
   expect_same_view(*fast, *full);
   EXPECT_EQ(fast->used_bytes, 472 * MiB);
+}
+
+// Below the grey zone, with the host far from binding, a fast sample reads three files
+// (usage, limit, statm), one pread each: BM_Snapshot's whole kernel cost.
+TEST(SamplerFast, HotPathIsOneReadPerFile) {
+  auto io = FileReader::open("/proc/self/io");
+  if (!io) GTEST_SKIP() << "no /proc/self/io: " << io.error().message;
+  auto syscr = [&] { return parse::keyed_u64(io->read().value_or(""), "syscr:").value_or(0); };
+  FixtureTree t;
+  t.copy_scenario("v1-limited-leaf");
+  auto s = open_self(t);
+  ASSERT_TRUE(s) << s.error().message;
+  ASSERT_TRUE(s->sample_fast(80));
+  constexpr std::uint64_t n = 20;
+  const std::uint64_t before = syscr();
+  for (std::uint64_t i = 0; i < n; ++i) ASSERT_TRUE(s->sample_fast(80));
+  const std::uint64_t reads = syscr() - before - 1;  // - the second look at /proc/self/io
+  EXPECT_GE(reads, 3 * n);
+  // A slow refresh falling due mid-loop reads meminfo, memory.stat, PSI and counters once.
+  EXPECT_LE(reads, 3 * n + 6);
 }
 
 // ====================================================================== rescan, reopen
