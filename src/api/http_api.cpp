@@ -11,7 +11,6 @@
 #include "api/responses.h"
 #include "api/sync_waiter.h"
 #include "api/upload.h"
-#include "engine/factory.h"
 
 namespace soroka::api {
 

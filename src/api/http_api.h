@@ -32,7 +32,6 @@ struct ApiContext {
   std::function<bool()> accepting;                     // false once shutting down
   std::function<std::optional<HealthIssue>()> health;  // nullopt: all well
   service::InFlightFiles* in_flight = nullptr;
-  EngineSettings engine;  // which model names a job may ask for (engine/factory.h)
 };
 
 // The HTTP protocol mapped onto the jobs interface: routes, the key check (keys -> the
