@@ -33,7 +33,7 @@ std::optional<Media> media_of(const json& f, MediaKind kind) {
   m.kind = kind;
   m.file_id = text_at(f, "file_id", 256);
   if (m.file_id.empty()) return std::nullopt;
-  if (auto it = f.find("file_size"); it != f.end() && it->is_number_unsigned())
+  if (auto it = f.find("file_size"); it != f.end() && it->is_number_integer() && it->get<std::int64_t>() > 0)
     m.file_size = it->get<std::uint64_t>();
   m.mime_type = text_at(f, "mime_type", 128);
   m.file_name = text_at(f, "file_name", 128);
