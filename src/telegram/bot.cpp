@@ -200,7 +200,11 @@ bool Bot::poll_once(std::int64_t& offset, int& attempt) {
 void Bot::enqueue(std::int64_t update_id) {
   {
     std::lock_guard lock(mu_);
-    if (queue_.size() >= kQueueCap || in_flight_.contains(update_id)) return;  // the rescan finds it
+    if (in_flight_.contains(update_id)) return;
+    if (queue_.size() >= kQueueCap) {
+      overflowed_ = true;  // left in the store; a handler rescans when the queue runs dry
+      return;
+    }
     in_flight_.insert(update_id);
     queue_.push_back(update_id);
   }
@@ -221,6 +225,12 @@ void Bot::handler_loop() {
     std::int64_t id = 0;
     {
       std::unique_lock lock(mu_);
+      if (queue_.empty() && overflowed_) {
+        overflowed_ = false;
+        lock.unlock();
+        rescan();
+        continue;
+      }
       cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
       if (stop_) return;
       id = queue_.front();

@@ -93,6 +93,7 @@ class Bot {
   std::optional<std::string> fetch(const Incoming& in, const Media& m, std::string& error);
   void submit(TakenUpdate row, const Incoming& in, const std::string& path, Lang lang);
   void refused(const TakenUpdate& row, const frontend::Refused& r, Lang lang);
+  frontend::Quotas quotas() const;
 
   // bot_delivery.cpp: progress and results
   void watch(const TakenUpdate& row, Lang lang, const std::string& format);
@@ -121,6 +122,7 @@ class Bot {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::int64_t> queue_;
+  bool overflowed_ = false;  // an update was left out of a full queue_
   std::set<std::int64_t> in_flight_;  // queued, handled or watched: never twice at once
   std::map<std::int64_t, Watched> watched_;
   std::vector<std::thread> threads_;

@@ -77,6 +77,8 @@ void Bot::intake(TakenUpdate row, const Incoming& in, Lang lang) {
     return release();
   }
   if (!placeholder(row, in, lang)) return release();
+  // Nothing is fetched that the service would refuse now (memory, queue, shutting down).
+  if (auto no = ctx_.jobs.admit(quotas())) return refused(row, *no, lang);
   std::string error;
   auto path = fetch(in, m, error);
   if (!path) {
@@ -133,10 +135,17 @@ std::optional<std::string> Bot::fetch(const Incoming& in, const Media& m, std::s
   return dest;
 }
 
-void Bot::submit(TakenUpdate row, const Incoming& in, const std::string& path, Lang lang) {
+// The service's quotas with the bot's per-user limit: a user's jobs running and waiting.
+frontend::Quotas Bot::quotas() const {
   const auto s = cfg();
   frontend::Quotas q = frontend::quotas_from(*s);
   q.max_jobs = s->telegram.user_max_running + s->telegram.user_max_queued;
+  return q;
+}
+
+void Bot::submit(TakenUpdate row, const Incoming& in, const std::string& path, Lang lang) {
+  const auto s = cfg();
+  const frontend::Quotas q = quotas();
   frontend::Submission sub;
   sub.params.model = s->telegram.model;
   sub.params.response_format = "json";

@@ -58,6 +58,7 @@ class BotInstance {
     proc_.reset();
     return r;
   }
+  pid_t pid() const { return proc_ ? proc_->pid() : -1; }
   std::string log_path() const { return state_ + ".log"; }
   std::string log() const {
     std::ifstream f(log_path());
@@ -254,6 +255,46 @@ TEST_F(TelegramBot, FormatFileSendsADocumentWithTheOpeningAsCaption) {
   EXPECT_EQ(d.file_name, "transcript.txt");
   EXPECT_NE(d.content.find("simulated transcript"), std::string::npos);
   EXPECT_NE(d.caption.find("simulated"), std::string::npos);
+}
+
+// Resident memory of a process, from /proc/PID/status (0 when gone).
+std::uint64_t rss_kib(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string key;
+  std::uint64_t v = 0;
+  while (f >> key)
+    if (key == "VmRSS:" && f >> v) return v;
+  return 0;
+}
+
+TEST_F(TelegramBot, TwelveHundredUpdatesAtOnceAreEachAnsweredOnceWithBoundedMemory) {
+  BotInstance bot(api, {"SOROKA_LOG_LEVEL=info"});
+  ASSERT_TRUE(bot.start()) << bot.log();
+  const pid_t pid = bot.pid();
+  const auto idle = rss_kib(pid);
+  constexpr int kUpdates = 1200;  // beyond the in-memory queue's 1000
+  for (int i = 0; i < kUpdates; ++i) api.push_text(10000 + i, "hello " + std::to_string(i));
+  std::uint64_t peak = idle;
+  ASSERT_TRUE(eventually([&] {
+    peak = std::max(peak, rss_kib(pid));
+    return api.calls("sendMessage").size() >= static_cast<std::size_t>(kUpdates);
+  }, 120s)) << api.calls("sendMessage").size();
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(api.calls("sendMessage").size(), static_cast<std::size_t>(kUpdates));  // once each
+  std::printf("bot rss idle %llu KiB, peak with %d updates %llu KiB\n",
+              static_cast<unsigned long long>(idle), kUpdates, static_cast<unsigned long long>(peak));
+  EXPECT_LT(peak - idle, 64u * 1024);  // the queue holds ids, the store the rest
+}
+
+TEST_F(TelegramBot, ServeStartsTheBotBesideTheHttpApi) {
+  ServeInstance serve({"SOROKA_TELEGRAM_TOKEN=" + api.token(), "SOROKA_TELEGRAM_API_URL=" + api.url()});
+  EXPECT_TRUE(eventually([&] { return !api.calls("getUpdates").empty(); }, 20s));
+  EXPECT_FALSE(api.calls("getMe").empty());
+  api.push_text(kChat, "/start");
+  EXPECT_TRUE(eventually([&] { return any_with(api, kChat, "Send me a voice message"); }, 20s));
+  auto r = serve.client().Get("/healthz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
 }
 
 }  // namespace
