@@ -17,6 +17,7 @@
 #include "telegram/sender.h"
 #include "telegram/texts.h"
 #include "telegram/update.h"
+#include "config/settings.h"
 
 namespace soroka::telegram {
 namespace {
@@ -289,3 +290,25 @@ TEST(TelegramSender, WaitsOutRateLimitsAndStopsAtABlockedChat) {
 
 }  // namespace
 }  // namespace soroka::telegram
+
+namespace soroka {
+namespace {
+
+TEST(TelegramSettings, ParsedCheckedAndTheTokenNeverShown) {
+  Settings s;
+  ASSERT_TRUE(apply_toml(s, "[telegram]\nallowed_users = [\"12\", \"-100\"]\nprogress_interval_ms = 500\n", "t"));
+  EXPECT_EQ(s.telegram.allowed_users, (std::vector<std::string>{"12", "-100"}));
+  EXPECT_EQ(s.telegram.progress_interval, std::chrono::milliseconds(500));
+  auto bad = apply_toml(s, "[telegram]\nadmins = [\"12\", \"bob\"]\n", "t");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("bob"), std::string::npos);
+  EXPECT_FALSE(apply_toml(s, "[telegram]\napi_url = \"ftp://x\"\n", "t"));
+  Settings e;
+  ASSERT_TRUE(apply_env(e, {{"SOROKA_TELEGRAM_TOKEN", "1:SECRET"}, {"SOROKA_TELEGRAM_ADMINS", "1,2"}}));
+  EXPECT_EQ(e.telegram.admins.size(), 2u);
+  EXPECT_TRUE(telegram_configured(e));
+  EXPECT_FALSE(telegram_configured(Settings{}));
+}
+
+}  // namespace
+}  // namespace soroka
