@@ -179,11 +179,13 @@ bool Bot::poll_once(std::int64_t& offset, int& attempt) {
   attempt = 0;
   std::vector<TakenUpdate> batch;
   std::int64_t next = offset;
+  std::set<std::int64_t> chats;
   for (const auto& u : *r) {
     auto in = parse_update(u);
     if (!in) continue;
     batch.push_back({in->update_id, in->chat_id, u.dump(-1, ' ', false, json::error_handler_t::replace), {}, 0, false});
     next = std::max(next, in->update_id + 1);
+    if (in->content != Content::none) chats.insert(in->chat_id);
   }
   if (batch.empty()) return true;
   if (auto t = store_->take(batch, next); !t) {
@@ -192,6 +194,9 @@ bool Bot::poll_once(std::int64_t& offset, int& attempt) {
     return false;
   }
   offset = next;
+  // Writing to a bot unblocks it: a chat that blocked us and writes again is answered again.
+  for (auto chat : chats)
+    if (auto pr = store_->prefs(chat); pr && pr->blocked) (void)store_->set_blocked(chat, false);
   spdlog::debug("event=telegram_updates count={} offset={}", batch.size(), offset);
   for (const auto& u : batch) enqueue(u.update_id);
   return true;

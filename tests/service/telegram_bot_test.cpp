@@ -257,6 +257,28 @@ TEST_F(TelegramBot, FormatFileSendsADocumentWithTheOpeningAsCaption) {
   EXPECT_NE(d.caption.find("simulated"), std::string::npos);
 }
 
+TEST_F(TelegramBot, ConflictIsLoggedAndWaitedOutAndABlockedChatIsLeftAlone) {
+  BotInstance bot(api, {"SOROKA_TELEGRAM_MODEL=sim-brief"});
+  ASSERT_TRUE(bot.start()) << bot.log();
+  api.fail_next("getUpdates", 409, 2);
+  api.push_text(kChat, "/help");
+  ASSERT_TRUE(eventually([&] { return any_with(api, kChat, "/format"); }, 30s)) << bot.log();
+  EXPECT_NE(bot.log().find("event=telegram_conflict"), std::string::npos);
+  // The user blocked the bot: the placeholder gets 403, and nothing more is fetched for or
+  // sent to that chat (a job already running would be kept; its answer is not sent).
+  const std::string ogg = voice_note();
+  ASSERT_FALSE(ogg.empty());
+  api.fail_next("sendMessage", 403);
+  api.push_media(kChat + 1, "voice", ogg);
+  ASSERT_TRUE(eventually([&] { return bot.log().find("event=telegram_chat_blocked chat=5002") != std::string::npos; }, 30s))
+      << bot.log();
+  std::this_thread::sleep_for(2s);
+  EXPECT_TRUE(api.messages(kChat + 1).empty());
+  // Writing again unblocks it.
+  api.push_text(kChat + 1, "/help");
+  EXPECT_TRUE(eventually([&] { return any_with(api, kChat + 1, "/format"); }, 30s)) << bot.log();
+}
+
 // Resident memory of a process, from /proc/PID/status (0 when gone).
 std::uint64_t rss_kib(pid_t pid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/status");

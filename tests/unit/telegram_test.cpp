@@ -186,8 +186,9 @@ struct HostileServer {
   httplib::Server server;
   std::thread thread;
   int port = 0;
-  HostileServer(std::string body, bool chunked) {
-    auto handler = [body, chunked](const httplib::Request&, httplib::Response& res) {
+  HostileServer(std::string body, bool chunked, std::chrono::milliseconds delay = {}) {
+    auto handler = [body, chunked, delay](const httplib::Request&, httplib::Response& res) {
+      std::this_thread::sleep_for(delay);
       if (!chunked) return res.set_content(body, "application/json");
       res.set_chunked_content_provider("application/json", [body](std::size_t off, httplib::DataSink& sink) {
         if (off >= body.size()) {
@@ -224,6 +225,21 @@ TEST(TelegramClient, OversizeAnswersAreRefusedDeclaredOrNot) {
     EXPECT_TRUE(r.error().malformed);
     EXPECT_NE(r.error().description.find("exceeds"), std::string::npos);
   }
+}
+
+TEST(TelegramClient, ASlowServerIsATimeoutNotAHang) {
+  HostileServer slow(R"({"ok":true,"result":true})", false, 3s);
+  ApiParams p;
+  p.api_url = slow.url();
+  p.token = "1:SECRET";
+  p.total_timeout = 300ms;
+  BotApi api(p);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = api.call("getMe", json::object());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().http_status, 0);  // no answer: backoff and retry
+  EXPECT_EQ(decide(r.error(), 0, 0).action, Action::backoff);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
 }
 
 TEST(TelegramClient, DownloadsStreamToAPrivateFileWithinTheirBound) {
