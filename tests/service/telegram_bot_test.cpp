@@ -279,6 +279,37 @@ TEST_F(TelegramBot, ConflictIsLoggedAndWaitedOutAndABlockedChatIsLeftAlone) {
   EXPECT_TRUE(eventually([&] { return any_with(api, kChat + 1, "/format"); }, 30s)) << bot.log();
 }
 
+// The bot's added latency: the same 5 s voice note, the same model, through the bot (update to
+// the transcript's edit) and through the HTTP API (a synchronous POST), three times each.
+TEST_F(TelegramBot, AddedLatencyAgainstTheHttpApiIsSmall) {
+  const std::string ogg = voice_note();
+  ASSERT_FALSE(ogg.empty());
+  using clock = std::chrono::steady_clock;
+  auto ms = [](clock::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+  long long http_ms = 0, bot_ms = 0;
+  {
+    ServeInstance serve;
+    for (int i = 0; i < 3; ++i) {
+      httplib::MultipartFormDataItems items = {{"file", ogg, "v.ogg", "audio/ogg"}, {"model", "sim-brief", "", ""}};
+      const auto t0 = clock::now();
+      auto r = serve.client().Post("/v1/audio/transcriptions", items);
+      ASSERT_TRUE(r && r->status == 200) << (r ? r->body : "no answer");
+      http_ms += ms(clock::now() - t0);
+    }
+  }
+  BotInstance bot(api, {"SOROKA_TELEGRAM_MODEL=sim-brief", "SOROKA_LOG_LEVEL=info"});
+  ASSERT_TRUE(bot.start()) << bot.log();
+  for (int i = 0; i < 3; ++i) {
+    const auto t0 = clock::now();
+    api.push_media(kChat + i, "voice", ogg);
+    ASSERT_TRUE(eventually([&] { return any_with(api, kChat + i, "simulated transcript"); }, 60s)) << bot.log();
+    bot_ms += ms(clock::now() - t0);
+  }
+  std::printf("mean latency: http %lld ms, bot %lld ms, added %lld ms\n", http_ms / 3, bot_ms / 3,
+              (bot_ms - http_ms) / 3);
+  EXPECT_LT(bot_ms / 3, http_ms / 3 + 2000);
+}
+
 // Resident memory of a process, from /proc/PID/status (0 when gone).
 std::uint64_t rss_kib(pid_t pid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/status");
