@@ -32,6 +32,7 @@
 #include "service/state_sweep.h"
 #include "service/systemd_notify.h"
 #include "service/store_health.h"
+#include "telegram/bot.h"
 #include "util/durable.h"
 #include "util/text.h"
 #include "util/log.h"
@@ -114,6 +115,18 @@ std::string status_line(const oomguard::Monitor& mon, jobs::JobQueue& store,
                      scheduler.idle_workers());
 }
 
+// The bot's /stats for admins: jobs by state, memory, workers' OOM kills, uptime.
+std::string stats_text(const Gauges& g, const Metrics& m, std::chrono::steady_clock::time_point since) {
+  std::string jobs;
+  for (auto st : jobs::kAllStates)
+    jobs += fmt::format("{}{} {}", jobs.empty() ? "" : ", ", jobs::to_string(st), g.counts ? g.counts->of(st) : 0);
+  const auto up = std::chrono::duration_cast<std::chrono::minutes>(std::chrono::steady_clock::now() - since);
+  return fmt::format("jobs: {}\nmemory: {}, {} of {} used\nworkers: {} running, {} idle, {} OOM-killed\nuptime: {} h {} min",
+                     jobs, oomguard::to_string(g.level), format_size(g.snapshot ? g.snapshot->used_bytes : 0),
+                     format_size(g.snapshot ? g.snapshot->limit_bytes : 0), g.workers_running, g.workers_idle,
+                     m.worker_oom_kills.load(), up.count() / 60, up.count() % 60);
+}
+
 }  // namespace
 
 std::optional<std::pair<std::string, int>> parse_listen(const std::string& s) {
@@ -133,7 +146,7 @@ namespace {
 
 // SIGHUP: a new Settings snapshot from the file and the environment; what needs a restart keeps
 // its running value (and is named in the log). Readers holding the old snapshot keep it.
-void reload(const ServeOptions& o, SettingsStore& store, api::HttpApi& api, Scheduler& scheduler) {
+void reload(const ServeOptions& o, SettingsStore& store, api::HttpApi* api, Scheduler& scheduler) {
   auto fresh = load_settings(o.config_path, current_environment());
   if (!fresh) {
     spdlog::error("event=reload_failed kept=configuration error=\"{}\"", log_escape(fresh.error().message));
@@ -143,9 +156,10 @@ void reload(const ServeOptions& o, SettingsStore& store, api::HttpApi& api, Sche
   std::string restart;
   for (const auto& k : keep_restart_only(*running, *fresh)) restart += (restart.empty() ? "" : ",") + k;
   if (!restart.empty()) spdlog::warn("event=reload_needs_restart keys=\"{}\"", log_escape(restart));
-  if (auto k = load_keys(*fresh); k)
-    api.set_keys(std::move(*k));
-  else
+  if (auto k = load_keys(*fresh); !api) {
+  } else if (k) {
+    api->set_keys(std::move(*k));
+  } else
     spdlog::error("event=reload_failed kept=api_keys error=\"{}\"", log_escape(k.error().message));
   spdlog::set_level(spdlog::level::from_str(fresh->log_level));
   scheduler.set_limits(fresh->service.worker_memory, fresh->service.worker_max_memory,
@@ -216,7 +230,13 @@ int serve(const ServeOptions& o, Settings initial) {
 
   std::optional<std::pair<std::string, int>> listen;
   std::optional<api::ApiKeys> keys;
-  if (int rc = check_front_door(o, *settings, listen, keys); rc != 0) return rc;
+  if (o.http) {
+    if (int rc = check_front_door(o, *settings, listen, keys); rc != 0) return rc;
+  } else if (!telegram_configured(*settings)) {
+    spdlog::error("event=config_error key=telegram.token error=\"soroka bot needs the bot's token: set "
+                  "telegram.token, telegram.token_file or SOROKA_TELEGRAM_TOKEN\"");
+    return 64;
+  }
   const std::string state = resolve_state_dir(o, *settings);
   const std::string uploads = state + "/uploads", results = state + "/results";
   if (!make_state_dirs(state)) return 1;
@@ -271,7 +291,7 @@ int serve(const ServeOptions& o, Settings initial) {
   }
   spdlog::info("event=start listen={}:{} state_dir=\"{}\" workers_cgroup=\"{}\" budget_mib={} limit_mib={} "
                "level={} pid={}",
-               log_escape(listen->first), listen->second, log_escape(state), log_escape((*supervisor)->cgroups().description()),
+               listen ? log_escape(listen->first) : std::string("none"), listen ? listen->second : 0, log_escape(state), log_escape((*supervisor)->cgroups().description()),
                to_mib(budget.capacity()), to_mib((*monitor)->latest().limit_bytes),
                oomguard::to_string((*monitor)->level()), ::getpid());
 
@@ -294,16 +314,20 @@ int serve(const ServeOptions& o, Settings initial) {
 
   std::atomic<bool> accepting{true};
   oomguard::Monitor& mon = **monitor;
-  auto server = http::Server::bind(listen->first, listen->second, http_limits(*settings));
-  if (!server) {
-    spdlog::error("event=listen_failed address={}:{} error=\"{}\"", log_escape(listen->first), listen->second,
-                  log_escape(server.error().message));
-    return 1;
+  // `soroka bot` has no HTTP server; `soroka serve` binds before anything is served.
+  std::unique_ptr<http::Server> http_server;
+  if (o.http) {
+    auto server = http::Server::bind(listen->first, listen->second, http_limits(*settings));
+    if (!server) {
+      spdlog::error("event=listen_failed address={}:{} error=\"{}\"", log_escape(listen->first), listen->second,
+                    log_escape(server.error().message));
+      return 1;
+    }
+    http_server = std::move(*server);
   }
-  http::Server& http_server = **server;
   auto health = [&]() -> std::optional<api::HealthIssue> {
     if (!store_health.healthy()) return api::HealthIssue{"store", store_health.reason()};
-    if (!http_server.loop_alive(kLoopAlive)) return api::HealthIssue{"http", "event loop stalled"};
+    if (http_server && !http_server->loop_alive(kLoopAlive)) return api::HealthIssue{"http", "event loop stalled"};
     return std::nullopt;
   };
 
@@ -323,43 +347,64 @@ int serve(const ServeOptions& o, Settings initial) {
         }},
        &metrics});
 
-  api::ApiContext ctx{job_service,
-                      settings_store,
-                      metrics,
-                      uploads,
-                      [&] {
-                        Gauges g;
-                        g.level = mon.level();
-                        g.snapshot = mon.latest();
-                        if (auto c = (*store)->counts()) g.counts = *c;
-                        if (auto q = (*store)->queue_length()) g.queue_length = *q;
-                        g.budget_reserved = budget.reserved();
-                        g.budget_capacity = budget.capacity();
-                        g.budget_paused = budget.paused();
-                        g.workers_running = scheduler.running();
-                        g.workers_idle = scheduler.idle_workers();
-                        g.store_healthy = store_health.healthy();
-                        return g;
-                      },
-                      [&] { return mon.level(); },
-                      [&] { return accepting.load(); },
-                      health,
-                      &in_flight};
-  spdlog::info("event=api_keys count={}", keys->size());
-  api::HttpApi api(ctx, std::move(*keys));
-  api.install(http_server);
+  auto gauges = [&] {
+    Gauges g;
+    g.level = mon.level();
+    g.snapshot = mon.latest();
+    if (auto c = (*store)->counts()) g.counts = *c;
+    if (auto q = (*store)->queue_length()) g.queue_length = *q;
+    g.budget_reserved = budget.reserved();
+    g.budget_capacity = budget.capacity();
+    g.budget_paused = budget.paused();
+    g.workers_running = scheduler.running();
+    g.workers_idle = scheduler.idle_workers();
+    g.store_healthy = store_health.healthy();
+    return g;
+  };
+  std::unique_ptr<api::HttpApi> api;
+  if (http_server) {
+    api::ApiContext ctx{job_service,   settings_store,
+                        metrics,       uploads,
+                        gauges,        [&] { return mon.level(); },
+                        [&] { return accepting.load(); },
+                        health,        &in_flight,
+                        {}};
+    spdlog::info("event=api_keys count={}", keys->size());
+    api = std::make_unique<api::HttpApi>(ctx, std::move(*keys));
+    api->install(*http_server);
+  }
   // Memory levels reach the scheduler as they change (the monitor's listener, on its callback
   // thread); the current one first.
   scheduler.on_level(mon.level());
   const auto level_listener =
       mon.add_listener([&](const oomguard::LevelChange& c) { scheduler.on_level(c.to); });
   scheduler.start();
-  if (auto r = http_server.start(); !r) {
-    spdlog::error("event=listen_failed error=\"{}\"", log_escape(r.error().message));
+  auto stop_early = [&] {
+    mon.remove(level_listener);
+    scheduler.shutdown(std::chrono::milliseconds(0));
+    if (http_server) http_server->stop();
     return 1;
+  };
+  if (http_server) {
+    if (auto r = http_server->start(); !r) {
+      spdlog::error("event=listen_failed error=\"{}\"", log_escape(r.error().message));
+      return stop_early();
+    }
+    spdlog::info("event=listening address={}:{} max_connections={}", log_escape(listen->first),
+                 http_server->port(), http_server->limits().max_connections);
   }
-  spdlog::info("event=listening address={}:{} max_connections={}", log_escape(listen->first), http_server.port(),
-               http_server.limits().max_connections);
+  // The Telegram bot, beside the HTTP API on the same jobs interface, when configured.
+  std::unique_ptr<telegram::Bot> bot;
+  if (telegram_configured(*settings)) {
+    const auto started_at = std::chrono::steady_clock::now();
+    auto b = telegram::Bot::start({job_service, settings_store, state, [&] { return mon.level(); },
+                                   [&, started_at] { return stats_text(gauges(), metrics, started_at); }});
+    if (!b) {
+      spdlog::error("event=start_failed reason=telegram error=\"{}\"", log_escape(b.error().message));
+      return stop_early();
+    }
+    bot = std::move(*b);
+  }
 
   // systemd (Type=notify): READY=1 now that the port listens; STATUS= and, while healthy,
   // WATCHDOG=1 (see systemd_notify.h). The housekeeping loop below is one liveness check.
@@ -373,7 +418,8 @@ int serve(const ServeOptions& o, Settings initial) {
   // a beat means it is stuck (a store call hung).
   notifier.add_liveness_check(
       "housekeeping", [&] { return steady_ns() - housekeeping_beat.load() < 10'000'000'000; });
-  notifier.add_liveness_check("http", [&] { return http_server.loop_alive(kLoopAlive); });
+  if (http_server)
+    notifier.add_liveness_check("http", [&] { return http_server->loop_alive(kLoopAlive); });
   notifier.ready();
 
   // Housekeeping: budget capacity, expired leases, retention. Each turn reads its own settings
@@ -415,16 +461,18 @@ int serve(const ServeOptions& o, Settings initial) {
   while (true) {
     sigwait(&sigs, &sig);
     if (sig != SIGHUP) break;
-    reload(o, settings_store, api, scheduler);
+    reload(o, settings_store, api.get(), scheduler);
   }
   spdlog::info("event=stopping signal={} running={}", sig, scheduler.running());
   notifier.stopping();
   accepting = false;
   // Running jobs get the shutdown timeout; what is not done goes back to the queue, and
   // synchronous clients waiting on them get their answer (or a 504) before the server stops.
+  // The bot stops taking updates first; what it has taken is in its store for the next start.
+  if (bot) bot->stop();
   mon.remove(level_listener);
   scheduler.shutdown(settings_store.current()->service.shutdown_timeout);
-  http_server.stop();
+  if (http_server) http_server->stop();
   stop = true;
   housekeeping.join();
   spdlog::info("event=stopped");

@@ -14,10 +14,14 @@ struct ServeOptions {
   std::optional<std::string> listen;     // overrides server.listen
   std::optional<std::string> state_dir;  // overrides server.state_dir
   std::string soroka_exe;                // the binary workers run (`soroka worker`)
+  // false: `soroka bot`, no HTTP listener; the Telegram bot must then be configured.
+  bool http = true;
 };
 
 // Runs until SIGTERM or SIGINT (then drains and returns 0); SIGHUP reloads the configuration.
-// Returns 1 when start-up fails (port taken, state dir unusable), 64 for a bad configuration.
+// The Telegram bot runs beside the HTTP API when a token is configured (telegram.*).
+// Returns 1 when start-up fails (port taken, state dir unusable, the Bot API refuses the
+// token), 64 for a bad configuration.
 int serve(const ServeOptions& options, Settings settings);
 
 // "HOST:PORT" -> host, port; nullopt when malformed.

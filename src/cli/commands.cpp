@@ -1,12 +1,21 @@
 // The soroka CLI: global options, subcommand dispatch, error-to-exit-code mapping.
 #include "cli/commands.h"
 
+#include <unistd.h>
+
+#include <climits>
 #include <cstdio>
 #include <vector>
 
 #include "util/log.h"
 
 namespace soroka::cli {
+
+std::string self_exe() {
+  char buf[PATH_MAX] = {};
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("soroka");
+}
 
 int run(int argc, char** argv) {
   log::init("info");  // stderr; stdout is for results
@@ -33,6 +42,7 @@ int run(int argc, char** argv) {
   add(add_serve_command);
   add(add_worker_command);
   add(add_probe_command);
+  add(add_bot_command);
 
   try {
     app.parse(argc, argv);

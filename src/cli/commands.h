@@ -30,6 +30,11 @@ Runner add_transcribe_command(CLI::App& app, const Global& global);
 Runner add_serve_command(CLI::App& app, const Global& global);
 Runner add_worker_command(CLI::App& app, const Global& global);
 Runner add_probe_command(CLI::App& app, const Global& global);
+Runner add_bot_command(CLI::App& app, const Global& global);
+
+// The running binary (/proc/self/exe, which survives a cwd change and argv[0] tricks): what
+// serve and bot start workers from.
+std::string self_exe();
 
 // Runs the whole CLI on argv; returns the exit code. main() is only this.
 int run(int argc, char** argv);

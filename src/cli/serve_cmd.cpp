@@ -19,13 +19,6 @@ struct ServeArgs {
   std::optional<std::string> listen, state_dir;
 };
 
-// Workers run this very binary: /proc/self/exe survives a cwd change and argv[0] tricks.
-std::string self_exe() {
-  char buf[PATH_MAX] = {};
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("soroka");
-}
-
 }  // namespace
 
 Runner add_serve_command(CLI::App& app, const Global& g) {

@@ -206,6 +206,36 @@ const std::vector<Field>& fields() {
        "SIMULATION ONLY: accept the fake sim-* models (tests and benchmarks)",
        [](Settings& s, auto, auto, bool b, auto&) { s.engine.simulation = b; },
        [](const Settings& s) { return s.engine.simulation ? "true" : "false"; }},
+      {"telegram", "token", Kind::text, "the bot's token from @BotFather; never logged",
+       [](Settings& s, auto, auto, auto, const std::string& t) { s.telegram.token = t; },
+       [](const Settings& s) { return s.telegram.token.empty() ? std::string() : std::string("(set)"); }},
+      {"telegram", "token_file", Kind::text, "a file holding the bot's token (systemd LoadCredential=)",
+       [](Settings& s, auto, auto, auto, const std::string& t) { s.telegram.token_file = t; },
+       [](const Settings& s) { return s.telegram.token_file; }},
+      {"telegram", "api_url", Kind::text, "the Bot API server (a local one works the same)",
+       [](Settings& s, auto, auto, auto, const std::string& t) { s.telegram.api_url = t; },
+       [](const Settings& s) { return s.telegram.api_url; }},
+      {"telegram", "local_api", Kind::boolean, "the Bot API server runs with --local (files from disk, up to 2000 MB)",
+       [](Settings& s, auto, auto, bool b, auto&) { s.telegram.local_api = b; },
+       [](const Settings& s) { return s.telegram.local_api ? "true" : "false"; }},
+      {"telegram", "allowed_users", Kind::text_list, "user ids who may use the bot; empty: everyone",
+       [](Settings& s, auto, auto, auto, const std::string& t) { s.telegram.allowed_users = split_list(t, '\n'); },
+       [](const Settings& s) { return join_list(s.telegram.allowed_users, ","); }},
+      {"telegram", "admins", Kind::text_list, "user ids who may use /stats",
+       [](Settings& s, auto, auto, auto, const std::string& t) { s.telegram.admins = split_list(t, '\n'); },
+       [](const Settings& s) { return join_list(s.telegram.admins, ","); }},
+      {"telegram", "user_max_running", Kind::count, "a user's jobs running at once",
+       [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.telegram.user_max_running = v; },
+       [](const Settings& s) { return fmt::format("{}", s.telegram.user_max_running); }},
+      {"telegram", "user_max_queued", Kind::count_or_off, "a user's jobs waiting beyond those running",
+       [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.telegram.user_max_queued = v; },
+       [](const Settings& s) { return fmt::format("{}", s.telegram.user_max_queued); }},
+      {"telegram", "progress_interval_ms", Kind::millis, "least time between edits of a progress message",
+       [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.telegram.progress_interval = ms(v); },
+       [](const Settings& s) { return fmt::format("{}", s.telegram.progress_interval.count()); }},
+      {"telegram", "model", Kind::text, "the model the bot's jobs use",
+       [](Settings& s, auto, auto, auto, const std::string& t) { s.telegram.model = t; },
+       [](const Settings& s) { return s.telegram.model; }},
       {"log", "level", Kind::text, "trace, debug, info, warn, error, critical or off",
        [](Settings& s, auto, auto, auto, const std::string& t) { s.log_level = t; },
        [](const Settings& s) { return s.log_level; }},
@@ -321,6 +351,15 @@ Result<void> validate(const Settings& s, const std::string& origin) {
     return fail(origin + ": invalid worker.probe_memory = 0: must be positive", EINVAL);
   if (s.engine.model_dir.empty())
     return fail(origin + ": invalid engine.model_dir = \"\": name the pocketsphinx model directory", EINVAL);
+  for (const auto* list : {&s.telegram.allowed_users, &s.telegram.admins})
+    for (const auto& id : *list)
+      if (!parse::i64(id))
+        return fail(fmt::format("{}: invalid telegram user id \"{}\": expected an integer", origin, id),
+                    EINVAL);
+  if (!s.telegram.api_url.starts_with("https://") && !s.telegram.api_url.starts_with("http://"))
+    return fail(fmt::format("{}: invalid telegram.api_url = \"{}\": expected http:// or https://", origin,
+                            s.telegram.api_url),
+                EINVAL);
   static constexpr std::string_view levels[] = {"trace", "debug", "info", "warn",
                                                 "error", "critical", "off"};
   if (std::find(std::begin(levels), std::end(levels), s.log_level) == std::end(levels))
@@ -475,6 +514,12 @@ std::string effective_state_dir(const ServiceSettings& s) {
   if (!s.state_dir.empty()) return s.state_dir;
   if (!s.systemd_state_dir.empty()) return s.systemd_state_dir;
   return "soroka-state";
+}
+
+bool telegram_configured(const Settings& s) {
+  return !s.telegram.token.empty() || !s.telegram.token_file.empty() ||
+         (!s.service.credentials_dir.empty() &&
+          ::access((s.service.credentials_dir + "/telegram_token").c_str(), R_OK) == 0);
 }
 
 std::vector<KeyDoc> settings_keys() {

@@ -85,15 +85,38 @@ struct EngineSettings {
   bool simulation = false;
 };
 
+// [telegram]: the bot (telegram/bot.h). It runs when a token is configured.
+struct TelegramSettings {
+  std::string token;       // from @BotFather; never logged (env SOROKA_TELEGRAM_TOKEN)
+  std::string token_file;  // a file holding it (systemd LoadCredential=); read at start
+  std::string api_url = "https://api.telegram.org";  // or a local Bot API server's URL
+  // The Bot API server runs with --local: getFile answers an absolute path on this host and
+  // files up to 2000 MB may be fetched (the cloud's getFile stops at 20 MB).
+  bool local_api = false;
+  std::vector<std::string> allowed_users;  // user ids; empty: everyone
+  std::vector<std::string> admins;         // user ids who may use /stats
+  // A user's jobs at once: running and waiting beyond that. The scheduler runs jobs in queue
+  // order, so the two together bound what one user holds in the queue (see README).
+  std::uint64_t user_max_running = 1;
+  std::uint64_t user_max_queued = 5;
+  std::chrono::milliseconds progress_interval{3000};  // between edits of a progress message
+  std::string model = "pocketsphinx";                 // the model the bot's jobs use
+};
+
 struct Settings {
   oomguard::MonitorParams monitor;  // includes the thresholds
   oomguard::AdmissionParams admission;
   ServiceSettings service;            // soroka serve: [server], [jobs], [worker]
   EngineSettings engine;
+  TelegramSettings telegram;
   std::string log_level = "info";
 
   std::string loaded_from;  // the config file used, empty when none
 };
+
+// Whether the bot should run: a token or a token file, or the systemd credential
+// telegram_token under $CREDENTIALS_DIRECTORY.
+bool telegram_configured(const Settings& s);
 
 // Where `soroka` looks for a config file when --config is not given, first match wins:
 // $SOROKA_CONFIG, ./soroka.toml, $XDG_CONFIG_HOME/soroka/soroka.toml (default

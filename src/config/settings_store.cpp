@@ -48,6 +48,11 @@ std::vector<std::string> keep_restart_only(const Settings& running, Settings& fr
   keep(f.worker_stall_timeout, r.worker_stall_timeout, "worker.stall_timeout_ms", changed);
   keep(f.probe_memory, r.probe_memory, "worker.probe_memory", changed);
   keep(f.probe_timeout, r.probe_timeout, "worker.probe_timeout_ms", changed);
+  // The bot connects once, at start.
+  keep(fresh.telegram.token, running.telegram.token, "telegram.token", changed);
+  keep(fresh.telegram.token_file, running.telegram.token_file, "telegram.token_file", changed);
+  keep(fresh.telegram.api_url, running.telegram.api_url, "telegram.api_url", changed);
+  keep(fresh.telegram.local_api, running.telegram.local_api, "telegram.local_api", changed);
   // The monitor's thresholds and sampling are set when it starts.
   const auto& m = running.monitor;
   auto& n = fresh.monitor;

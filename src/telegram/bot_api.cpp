@@ -1,0 +1,351 @@
+// BotApi: the Telegram Bot API over libcurl (keep-alive, timeouts, bounded answers, streamed
+// downloads); every failure an ApiError value, never an exception.
+#include "telegram/bot_api.h"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "util/durable.h"
+
+namespace soroka::telegram {
+
+namespace {
+
+using nlohmann::json;
+
+struct CurlDeleter {
+  void operator()(CURL* c) const noexcept { curl_easy_cleanup(c); }
+};
+struct SlistDeleter {
+  void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
+};
+struct MimeDeleter {
+  void operator()(curl_mime* m) const noexcept { curl_mime_free(m); }
+};
+
+void global_init() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+// The body being read, refused past `limit` bytes (the write callback stops the transfer).
+struct Sink {
+  std::string body;
+  std::size_t limit = 0;
+  bool overflow = false;
+};
+
+std::size_t to_sink(char* data, std::size_t size, std::size_t n, void* user) {
+  auto* s = static_cast<Sink*>(user);
+  const std::size_t len = size * n;
+  if (s->body.size() + len > s->limit) {
+    s->overflow = true;
+    return 0;  // curl ends the transfer with CURLE_WRITE_ERROR
+  }
+  s->body.append(data, len);
+  return len;
+}
+
+// A download: bytes to a file descriptor, at most `limit`.
+struct FileSink {
+  int fd = -1;
+  std::uint64_t written = 0;
+  std::uint64_t limit = 0;
+  bool overflow = false;
+  int write_errno = 0;
+};
+
+std::size_t to_file(char* data, std::size_t size, std::size_t n, void* user) {
+  auto* s = static_cast<FileSink*>(user);
+  const std::size_t len = size * n;
+  if (s->written + len > s->limit) {
+    s->overflow = true;
+    return 0;
+  }
+  std::size_t done = 0;
+  while (done < len) {
+    ssize_t w = ::write(s->fd, data + done, len - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      s->write_errno = errno;
+      return 0;
+    }
+    done += static_cast<std::size_t>(w);
+  }
+  s->written += len;
+  return len;
+}
+
+ApiError transport_error(CURLcode rc, const char* errbuf) {
+  ApiError e;
+  e.transport = (errbuf && *errbuf) ? errbuf : curl_easy_strerror(rc);
+  e.description = "no answer from the Bot API";
+  return e;
+}
+
+}  // namespace
+
+std::string ApiError::summary() const {
+  if (http_status == 0) return "transport: " + transport;
+  return fmt::format("http {} code {}: {}", http_status, error_code, description);
+}
+
+ApiResult parse_answer(int http_status, std::string_view body) {
+  ApiError e;
+  e.http_status = http_status;
+  e.error_code = http_status;
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("ok") || !j["ok"].is_boolean()) {
+    e.malformed = true;
+    e.description = "the answer is not Bot API JSON";
+    return std::unexpected(e);
+  }
+  if (j["ok"].get<bool>() && http_status >= 200 && http_status < 300) {
+    if (!j.contains("result")) {
+      e.malformed = true;
+      e.description = "an ok answer without a result";
+      return std::unexpected(e);
+    }
+    return std::move(j["result"]);
+  }
+  if (auto c = j.find("error_code"); c != j.end() && c->is_number_integer()) e.error_code = c->get<int>();
+  if (auto d = j.find("description"); d != j.end() && d->is_string()) e.description = d->get<std::string>();
+  if (auto p = j.find("parameters"); p != j.end() && p->is_object())
+    if (auto r = p->find("retry_after"); r != p->end() && r->is_number_integer())
+      e.retry_after_s = std::max(0, r->get<int>());
+  if (e.http_status >= 200 && e.http_status < 300) e.http_status = e.error_code;
+  return std::unexpected(e);
+}
+
+struct BotApi::Handle {
+  std::unique_ptr<CURL, CurlDeleter> curl;
+  char errbuf[CURL_ERROR_SIZE] = {};
+};
+
+BotApi::BotApi(ApiParams p) : p_(std::move(p)) {
+  global_init();
+  while (!p_.api_url.empty() && p_.api_url.back() == '/') p_.api_url.pop_back();
+}
+BotApi::~BotApi() = default;
+
+std::string BotApi::redact(std::string text) const {
+  if (p_.token.empty()) return text;
+  for (auto at = text.find(p_.token); at != std::string::npos; at = text.find(p_.token, at))
+    text.replace(at, p_.token.size(), "<token>");
+  return text;
+}
+
+std::unique_ptr<BotApi::Handle> BotApi::take() {
+  {
+    std::lock_guard lock(mu_);
+    if (!idle_.empty()) {
+      auto h = std::move(idle_.back());
+      idle_.pop_back();
+      curl_easy_reset(h->curl.get());  // keeps the connection cache
+      return h;
+    }
+  }
+  auto h = std::make_unique<Handle>();
+  h->curl.reset(curl_easy_init());
+  return h;
+}
+
+void BotApi::give_back(std::unique_ptr<Handle> h) {
+  std::lock_guard lock(mu_);
+  // Four handles: the poller, the watcher and two message handlers each keep a connection.
+  if (idle_.size() < 8) idle_.push_back(std::move(h));
+}
+
+// curl's progress callback: non-zero ends the transfer (abort_all()).
+static int abort_check(void* flag, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<const std::atomic<bool>*>(flag)->load() ? 1 : 0;
+}
+
+// Options every request shares: TLS verified, no redirects, no signals, timeouts, abortable.
+static void common_options(CURL* c, char* errbuf, long connect_ms, long total_ms,
+                           const std::atomic<bool>* aborting) {
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, abort_check);
+  curl_easy_setopt(c, CURLOPT_XFERINFODATA, aborting);
+  errbuf[0] = 0;
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, total_ms);
+  curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+}
+
+ApiResult BotApi::perform_json(Handle& h, std::string_view method, long total_ms) {
+  CURL* c = h.curl.get();
+  const std::string url = fmt::format("{}/bot{}/{}", p_.api_url, p_.token, method);
+  common_options(c, h.errbuf, static_cast<long>(p_.connect_timeout.count()), total_ms, &aborting_);
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  Sink sink;
+  sink.limit = p_.max_answer_bytes;
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, to_sink);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+  // A declared Content-Length above the bound is refused before a byte is read.
+  curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(p_.max_answer_bytes));
+  const CURLcode rc = curl_easy_perform(c);
+  long status = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  if (sink.overflow || rc == CURLE_FILESIZE_EXCEEDED) {
+    ApiError e;
+    e.http_status = static_cast<int>(status);
+    e.malformed = true;
+    e.description = fmt::format("the answer exceeds {} bytes", p_.max_answer_bytes);
+    return std::unexpected(e);
+  }
+  if (rc != CURLE_OK) {
+    ApiError e = transport_error(rc, h.errbuf);
+    e.transport = redact(e.transport);
+    return std::unexpected(e);
+  }
+  return parse_answer(static_cast<int>(status), sink.body);
+}
+
+ApiResult BotApi::call(std::string_view method, const json& params, std::chrono::seconds long_poll) {
+  auto h = take();
+  if (!h->curl) return std::unexpected(ApiError{0, 0, "curl_easy_init failed", 0, "no handle", false});
+  const std::string body = params.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::unique_ptr<curl_slist, SlistDeleter> headers(
+      curl_slist_append(nullptr, "Content-Type: application/json"));
+  const long total = static_cast<long>(p_.total_timeout.count() + long_poll.count() * 1000);
+  // The body and headers first: perform_json sets the rest and performs.
+  CURL* c = h->curl.get();
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
+  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  auto r = perform_json(*h, method, total);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
+  give_back(std::move(h));
+  return r;
+}
+
+ApiResult BotApi::call_multipart(std::string_view method, const json& fields, const Upload& file) {
+  auto h = take();
+  if (!h->curl) return std::unexpected(ApiError{0, 0, "curl_easy_init failed", 0, "no handle", false});
+  CURL* c = h->curl.get();
+  std::unique_ptr<curl_mime, MimeDeleter> mime(curl_mime_init(c));
+  for (const auto& [k, v] : fields.items()) {
+    curl_mimepart* part = curl_mime_addpart(mime.get());
+    const std::string text = v.is_string() ? v.get<std::string>() : v.dump();
+    curl_mime_name(part, k.c_str());
+    curl_mime_data(part, text.data(), text.size());
+  }
+  curl_mimepart* part = curl_mime_addpart(mime.get());
+  curl_mime_name(part, file.field.c_str());
+  curl_mime_filename(part, file.file_name.c_str());
+  curl_mime_type(part, file.mime.c_str());
+  curl_mime_data(part, file.content.data(), file.content.size());
+  curl_easy_setopt(c, CURLOPT_MIMEPOST, mime.get());
+  auto r = perform_json(*h, method, static_cast<long>(p_.total_timeout.count()));
+  curl_easy_setopt(c, CURLOPT_MIMEPOST, nullptr);
+  give_back(std::move(h));
+  return r;
+}
+
+namespace {
+
+// A new private file: 0600, never an existing one (O_EXCL), so a link planted there is not
+// followed.
+Result<int> create_private(const std::string& dest) {
+  int fd = ::open(dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return sys_fail("create " + dest);
+  return fd;
+}
+
+Result<void> finish_file(int fd, const std::string& dest) {
+  auto s = durable::sync_fd(fd, dest);
+  ::close(fd);
+  if (!s) return s;
+  return durable::sync_dir(std::filesystem::path(dest).parent_path().string());
+}
+
+}  // namespace
+
+std::expected<std::uint64_t, ApiError> BotApi::download(const std::string& file_path,
+                                                        const std::string& dest,
+                                                        std::uint64_t max_bytes) {
+  auto fd = create_private(dest);
+  if (!fd) return std::unexpected(ApiError{0, 0, fd.error().message, 0, "local file", false});
+  auto h = take();
+  CURL* c = h->curl.get();
+  const std::string url = fmt::format("{}/file/bot{}/{}", p_.api_url, p_.token, file_path);
+  common_options(c, h->errbuf, static_cast<long>(p_.connect_timeout.count()),
+                 static_cast<long>(p_.download_timeout.count()), &aborting_);
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  FileSink sink{*fd, 0, max_bytes, false, 0};
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, to_file);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+  curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(max_bytes));
+  const CURLcode rc = curl_easy_perform(c);
+  long status = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  ApiError e;
+  e.http_status = static_cast<int>(status);
+  if (sink.overflow || rc == CURLE_FILESIZE_EXCEEDED) {
+    e.description = fmt::format("the file exceeds {} bytes", max_bytes);
+    e.malformed = true;
+  } else if (rc != CURLE_OK) {
+    e = transport_error(rc, h->errbuf);
+    e.transport = redact(e.transport);
+    if (sink.write_errno) e.description = "writing the download failed";
+  } else if (status != 200) {
+    e.error_code = static_cast<int>(status);
+    e.description = "the file download was refused";
+  }
+  give_back(std::move(h));
+  if (rc == CURLE_OK && status == 200 && !sink.overflow) {
+    if (auto f = finish_file(*fd, dest); !f) {
+      std::remove(dest.c_str());
+      return std::unexpected(ApiError{0, 0, f.error().message, 0, "local file", false});
+    }
+    return sink.written;
+  }
+  ::close(*fd);
+  std::remove(dest.c_str());
+  return std::unexpected(e);
+}
+
+Result<std::uint64_t> copy_local_file(const std::string& src, const std::string& dest,
+                                      std::uint64_t max_bytes) {
+  int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return sys_fail("open " + src);
+  auto out = create_private(dest);
+  if (!out) {
+    ::close(in);
+    return std::unexpected(out.error());
+  }
+  FileSink sink{*out, 0, max_bytes, false, 0};
+  char buf[64 * 1024];
+  ssize_t n = 0;
+  while ((n = ::read(in, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0 && to_file(buf, 1, static_cast<std::size_t>(n), &sink) == 0) break;
+  ::close(in);
+  Result<void> done = {};
+  if (sink.overflow) done = fail(fmt::format("{} exceeds {} bytes", src, max_bytes), EFBIG);
+  else if (sink.write_errno || n < 0) done = fail("copying " + src + " failed", sink.write_errno ? sink.write_errno : EIO);
+  if (done) {
+    if (auto f = finish_file(*out, dest); !f) {
+      std::remove(dest.c_str());
+      return std::unexpected(f.error());
+    }
+    return sink.written;
+  }
+  ::close(*out);
+  std::remove(dest.c_str());
+  return std::unexpected(done.error());
+}
+
+}  // namespace soroka::telegram

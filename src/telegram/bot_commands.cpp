@@ -1,0 +1,97 @@
+// Bot commands: /start /help /language /format /status /cancel /stats, and the allowlist.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "telegram/bot.h"
+#include "util/parse.h"
+#include "util/text.h"
+
+namespace soroka::telegram {
+
+namespace {
+
+bool listed(const std::vector<std::string>& ids, std::int64_t user) {
+  for (const auto& id : ids)
+    if (parse::i64(id) == user) return true;
+  return false;
+}
+
+bool valid_format(const std::string& f) { return f == "text" || f == "srt" || f == "vtt" || f == "file"; }
+
+}  // namespace
+
+bool Bot::allowed(const Incoming& in) const {
+  const auto s = cfg();
+  return s->telegram.allowed_users.empty() || listed(s->telegram.allowed_users, in.user_id) ||
+         listed(s->telegram.admins, in.user_id);
+}
+
+bool Bot::is_admin(std::int64_t user) const { return listed(cfg()->telegram.admins, user); }
+
+void Bot::reply(const Incoming& in, const std::string& body) {
+  nlohmann::json p = {{"chat_id", in.chat_id}, {"text", body}};
+  if (in.message_id) p["reply_parameters"] = {{"message_id", in.message_id}, {"allow_sending_without_reply", true}};
+  sender_.send("sendMessage", p, in.chat_id);
+}
+
+void Bot::handle_command(const Incoming& in, Lang lang) {
+  const Command c = parse_command(in.text);
+  std::string out;
+  if (c.name == "start" || c.name == "help") {
+    out = text(lang, Text::help);
+  } else if (c.name == "language") {
+    if (c.arg == "en" || c.arg == "ru") {
+      (void)store_->set_lang(in.chat_id, c.arg);
+      out = text(pick_lang(c.arg, ""), Text::language_set);
+    } else {
+      out = text(lang, Text::language_usage);
+    }
+  } else if (c.name == "format") {
+    if (valid_format(c.arg)) {
+      (void)store_->set_format(in.chat_id, c.arg);
+      out = fmt::format(fmt::runtime(text(lang, Text::format_set)), c.arg);
+    } else {
+      out = text(lang, Text::format_usage);
+    }
+  } else if (c.name == "status") {
+    out = status_text(in, lang);
+  } else if (c.name == "cancel") {
+    out = cancel_text(in, lang);
+  } else if (c.name == "stats" && ctx_.stats) {
+    out = is_admin(in.user_id) ? ctx_.stats() : std::string(text(lang, Text::not_admin));
+  } else {
+    out = text(lang, Text::unknown_command);
+  }
+  reply(in, out);
+}
+
+std::string Bot::status_text(const Incoming& in, Lang lang) {
+  const std::string level = ctx_.level ? oomguard::to_string(ctx_.level()) : "?";
+  auto active = store_->active(in.chat_id);
+  if (!active || active->empty())
+    return fmt::format(fmt::runtime(text(lang, Text::status_header)), level) + "\n" +
+           std::string(text(lang, Text::no_jobs));
+  std::string out = fmt::format(fmt::runtime(text(lang, Text::status_header)), level);
+  for (const auto& row : *active) {
+    auto v = ctx_.jobs.get(row.job_id, caller(in.chat_id));
+    if (!v) continue;
+    std::string state = jobs::to_string(v->job.state);
+    if (v->job.state == jobs::JobState::running)
+      state += fmt::format(" {:.0f}%", v->job.progress * 100);
+    out += "\n" + fmt::format(fmt::runtime(text(lang, Text::status_line)), row.job_id, state);
+  }
+  return out;
+}
+
+// Cancels the chat's queued and running jobs; the watcher edits their messages.
+std::string Bot::cancel_text(const Incoming& in, Lang lang) {
+  auto active = store_->active(in.chat_id);
+  int n = 0;
+  if (active)
+    for (const auto& row : *active)
+      if (auto st = ctx_.jobs.cancel(row.job_id, caller(in.chat_id), "telegram /cancel"); st) ++n;
+  if (n == 0) return std::string(text(lang, Text::no_jobs));
+  return fmt::format(fmt::runtime(text(lang, Text::cancelled_n)), n);
+}
+
+}  // namespace soroka::telegram

@@ -1,0 +1,70 @@
+// BotStore: the bot's own SQLite file in the state dir: updates taken (and how far each got),
+// the polling offset, per-chat settings.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "jobs/sqlite_db.h"
+#include "util/result.h"
+
+namespace soroka::telegram {
+
+// An update as taken from getUpdates, and how far its handling got. A row is written before
+// the offset moves past it, so a crash never loses one; `done` once its answer is confirmed.
+struct TakenUpdate {
+  std::int64_t update_id = 0;
+  std::int64_t chat_id = 0;
+  std::string payload;         // the update's JSON as received (bounded by the answer cap)
+  std::string job_id;          // once the job is stored ("" before)
+  std::int64_t reply_id = 0;   // the placeholder message, once Telegram confirmed it (0 before)
+  bool done = false;
+};
+
+struct ChatPrefs {
+  std::string lang;    // "en", "ru"; "" : from the user's language_code
+  std::string format;  // "text", "srt", "vtt", "file"; "" : text
+  bool blocked = false;  // 403: the user blocked the bot; nothing more is sent there
+};
+
+// Thread-safe (one connection under a mutex, like the job store).
+class BotStore {
+ public:
+  static Result<std::unique_ptr<BotStore>> open(const std::string& path);
+
+  // The offset to ask getUpdates for: one past the newest update taken.
+  Result<std::int64_t> offset();
+  // Records the updates (ignoring ones already taken) and the new offset in one transaction.
+  Result<void> take(const std::vector<TakenUpdate>& updates, std::int64_t next_offset);
+  // Updates not done, oldest first, at most `limit`.
+  Result<std::vector<TakenUpdate>> pending(std::size_t limit);
+  Result<std::optional<TakenUpdate>> get(std::int64_t update_id);
+  Result<void> set_reply(std::int64_t update_id, std::int64_t reply_id);
+  Result<void> set_job(std::int64_t update_id, const std::string& job_id);
+  Result<void> finish(std::int64_t update_id);
+  // The chat's updates with a job that are not done (its running and queued jobs).
+  Result<std::vector<TakenUpdate>> active(std::int64_t chat_id);
+  // Done updates older than `older_than_ms` (wall clock) are deleted: the dedup record is
+  // needed only while Telegram could re-deliver (24 h at most).
+  Result<std::int64_t> purge(std::int64_t older_than_ms);
+
+  Result<ChatPrefs> prefs(std::int64_t chat_id);
+  Result<void> set_lang(std::int64_t chat_id, const std::string& lang);
+  Result<void> set_format(std::int64_t chat_id, const std::string& format);
+  Result<void> set_blocked(std::int64_t chat_id, bool blocked);
+
+ private:
+  explicit BotStore(jobs::sqlite::Connection c) : db_(std::move(c)) {}
+  Result<std::vector<TakenUpdate>> rows(const std::string& sql, std::int64_t arg);
+  Result<void> exec1(const std::string& sql, std::int64_t a, std::optional<std::string> text,
+                     std::optional<std::int64_t> b);
+
+  std::mutex mu_;
+  jobs::sqlite::Connection db_;
+};
+
+}  // namespace soroka::telegram

@@ -1,0 +1,66 @@
+// Sender: a Bot API call carried out under the error policy (retry_policy.h): waits out 429s,
+// backs off on 5xx and timeouts, ignores "not modified", stops at a blocked chat.
+#include "telegram/sender.h"
+
+#include <random>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "util/text.h"
+
+namespace soroka::telegram {
+
+Sender::Sender(BotApi& api, const std::atomic<bool>& stop,
+               std::function<void(std::int64_t)> on_blocked, BackoffParams backoff)
+    : api_(api), stop_(stop), on_blocked_(std::move(on_blocked)), backoff_(backoff) {}
+
+bool Sender::wait(std::chrono::milliseconds d) {
+  const auto until = std::chrono::steady_clock::now() + d;
+  while (std::chrono::steady_clock::now() < until) {
+    if (stop_) return false;
+    std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(
+        std::chrono::milliseconds(50),
+        std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()) +
+            std::chrono::milliseconds(1)));
+  }
+  return !stop_;
+}
+
+SendResult Sender::run(std::string_view method, std::int64_t chat, const std::function<ApiResult()>& call) {
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  SendResult out;
+  for (int attempt = 0; attempt < max_attempts; ++attempt) {
+    if (stop_) return {Sent::stopped, {}, {}};
+    auto r = call();
+    if (r) return {Sent::ok, std::move(*r), {}};
+    out.error = r.error();
+    const Decision d = decide(r.error(), attempt, std::uniform_real_distribution<double>(0, 1)(rng), backoff_);
+    spdlog::log(d.action == Action::ignore ? spdlog::level::debug : spdlog::level::warn,
+                "event=telegram_call_failed method={} chat={} attempt={} action={} wait_ms={} error=\"{}\"",
+                method, chat, attempt + 1, to_string(d.action), d.wait.count(), log_escape(r.error().summary()));
+    switch (d.action) {
+      case Action::ignore: return {Sent::ignored, {}, r.error()};
+      case Action::chat_blocked:
+        if (on_blocked_) on_blocked_(chat);
+        return {Sent::blocked, {}, r.error()};
+      case Action::give_up: return {Sent::failed, {}, r.error()};
+      case Action::retry_after:
+      case Action::backoff:
+        if (!wait(d.wait)) return {Sent::stopped, {}, r.error()};
+    }
+  }
+  out.status = Sent::failed;
+  return out;
+}
+
+SendResult Sender::send(std::string_view method, const nlohmann::json& params, std::int64_t chat) {
+  return run(method, chat, [&] { return api_.call(method, params); });
+}
+
+SendResult Sender::send_file(std::string_view method, const nlohmann::json& fields, const Upload& file,
+                             std::int64_t chat) {
+  return run(method, chat, [&] { return api_.call_multipart(method, fields, file); });
+}
+
+}  // namespace soroka::telegram

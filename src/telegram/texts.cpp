@@ -1,0 +1,89 @@
+// Texts: every sentence the bot sends, in English and Russian.
+#include "telegram/texts.h"
+
+#include <array>
+#include <utility>
+
+namespace soroka::telegram {
+
+namespace {
+
+struct Pair {
+  Text t;
+  const char* en;
+  const char* ru;
+};
+
+// clang-format off
+constexpr Pair kTexts[] = {
+  {Text::help,
+   "Send me a voice message, a video note, an audio file or a video, and I will send the text back.\n"
+   "/format - text, srt, vtt or file\n/language - en or ru\n/status - your jobs\n/cancel - stop your jobs",
+   "Пришлите голосовое сообщение, кружок, аудиофайл или видео, и я пришлю текст.\n"
+   "/format - text, srt, vtt или file\n/language - en или ru\n/status - ваши задания\n/cancel - остановить задания"},
+  {Text::unsupported,
+   "I can only transcribe voice messages, video notes, audio and video files. /help",
+   "Я расшифровываю только голосовые, кружки, аудио и видео. /help"},
+  {Text::not_allowed, "Sorry, this bot is private.", "Извините, это частный бот."},
+  {Text::queued, "Queued…", "В очереди…"},
+  {Text::waiting_memory, "Waiting for memory…", "Жду свободной памяти…"},
+  {Text::transcribing, "Transcribing… {}%", "Расшифровываю… {}%"},
+  {Text::empty_result, "(no speech recognized)", "(речь не распознана)"},
+  {Text::failed, "Could not transcribe: {}", "Не удалось расшифровать: {}"},
+  {Text::cancelled, "Cancelled.", "Отменено."},
+  {Text::no_jobs, "You have no jobs in progress.", "У вас нет заданий в работе."},
+  {Text::cancelled_n, "Cancelled: {}.", "Отменено: {}."},
+  {Text::language_set, "Language: English.", "Язык: русский."},
+  {Text::language_usage, "Usage: /language en or /language ru", "Использование: /language en или /language ru"},
+  {Text::format_set, "Format: {}.", "Формат: {}."},
+  {Text::format_usage, "Usage: /format text, srt, vtt or file", "Использование: /format text, srt, vtt или file"},
+  {Text::status_header, "Memory: {}. Your jobs:", "Память: {}. Ваши задания:"},
+  {Text::status_line, "{} - {}", "{} - {}"},
+  {Text::not_admin, "This command is for administrators.", "Эта команда для администраторов."},
+  {Text::busy, "Busy, try again later: {}", "Сервис занят, попробуйте позже: {}"},
+  {Text::too_big,
+   "The file is {}, over the {} limit of {}. Send a shorter recording (operators: a local Bot API server lifts Telegram's 20 MB limit).",
+   "Файл {} больше ограничения «{}» ({}). Пришлите запись покороче (операторам: локальный Bot API сервер снимает ограничение Telegram в 20 МБ)."},
+  {Text::busy_queued, "Busy right now ({}); your file is kept in line and will be transcribed.",
+   "Сейчас занято ({}); файл сохранён в очереди и будет расшифрован."},
+  {Text::see_file, "Done: the transcript is in the file below.", "Готово: текст в файле ниже."},
+  {Text::download_failed, "Could not download the file from Telegram; please send it again.",
+   "Не удалось скачать файл из Telegram; пришлите его ещё раз."},
+  {Text::unknown_command, "Unknown command. /help", "Неизвестная команда. /help"},
+  {Text::document_caption, "{}…", "{}…"},
+};
+// clang-format on
+
+}  // namespace
+
+Lang pick_lang(std::string_view chosen, std::string_view language_code) {
+  if (chosen == "ru") return Lang::ru;
+  if (chosen == "en") return Lang::en;
+  for (std::string_view p : {"ru", "uk", "be"})
+    if (language_code.starts_with(p)) return Lang::ru;
+  return Lang::en;
+}
+
+const char* code(Lang l) noexcept { return l == Lang::ru ? "ru" : "en"; }
+
+std::string_view text(Lang l, Text t) {
+  for (const auto& p : kTexts)
+    if (p.t == t) return l == Lang::ru ? p.ru : p.en;
+  return "";
+}
+
+std::string commands_json(Lang l) {
+  if (l == Lang::ru)
+    return R"([{"command":"help","description":"Как пользоваться"},)"
+           R"({"command":"format","description":"Формат: text, srt, vtt, file"},)"
+           R"({"command":"language","description":"Язык: en, ru"},)"
+           R"({"command":"status","description":"Мои задания"},)"
+           R"({"command":"cancel","description":"Отменить мои задания"}])";
+  return R"([{"command":"help","description":"How to use"},)"
+         R"({"command":"format","description":"Format: text, srt, vtt, file"},)"
+         R"({"command":"language","description":"Language: en, ru"},)"
+         R"({"command":"status","description":"My jobs"},)"
+         R"({"command":"cancel","description":"Cancel my jobs"}])";
+}
+
+}  // namespace soroka::telegram

@@ -1,0 +1,330 @@
+// The Telegram bot's parts: answer parsing, the error policy table, update parsing, commands,
+// languages, its store, and the Bot API client's bounds against a hostile server.
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include "service/fake_bot_api.h"
+#include "service/serve_instance.h"
+#include "telegram/bot_api.h"
+#include "telegram/bot_store.h"
+#include "telegram/retry_policy.h"
+#include "telegram/sender.h"
+#include "telegram/texts.h"
+#include "telegram/update.h"
+#include "config/settings.h"
+
+namespace soroka::telegram {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+TEST(TelegramAnswer, OkErrorAndMalformed) {
+  auto ok = parse_answer(200, R"({"ok":true,"result":{"id":1}})");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ((*ok)["id"], 1);
+  auto e = parse_answer(429, R"({"ok":false,"error_code":429,"description":"Too Many Requests","parameters":{"retry_after":7}})");
+  ASSERT_FALSE(e);
+  EXPECT_EQ(e.error().http_status, 429);
+  EXPECT_EQ(e.error().retry_after_s, 7);
+  EXPECT_EQ(e.error().description, "Too Many Requests");
+  for (const char* bad : {"", "<html>502</html>", "[1,2]", R"({"ok":"yes"})", R"({"ok":true})",
+                          R"({"ok":false,"error_code":"x","parameters":{"retry_after":"soon"}})"}) {
+    auto r = parse_answer(200, bad);
+    EXPECT_FALSE(r) << bad;
+  }
+  EXPECT_TRUE(parse_answer(200, "<html>").error().malformed);
+}
+
+TEST(TelegramRetryPolicy, Table) {
+  auto err = [](int status, std::string d = "", int retry = 0) {
+    ApiError e;
+    e.http_status = status;
+    e.description = std::move(d);
+    e.retry_after_s = retry;
+    return e;
+  };
+  struct Row {
+    ApiError e;
+    Action action;
+  } rows[] = {
+      {err(429, "", 7), Action::retry_after},
+      {err(500), Action::backoff},
+      {err(502), Action::backoff},
+      {err(0), Action::backoff},  // timeout, refused
+      {err(409, "Conflict"), Action::backoff},
+      {err(400, "Bad Request: message is not modified: same"), Action::ignore},
+      {err(400, "Bad Request: chat not found"), Action::give_up},
+      {err(401, "Unauthorized"), Action::give_up},
+      {err(403, "Forbidden: bot was blocked by the user"), Action::chat_blocked},
+  };
+  for (const auto& r : rows) EXPECT_EQ(decide(r.e, 0, 0.5).action, r.action) << r.e.summary();
+  EXPECT_EQ(decide(err(429, "", 7), 0, 0).wait, 7s);
+  EXPECT_EQ(decide(err(429), 0, 0).wait, 1s);  // no retry_after: one second
+  // Exponential, jittered into [wait/2, wait), capped.
+  BackoffParams b{100ms, 1000ms};
+  EXPECT_EQ(decide(err(500), 0, 0.0, b).wait, 50ms);
+  EXPECT_EQ(decide(err(500), 2, 0.0, b).wait, 200ms);
+  EXPECT_EQ(decide(err(500), 30, 0.999, b).wait.count(), 999);
+  EXPECT_LE(decide(err(500), 1000, 1.0, b).wait, 1000ms);
+}
+
+json voice_update(json extra = json::object()) {
+  json u = {{"update_id", 7},
+            {"message",
+             {{"message_id", 3},
+              {"chat", {{"id", -100}}},
+              {"from", {{"id", 9}, {"language_code", "ru"}}},
+              {"voice", {{"file_id", "F"}, {"file_size", 1234}, {"duration", 5}, {"mime_type", "audio/ogg"}}}}}};
+  u["message"].update(extra);
+  return u;
+}
+
+TEST(TelegramUpdate, MediaKinds) {
+  auto v = parse_update(voice_update());
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->content, Content::media);
+  EXPECT_EQ(v->chat_id, -100);
+  EXPECT_EQ(v->user_id, 9);
+  EXPECT_EQ(v->language_code, "ru");
+  EXPECT_EQ(v->media->kind, MediaKind::voice);
+  EXPECT_EQ(v->media->file_size, 1234u);
+  json doc = {{"update_id", 8},
+              {"message", {{"chat", {{"id", 1}}}, {"document", {{"file_id", "D"}, {"mime_type", "video/mp4"}, {"file_name", "a.mp4"}}}}}};
+  EXPECT_EQ(parse_update(doc)->content, Content::media);
+  doc["message"]["document"]["mime_type"] = "application/pdf";
+  EXPECT_EQ(parse_update(doc)->content, Content::unsupported);
+  for (const char* k : {"audio", "video", "video_note"}) {
+    json m = {{"update_id", 9}, {"message", {{"chat", {{"id", 1}}}, {k, {{"file_id", "X"}}}}}};
+    auto in = parse_update(m);
+    ASSERT_TRUE(in && in->media) << k;
+    EXPECT_STREQ(to_string(in->media->kind), k);
+  }
+}
+
+TEST(TelegramUpdate, TextCommandsOthersAndHostileShapes) {
+  json t = {{"update_id", 1}, {"message", {{"chat", {{"id", 1}}}, {"text", std::string(100000, 'a')}}}};
+  auto in = parse_update(t);
+  EXPECT_EQ(in->content, Content::text);
+  EXPECT_EQ(in->text.size(), 4096u);  // bounded
+  t["message"]["text"] = "/format srt";
+  EXPECT_EQ(parse_update(t)->content, Content::command);
+  EXPECT_EQ(parse_update(json{{"update_id", 2}, {"edited_message", json::object()}})->content, Content::none);
+  EXPECT_FALSE(parse_update(json{{"message", json::object()}}));
+  EXPECT_FALSE(parse_update(json{{"update_id", "1"}}));
+  EXPECT_FALSE(parse_update(json::array()));
+  // Wrong types everywhere: parsed as far as they go, never a throw.
+  json hostile = {{"update_id", 3}, {"message", {{"chat", {{"id", "x"}}}, {"voice", 5}}}};
+  EXPECT_EQ(parse_update(hostile)->content, Content::none);
+  hostile = voice_update({{"voice", {{"file_id", 5}, {"file_size", "big"}}}});
+  EXPECT_EQ(parse_update(hostile)->content, Content::unsupported);
+  hostile = voice_update({{"voice", {{"file_id", "F"}, {"file_size", -5}}}});
+  EXPECT_EQ(parse_update(hostile)->media->file_size, 0u);
+}
+
+TEST(TelegramCommand, Parse) {
+  EXPECT_EQ(parse_command("/help").name, "help");
+  EXPECT_EQ(parse_command("/Format@SorokaBot  srt ").name, "format");
+  EXPECT_EQ(parse_command("/Format@SorokaBot  srt ").arg, "srt");
+  EXPECT_EQ(parse_command("hello").name, "");
+}
+
+TEST(TelegramTexts, LanguageChoice) {
+  EXPECT_EQ(pick_lang("", "ru-RU"), Lang::ru);
+  EXPECT_EQ(pick_lang("", "uk"), Lang::ru);
+  EXPECT_EQ(pick_lang("", "de"), Lang::en);
+  EXPECT_EQ(pick_lang("en", "ru"), Lang::en);
+  EXPECT_EQ(pick_lang("ru", "en"), Lang::ru);
+  for (auto t : {Text::help, Text::too_big, Text::busy_queued})
+    EXPECT_NE(text(Lang::en, t), text(Lang::ru, t));
+  EXPECT_TRUE(json::accept(commands_json(Lang::ru)));
+  EXPECT_TRUE(json::accept(commands_json(Lang::en)));
+}
+
+TEST(TelegramStore, TakesOnceKeepsOffsetAndPrefsAcrossReopen) {
+  const std::string dir = test::make_temp_dir("soroka-tgstore-");
+  const std::string path = dir + "/telegram.sqlite";
+  {
+    auto s = BotStore::open(path);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(*(*s)->offset(), 0);
+    ASSERT_TRUE((*s)->take({{10, 1, "{}", "", 0, false}, {11, 2, "{}", "", 0, false}}, 12));
+    ASSERT_TRUE((*s)->take({{10, 1, "{\"again\":1}", "", 0, false}}, 11));  // re-delivered: ignored
+    EXPECT_EQ(*(*s)->offset(), 12);  // never goes back
+    ASSERT_TRUE((*s)->set_reply(10, 77));
+    ASSERT_TRUE((*s)->set_job(10, "JOB"));
+    ASSERT_TRUE((*s)->finish(11));
+    ASSERT_TRUE((*s)->set_lang(1, "ru"));
+    ASSERT_TRUE((*s)->set_format(1, "srt"));
+  }
+  auto s = BotStore::open(path);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(*(*s)->offset(), 12);
+  auto p = (*s)->pending(100);
+  ASSERT_TRUE(p);
+  ASSERT_EQ(p->size(), 1u);
+  EXPECT_EQ((*p)[0].payload, "{}");
+  EXPECT_EQ((*p)[0].reply_id, 77);
+  EXPECT_EQ((*p)[0].job_id, "JOB");
+  EXPECT_EQ((*s)->active(1)->size(), 1u);
+  auto prefs = (*s)->prefs(1);
+  EXPECT_EQ(prefs->lang, "ru");
+  EXPECT_EQ(prefs->format, "srt");
+  EXPECT_FALSE(prefs->blocked);
+  EXPECT_EQ(*(*s)->purge(std::numeric_limits<std::int64_t>::max()), 1);  // the done one
+  std::filesystem::remove_all(dir);
+}
+
+// A server that answers every request with `body` (chunked when `chunked`).
+struct HostileServer {
+  httplib::Server server;
+  std::thread thread;
+  int port = 0;
+  HostileServer(std::string body, bool chunked, std::chrono::milliseconds delay = {}) {
+    auto handler = [body, chunked, delay](const httplib::Request&, httplib::Response& res) {
+      std::this_thread::sleep_for(delay);
+      if (!chunked) return res.set_content(body, "application/json");
+      res.set_chunked_content_provider("application/json", [body](std::size_t off, httplib::DataSink& sink) {
+        if (off >= body.size()) {
+          sink.done();
+          return true;
+        }
+        return sink.write(body.data() + off, std::min<std::size_t>(65536, body.size() - off));
+      });
+    };
+    server.Post(R"(/.*)", handler);
+    server.Get(R"(/.*)", handler);
+    port = server.bind_to_any_port("127.0.0.1");
+    thread = std::thread([this] { server.listen_after_bind(); });
+    while (!server.is_running()) std::this_thread::sleep_for(5ms);
+  }
+  ~HostileServer() {
+    server.stop();
+    thread.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port); }
+};
+
+TEST(TelegramClient, OversizeAnswersAreRefusedDeclaredOrNot) {
+  const std::string huge = R"({"ok":true,"result":")" + std::string(64u << 20, 'x') + "\"}";
+  for (bool chunked : {false, true}) {
+    HostileServer hostile(huge, chunked);
+    ApiParams p;
+    p.api_url = hostile.url();
+    p.token = "1:SECRET";
+    p.max_answer_bytes = 1u << 20;
+    BotApi api(p);
+    auto r = api.call("getMe", json::object());
+    ASSERT_FALSE(r) << "chunked=" << chunked;
+    EXPECT_TRUE(r.error().malformed);
+    EXPECT_NE(r.error().description.find("exceeds"), std::string::npos);
+  }
+}
+
+TEST(TelegramClient, ASlowServerIsATimeoutNotAHang) {
+  HostileServer slow(R"({"ok":true,"result":true})", false, 3s);
+  ApiParams p;
+  p.api_url = slow.url();
+  p.token = "1:SECRET";
+  p.total_timeout = 300ms;
+  BotApi api(p);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = api.call("getMe", json::object());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().http_status, 0);  // no answer: backoff and retry
+  EXPECT_EQ(decide(r.error(), 0, 0).action, Action::backoff);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+}
+
+TEST(TelegramClient, DownloadsStreamToAPrivateFileWithinTheirBound) {
+  const std::string dir = test::make_temp_dir("soroka-tgdl-");
+  test::FakeBotApi fake;
+  const std::string id = fake.add_file(std::string(300000, 'a'));
+  ApiParams p;
+  p.api_url = fake.url();
+  p.token = fake.token();
+  BotApi api(p);
+  auto f = api.call("getFile", {{"file_id", id}});
+  ASSERT_TRUE(f);
+  const std::string path = (*f)["file_path"];
+  auto small = api.download(path, dir + "/small", 1000);  // over the bound: refused, removed
+  ASSERT_FALSE(small);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/small"));
+  auto ok = api.download(path, dir + "/ok", 1u << 20);
+  ASSERT_TRUE(ok) << ok.error().summary();
+  EXPECT_EQ(*ok, 300000u);
+  struct stat st{};
+  ASSERT_EQ(::stat((dir + "/ok").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_FALSE(api.download(path, dir + "/ok", 1u << 20));  // never over an existing file
+  std::filesystem::remove_all(dir);
+}
+
+TEST(TelegramClient, TokenNeverInAnError) {
+  ApiParams p;
+  p.api_url = "http://127.0.0.1:" + std::to_string(test::free_loopback_port());
+  p.token = "77:VERY-SECRET";
+  p.connect_timeout = 1s;
+  BotApi api(p);
+  auto r = api.call("getMe", json::object());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().http_status, 0);
+  EXPECT_EQ(r.error().summary().find("VERY-SECRET"), std::string::npos);
+  EXPECT_EQ(api.redact("https://x/bot77:VERY-SECRET/getMe"), "https://x/bot<token>/getMe");
+}
+
+TEST(TelegramSender, WaitsOutRateLimitsAndStopsAtABlockedChat) {
+  test::FakeBotApi fake;
+  ApiParams p;
+  p.api_url = fake.url();
+  p.token = fake.token();
+  BotApi api(p);
+  std::atomic<bool> stop{false};
+  std::int64_t blocked = 0;
+  Sender sender(api, stop, [&](std::int64_t c) { blocked = c; }, BackoffParams{10ms, 50ms});
+  fake.fail_next("sendMessage", 429, 1, 1);
+  fake.fail_next("sendMessage", 500, 2);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = sender.send("sendMessage", {{"chat_id", 5}, {"text", "hi"}}, 5);
+  EXPECT_EQ(r.status, Sent::ok);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 1s);  // retry_after honoured
+  EXPECT_EQ(fake.calls("sendMessage").size(), 4u);
+  EXPECT_EQ(fake.messages(5).size(), 1u);  // sent once
+  fake.fail_next("sendMessage", 403);
+  EXPECT_EQ(sender.send("sendMessage", {{"chat_id", 6}, {"text", "hi"}}, 6).status, Sent::blocked);
+  EXPECT_EQ(blocked, 6);
+  auto m = fake.messages(5);
+  auto same = sender.send("editMessageText", {{"chat_id", 5}, {"message_id", m[0].id}, {"text", "hi"}}, 5);
+  EXPECT_EQ(same.status, Sent::ignored);
+}
+
+}  // namespace
+}  // namespace soroka::telegram
+
+namespace soroka {
+namespace {
+
+TEST(TelegramSettings, ParsedCheckedAndTheTokenNeverShown) {
+  Settings s;
+  ASSERT_TRUE(apply_toml(s, "[telegram]\nallowed_users = [\"12\", \"-100\"]\nprogress_interval_ms = 500\n", "t"));
+  EXPECT_EQ(s.telegram.allowed_users, (std::vector<std::string>{"12", "-100"}));
+  EXPECT_EQ(s.telegram.progress_interval, std::chrono::milliseconds(500));
+  auto bad = apply_toml(s, "[telegram]\nadmins = [\"12\", \"bob\"]\n", "t");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("bob"), std::string::npos);
+  EXPECT_FALSE(apply_toml(s, "[telegram]\napi_url = \"ftp://x\"\n", "t"));
+  Settings e;
+  ASSERT_TRUE(apply_env(e, {{"SOROKA_TELEGRAM_TOKEN", "1:SECRET"}, {"SOROKA_TELEGRAM_ADMINS", "1,2"}}));
+  EXPECT_EQ(e.telegram.admins.size(), 2u);
+  EXPECT_TRUE(telegram_configured(e));
+  EXPECT_FALSE(telegram_configured(Settings{}));
+}
+
+}  // namespace
+}  // namespace soroka
