@@ -367,8 +367,7 @@ int serve(const ServeOptions& o, Settings initial) {
                         metrics,       uploads,
                         gauges,        [&] { return mon.level(); },
                         [&] { return accepting.load(); },
-                        health,        &in_flight,
-                        {}};
+                        health,        &in_flight};
     spdlog::info("event=api_keys count={}", keys->size());
     api = std::make_unique<api::HttpApi>(ctx, std::move(*keys));
     api->install(*http_server);
