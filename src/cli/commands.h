@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 
+#include "app/serve.h"
+
 namespace soroka::cli {
 
 // Exit codes shared by all subcommands (documented in README "Exit status").
@@ -35,6 +37,12 @@ Runner add_bot_command(CLI::App& app, const Global& global);
 // The running binary (/proc/self/exe, which survives a cwd change and argv[0] tricks): what
 // serve and bot start workers from.
 std::string self_exe();
+
+namespace detail {
+// `soroka serve` and `soroka bot`: loads the settings, sets the log level, names the worker
+// binary and runs the service with `o` (listener and bot as `o` says).
+int run_service(const Global& g, service::ServeOptions o);
+}  // namespace detail
 
 // Runs the whole CLI on argv; returns the exit code. main() is only this.
 int run(int argc, char** argv);
