@@ -58,7 +58,7 @@ ApiError error_for(const frontend::Refused& r) {
 }
 
 ApiError error_for(FailureKind kind, std::string message) {
-  const std::string code(to_string(kind == FailureKind::none ? FailureKind::internal : kind));
+  const std::string code(to_string(classified(kind)));
   switch (kind) {
     case FailureKind::invalid_input:
       return bad_request(std::move(message), "file", code);
@@ -94,8 +94,7 @@ nlohmann::json job_json(const frontend::JobView& v) {
   if (v.waiting_for_memory) o["waiting_for"] = "memory";
   if (!j.last_error.empty()) o["error"] = {{"message", j.last_error}};
   if (j.state == jobs::JobState::failed) {
-    const FailureKind k =
-        j.failure_kind == FailureKind::none ? FailureKind::internal : j.failure_kind;
+    const FailureKind k = classified(j.failure_kind);
     o["failure_kind"] = to_string(k);
     o["error"]["code"] = to_string(k);
   }

@@ -22,7 +22,7 @@ Runner add_probe_command(CLI::App& app, const Global&) {
            {"duration_s", info->duration_s}, {"sample_rate", info->sample_rate},
            {"channels", info->channels}, {"has_video", info->has_video}};
     } else {
-      const FailureKind kind = info.error().kind == FailureKind::none ? FailureKind::internal : info.error().kind;
+      const FailureKind kind = classified(info.error().kind);
       j = {{"ok", false}, {"kind", to_string(kind)}, {"message", info.error().message}};
     }
     std::puts(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());

@@ -223,7 +223,7 @@ struct Outcome {
 Outcome after_failed_run(const LeaseRow& r, std::string_view why, bool retryable,
                          bool count_attempt, bool degrade, FailureKind kind) {
   const std::int32_t attempts = r.attempts + (count_attempt ? 1 : 0);
-  if (kind == FailureKind::none) kind = FailureKind::internal;
+  kind = classified(kind);
   if (r.cancel_requested) {
     return {JobState::cancelled, attempts, r.degrade,
             "cancelled; the run ended with: " + std::string(why)};

@@ -58,9 +58,9 @@ Outcome exited(const RunEnd& e, const worker::WorkerExit& x) {
 }
 
 // Stopped by us: cancelled, timed out, stalled, or given back (memory critical, shutdown).
-Outcome stopped(const RunEnd& e) {
+Outcome stopped(const RunEnd& e, bool timed_out) {
   if (e.cancel) return {Action::cancel, {}};
-  if (e.timed_out)
+  if (timed_out)
     // Retryable: a run slowed by a loaded host may fit the next time; max_attempts bounds the
     // cost of a job that never fits.
     return failed(fmt::format("timed out: the job ran longer than {} s (worker.timeout_ms)",
@@ -90,14 +90,9 @@ Outcome decide_outcome(const RunEnd& e) {
     case worker::ExitKind::oom_killed: return oom_killed(e);
     case worker::ExitKind::crashed:
       return failed("worker crashed: " + x.detail, true, FailureKind::crashed, e.peak_bytes);
-    case worker::ExitKind::timed_out:
+    case worker::ExitKind::timed_out:  // the supervisor's own timeout: a timeout all the same
     case worker::ExitKind::cancelled:
-      if (x.kind == worker::ExitKind::timed_out && !e.cancel) {
-        RunEnd t = e;
-        t.timed_out = true;
-        return stopped(t);
-      }
-      return stopped(e);
+      return stopped(e, e.timed_out || x.kind == worker::ExitKind::timed_out);
   }
   return failed("unknown worker end", true, FailureKind::internal, e.peak_bytes);
 }

@@ -510,9 +510,10 @@ void Scheduler::record(Run& run, const Outcome& o, std::uint64_t peak) {
     case Outcome::Action::drop:  // another run owns the job now
       break;
     case Outcome::Action::complete:
-      if (write_end(run, "complete", [&] { return store_.complete(id, lease, {"", run.result_path, peak}); }))
-        after = jobs::JobState::succeeded;
-      if (peak > 0) {
+      if (!write_end(run, "complete", [&] { return store_.complete(id, lease, {"", run.result_path, peak}); }))
+        break;
+      after = jobs::JobState::succeeded;
+      if (peak > 0) {  // a recorded success teaches the model's size
         std::lock_guard lk(mu_);
         auto& p = peaks_[run.params.model];
         p = std::max(p, peak);

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "util/durable.h"
+#include "util/fd.h"
 
 namespace soroka::telegram {
 
@@ -258,34 +259,53 @@ ApiResult BotApi::call_multipart(std::string_view method, const json& fields, co
 namespace {
 
 // A new private file: 0600, never an existing one (O_EXCL), so a link planted there is not
-// followed.
-Result<int> create_private(const std::string& dest) {
-  int fd = ::open(dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return sys_fail("create " + dest);
-  return fd;
-}
+// followed. Removed again unless keep() is called: every failure path leaves nothing behind.
+class PrivateFile {
+ public:
+  static Result<PrivateFile> create(const std::string& path) {
+    Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd) return sys_fail("create " + path);
+    return PrivateFile(std::move(fd), path);
+  }
+  PrivateFile(PrivateFile&&) = default;
+  ~PrivateFile() {
+    if (fd_) {
+      fd_.reset();
+      std::remove(path_.c_str());
+    }
+  }
+  int fd() const { return fd_.get(); }
+  // The download is whole: durable (file and directory entry) and kept.
+  Result<void> keep() {
+    auto s = durable::sync_fd(fd_.get(), path_);
+    if (!s) return s;
+    auto d = durable::sync_dir(std::filesystem::path(path_).parent_path().string());
+    if (d) fd_.reset();  // kept; on failure the destructor removes it
+    return d;
+  }
 
-Result<void> finish_file(int fd, const std::string& dest) {
-  auto s = durable::sync_fd(fd, dest);
-  ::close(fd);
-  if (!s) return s;
-  return durable::sync_dir(std::filesystem::path(dest).parent_path().string());
-}
+ private:
+  PrivateFile(Fd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}
+  Fd fd_;
+  std::string path_;
+};
+
+ApiError local_file_error(const Error& e) { return ApiError{0, 0, e.message, 0, "local file", false}; }
 
 }  // namespace
 
 std::expected<std::uint64_t, ApiError> BotApi::download(const std::string& file_path,
                                                         const std::string& dest,
                                                         std::uint64_t max_bytes) {
-  auto fd = create_private(dest);
-  if (!fd) return std::unexpected(ApiError{0, 0, fd.error().message, 0, "local file", false});
+  auto file = PrivateFile::create(dest);
+  if (!file) return std::unexpected(local_file_error(file.error()));
   auto h = take();
   CURL* c = h->curl.get();
   const std::string url = fmt::format("{}/file/bot{}/{}", p_.api_url, p_.token, file_path);
   common_options(c, h->errbuf, static_cast<long>(p_.connect_timeout.count()),
                  static_cast<long>(p_.download_timeout.count()), &aborting_);
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  FileSink sink{*fd, 0, max_bytes, false, 0};
+  FileSink sink{file->fd(), 0, max_bytes, false, 0};
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, to_file);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
   curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(max_bytes));
@@ -306,46 +326,26 @@ std::expected<std::uint64_t, ApiError> BotApi::download(const std::string& file_
     e.description = "the file download was refused";
   }
   give_back(std::move(h));
-  if (rc == CURLE_OK && status == 200 && !sink.overflow) {
-    if (auto f = finish_file(*fd, dest); !f) {
-      std::remove(dest.c_str());
-      return std::unexpected(ApiError{0, 0, f.error().message, 0, "local file", false});
-    }
-    return sink.written;
-  }
-  ::close(*fd);
-  std::remove(dest.c_str());
-  return std::unexpected(e);
+  if (rc != CURLE_OK || status != 200 || sink.overflow) return std::unexpected(e);
+  if (auto k = file->keep(); !k) return std::unexpected(local_file_error(k.error()));
+  return sink.written;
 }
 
 Result<std::uint64_t> copy_local_file(const std::string& src, const std::string& dest,
                                       std::uint64_t max_bytes) {
-  int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
-  if (in < 0) return sys_fail("open " + src);
-  auto out = create_private(dest);
-  if (!out) {
-    ::close(in);
-    return std::unexpected(out.error());
-  }
-  FileSink sink{*out, 0, max_bytes, false, 0};
+  Fd in(::open(src.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!in) return sys_fail("open " + src);
+  auto out = PrivateFile::create(dest);
+  if (!out) return std::unexpected(out.error());
+  FileSink sink{out->fd(), 0, max_bytes, false, 0};
   char buf[64 * 1024];
   ssize_t n = 0;
-  while ((n = ::read(in, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+  while ((n = ::read(in.get(), buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
     if (n > 0 && to_file(buf, 1, static_cast<std::size_t>(n), &sink) == 0) break;
-  ::close(in);
-  Result<void> done = {};
-  if (sink.overflow) done = fail(fmt::format("{} exceeds {} bytes", src, max_bytes), EFBIG);
-  else if (sink.write_errno || n < 0) done = fail("copying " + src + " failed", sink.write_errno ? sink.write_errno : EIO);
-  if (done) {
-    if (auto f = finish_file(*out, dest); !f) {
-      std::remove(dest.c_str());
-      return std::unexpected(f.error());
-    }
-    return sink.written;
-  }
-  ::close(*out);
-  std::remove(dest.c_str());
-  return std::unexpected(done.error());
+  if (sink.overflow) return fail(fmt::format("{} exceeds {} bytes", src, max_bytes), EFBIG);
+  if (sink.write_errno || n < 0) return fail("copying " + src + " failed", sink.write_errno ? sink.write_errno : EIO);
+  if (auto k = out->keep(); !k) return std::unexpected(k.error());
+  return sink.written;
 }
 
 }  // namespace soroka::telegram

@@ -51,6 +51,11 @@ constexpr std::optional<FailureKind> parse_failure_kind(std::string_view s) noex
   return std::nullopt;
 }
 
+// A failure as it is reported and stored: one nobody classified counts as our own (internal).
+constexpr FailureKind classified(FailureKind k) noexcept {
+  return k == FailureKind::none ? FailureKind::internal : k;
+}
+
 // The user's to fix: retrying the same request cannot help.
 constexpr bool is_user_error(FailureKind k) noexcept {
   return k == FailureKind::invalid_input || k == FailureKind::unsupported_media ||

@@ -221,7 +221,7 @@ class Worker {
   }
 
   bool report_failure(const JobRequest& job, const Error& e) {
-    const FailureKind kind = e.kind == FailureKind::none ? FailureKind::internal : e.kind;
+    const FailureKind kind = classified(e.kind);
     out_.send(encode_job_error(job.id, e.message, kind));
     spdlog::warn("event=worker_job_failed job={} kind={} reason=\"{}\"", log_escape(job.id), to_string(kind),
                  log_escape(e.message));
@@ -270,7 +270,7 @@ int run_worker(const RunnerParams& p) {
   auto loaded = load(p);
   if (!loaded) {
     const Error& e = loaded.error();
-    const FailureKind kind = e.kind == FailureKind::none ? FailureKind::internal : e.kind;
+    const FailureKind kind = classified(e.kind);
     // Every job this worker would get fails the same way: say so for the first one.
     Out(p.out_fd).send(encode_load_error(e.message, kind));
     spdlog::error("event=worker_load_failed model={} kind={} error=\"{}\"", log_escape(p.model), to_string(kind),
