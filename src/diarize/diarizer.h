@@ -1,0 +1,69 @@
+// The diarizer: who spoke when, from the speech a transcription already segments; where the
+// diarization algorithm and the pipeline's stage meet.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "segment/segmenter.h"
+#include "util/result.h"
+
+namespace soroka::diarize {
+
+// A speaker the caller knows by name, with a clip of their voice (decoded by the caller:
+// mono, Params::sample_rate). Turns whose voice matches the clip get the name.
+struct KnownSpeaker {
+  std::string name;  // as the user gave it ("Anna"); non-empty
+  std::vector<std::int16_t> samples;
+};
+
+struct Params {
+  int speakers = 0;      // the exact number when known; 0 = find it (within min..max)
+  int min_speakers = 1;  // 1 <= min <= max
+  int max_speakers = 8;
+  std::vector<KnownSpeaker> known;
+  int sample_rate = 16000;
+};
+
+inline Params default_params() { return {}; }
+
+// One stretch of one speaker's speech. Turns are in time order and do not overlap.
+struct Turn {
+  double start_s = 0, end_s = 0;  // absolute, from the start of the input
+  // 0-based, numbered by first appearance: the first voice heard is 0. Known and unnamed
+  // speakers share this numbering.
+  int speaker = 0;
+  // A known speaker's name, else "Speaker N" where N counts only the unnamed speakers in
+  // order of first appearance ("Speaker 1" is the first unnamed voice heard).
+  std::string name;
+};
+
+// One diarization in progress. Not thread-safe; one per transcription, fed from the
+// transcription's thread.
+class Diarizer {
+ public:
+  virtual ~Diarizer() = default;
+  // Speech in time order, as the segmenter cuts it (non-overlapping, increasing). Keeps only
+  // compact features, never the audio: memory is bounded whatever the input's length
+  // (working_bytes()).
+  virtual Result<void> add(const segment::Segment& speech) = 0;
+  // Once, after the last add(): the turns covering the speech that was added.
+  virtual Result<std::vector<Turn>> finish() = 0;
+  // Drops what can be rebuilt (caches, scratch buffers) under memory pressure; add() and
+  // finish() still work afterwards, perhaps slower.
+  virtual void shed() {}
+};
+
+// Validates params (min <= max, speakers within them, names non-empty and distinct, clips
+// long enough to tell a voice) and makes a diarizer. Errors are of kind invalid_request and
+// say what to change.
+Result<std::unique_ptr<Diarizer>> make_diarizer(const Params& params);
+
+// The most memory one diarization of `duration_s` seconds of input may use, on top of its
+// caller: what the job's estimate adds and what the model registry reserves. Flat in the
+// duration beyond a cap (the clustering is capped, the features are compact).
+std::uint64_t working_bytes(double duration_s);
+
+}  // namespace soroka::diarize
