@@ -1,0 +1,25 @@
+// Diarizes a media file the way the pipeline will: decode, segment, feed a Diarizer; for the
+// diarization tests and the bench driver.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "diarize/diarizer.h"
+#include "util/result.h"
+
+namespace soroka::test {
+
+struct DiarizeRun {
+  std::vector<diarize::Turn> turns;
+  double audio_s = 0;
+  double diarize_s = 0;  // CPU-clock seconds inside add() and finish() only
+};
+
+Result<DiarizeRun> diarize_file(const std::string& path, const diarize::Params& params);
+
+// NIST RTTM, one line per turn; spaces in names become '_'.
+std::string to_rttm(const std::vector<diarize::Turn>& turns, std::string_view file_id);
+
+}  // namespace soroka::test
