@@ -222,7 +222,7 @@ def main():
     tmp = os.path.join(out_dir, "tmp")
     os.makedirs(tmp, exist_ok=True)
     os.environ["PYTHONHASHSEED"] = "0"
-    rng = random.Random(11)
+    rng = random.Random(int(sys.argv[2]) if len(sys.argv) > 2 else 11)
     flite_sets = [  # name, voices, turns, short, backchannel, noise
         ("f2_slt_awb", ["slt", "awb"], 20, False, 0.25, 0.0),
         ("f2_awb_rms", ["awb", "rms"], 20, False, 0.25, 0.0),
