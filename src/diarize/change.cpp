@@ -10,11 +10,6 @@ namespace soroka::diarize {
 
 namespace {
 
-struct Scored {
-  Eigen::Index at;
-  double score;
-};
-
 // Delta-BIC of splitting [from, to) at t: positive means two voices explain it better.
 double split_score(const Eigen::MatrixXf& x, Eigen::Index from, Eigen::Index t, Eigen::Index to,
                    double lambda) {
@@ -27,28 +22,34 @@ double split_score(const Eigen::MatrixXf& x, Eigen::Index from, Eigen::Index t, 
 
 }  // namespace
 
+// Greedy: accept the best-scoring candidate, then rescore its neighbours with windows that
+// stop at the accepted changes, so one change is not found again from either side.
 std::vector<Eigen::Index> detect_changes(const Eigen::MatrixXf& frames, const ChangeParams& p) {
   Eigen::Index n = frames.rows();
-  std::vector<Scored> cand;
-  for (Eigen::Index t = p.min_side; t + p.min_side <= n; t += p.step) {
-    Eigen::Index from = std::max<Eigen::Index>(0, t - p.window);
-    Eigen::Index to = std::min<Eigen::Index>(n, t + p.window);
-    double s = split_score(frames, from, t, to, p.lambda);
-    if (s > 0) cand.push_back({t, s});
+  std::vector<Eigen::Index> cand, cuts;
+  for (Eigen::Index t = p.min_side; t + p.min_side <= n; t += p.step) cand.push_back(t);
+  auto eval = [&](Eigen::Index t) {
+    Eigen::Index lo = std::max<Eigen::Index>(0, t - p.window);
+    Eigen::Index hi = std::min<Eigen::Index>(n, t + p.window);
+    for (Eigen::Index c : cuts) {
+      if (c <= t) lo = std::max(lo, c);
+      if (c >= t) hi = std::min(hi, c);
+    }
+    if (t - lo < p.min_side || hi - t < p.min_side) return -1.0;
+    return split_score(frames, lo, t, hi, p.lambda);
+  };
+  std::vector<double> score(cand.size());
+  for (std::size_t i = 0; i < cand.size(); ++i) score[i] = eval(cand[i]);
+  for (;;) {
+    auto best = std::max_element(score.begin(), score.end());
+    if (best == score.end() || *best <= 0) break;
+    Eigen::Index t = cand[static_cast<std::size_t>(best - score.begin())];
+    cuts.push_back(t);
+    for (std::size_t i = 0; i < cand.size(); ++i)
+      if (std::abs(cand[i] - t) < p.window + p.min_side) score[i] = eval(cand[i]);
   }
-  // Strongest first; a candidate within min_side of a kept one is the same change.
-  std::sort(cand.begin(), cand.end(), [](const Scored& a, const Scored& b) {
-    return a.score > b.score;
-  });
-  std::vector<Eigen::Index> kept;
-  for (const auto& c : cand) {
-    bool near = std::any_of(kept.begin(), kept.end(), [&](Eigen::Index k) {
-      return std::abs(k - c.at) < p.min_side;
-    });
-    if (!near) kept.push_back(c.at);
-  }
-  std::sort(kept.begin(), kept.end());
-  return kept;
+  std::sort(cuts.begin(), cuts.end());
+  return cuts;
 }
 
 }  // namespace soroka::diarize

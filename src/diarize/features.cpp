@@ -30,7 +30,8 @@ constexpr double kTopHz = 4000.0;
 // pauses, breath or the padding around speech: measured on flite and LibriVox speech, voiced
 // frames sit within 20 dB of the peak.
 constexpr float kKeepNats = 5.75f;
-constexpr float kLogFloor = -30.0f;  // log power of digital silence
+// Log mean power at or under -100 dB full scale (1e-10): digital silence, never a voice.
+constexpr float kLogFloor = -23.0f;
 
 // FFTW's planner is not thread-safe; execution with a plan on other buffers is.
 std::mutex& planner_mutex() {

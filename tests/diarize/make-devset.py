@@ -6,10 +6,12 @@ the three asterisk prompt voices (en Allison, fr-CA June, ru IvrvoiceRU; all wom
 is trimmed to its speech and placed after a known gap; the reference lists every run of speech
 (pauses under 0.2 s bridged), found from the turn's own samples, so it is exact by
 construction. Writes NAME.wav (16 kHz mono s16), NAME.rttm, and devset.tsv (name, speakers,
-seconds). Deterministic (fixed seeds); ~20 s on one core. Needs flite and sox.
+seconds) and known/VOICE.wav (clips of slt, awb, kal16 saying other sentences). Usage:
+make-devset.py OUT_DIR [SEED=11]. Deterministic for a seed; ~20 s. Needs flite and sox.
 """
 import array
 import concurrent.futures as cf
+import itertools
 import os
 import random
 import subprocess
@@ -200,9 +202,11 @@ def plan(rng, voices, turns, short=False, backchannel=0.2, quick_gaps=0.1):
     return out
 
 
+_clip_ids = itertools.count()
+
+
 def synth(tmp, script, pool):
-    futs = [pool.submit(flite_clip, tmp, v, t, f"{v}-{abs(hash((v, t))) % 10**12}")
-            for v, t, _ in script]
+    futs = [pool.submit(flite_clip, tmp, v, t, f"{v}-{next(_clip_ids)}") for v, t, _ in script]
     return [(v, f.result(), g) for (v, _, g), f in zip(script, futs)]
 
 
@@ -221,7 +225,6 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     tmp = os.path.join(out_dir, "tmp")
     os.makedirs(tmp, exist_ok=True)
-    os.environ["PYTHONHASHSEED"] = "0"
     rng = random.Random(int(sys.argv[2]) if len(sys.argv) > 2 else 11)
     flite_sets = [  # name, voices, turns, short, backchannel, noise
         ("f2_slt_awb", ["slt", "awb"], 20, False, 0.25, 0.0),
@@ -246,6 +249,12 @@ def main():
         rows.append(("h1_librivox", *reversed(build(
             out_dir, "h1_librivox", [("A", c, 0.0 if i == 0 else rng.uniform(0.3, 0.9))
                                      for i, c in enumerate(lv)]))))
+        # Reference clips of known speakers, from sentences of their own.
+        os.makedirs(os.path.join(out_dir, "known"), exist_ok=True)
+        for v in ["slt", "awb", "kal16"]:
+            text = " ".join(rng.sample(SENTENCES, 2))
+            clip = flite_clip(tmp, v, text, f"known-{v}")
+            os.replace(clip, os.path.join(out_dir, "known", f"{v}.wav"))
     allison = asterisk_clips(tmp, "allison", 10, rng)
     june = asterisk_clips(tmp, "june", 10, rng)
     ivr = asterisk_clips(tmp, "ivr", 10, rng)

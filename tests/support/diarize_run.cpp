@@ -44,6 +44,20 @@ Result<DiarizeRun> diarize_file(const std::string& path, const diarize::Params& 
   return run;
 }
 
+Result<std::vector<std::int16_t>> decode_all(const std::string& path, double max_s) {
+  auto dec = media::AudioDecoder::open(path);
+  if (!dec) return std::unexpected(dec.error());
+  std::vector<std::int16_t> out;
+  std::vector<std::int16_t> buf(16000);
+  while (static_cast<double>(out.size()) < max_s * media::kSampleRate) {
+    auto n = dec->read(buf);
+    if (!n) return std::unexpected(n.error());
+    if (*n == 0) break;
+    out.insert(out.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*n));
+  }
+  return out;
+}
+
 std::string to_rttm(const std::vector<diarize::Turn>& turns, std::string_view file_id) {
   std::string out;
   char line[256];

@@ -2,6 +2,7 @@
 // diarization tests and the bench driver.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +19,9 @@ struct DiarizeRun {
 };
 
 Result<DiarizeRun> diarize_file(const std::string& path, const diarize::Params& params);
+
+// The whole file as 16 kHz mono samples (known-speaker clips); at most `max_s` seconds.
+Result<std::vector<std::int16_t>> decode_all(const std::string& path, double max_s = 120);
 
 // NIST RTTM, one line per turn; spaces in names become '_'.
 std::string to_rttm(const std::vector<diarize::Turn>& turns, std::string_view file_id);
