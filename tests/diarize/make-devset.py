@@ -87,7 +87,7 @@ def write_wav(path, samples):
 def to16k(src, dst, extra=()):
     """Converts to 16 kHz mono s16 and trims leading and trailing silence."""
     trim = ["silence", "1", "0.02", "0.3%", "reverse", "silence", "1", "0.02", "0.3%", "reverse"]
-    subprocess.run(["sox", src, "-r", str(RATE), "-c", "1", "-b", "16", dst, *extra, *trim],
+    subprocess.run(["sox", "-R", src, "-r", str(RATE), "-c", "1", "-b", "16", dst, *extra, *trim],
                    check=True, stderr=subprocess.DEVNULL)
 
 
@@ -171,9 +171,9 @@ def build(out_dir, name, turns, noise=0.0):
     if noise > 0:  # white noise at `noise` of full scale, mixed in
         tmp = path + ".clean.wav"
         os.replace(path, tmp)
-        subprocess.run(["sox", tmp, "-p", "synth", "whitenoise", "vol", str(noise)],
+        subprocess.run(["sox", "-R", tmp, "-p", "synth", "whitenoise", "vol", str(noise)],
                        check=True, stdout=open(path + ".noise", "wb"))
-        subprocess.run(["sox", "-m", tmp, "-t", "sox", path + ".noise", "-b", "16", path],
+        subprocess.run(["sox", "-R", "-m", tmp, "-t", "sox", path + ".noise", "-b", "16", path],
                        check=True)
         os.remove(tmp)
         os.remove(path + ".noise")
