@@ -3,6 +3,7 @@
 // parameter validation.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 #include <set>
 
@@ -209,6 +210,65 @@ TEST(DiarizeContract, EmptyInputOrderAndSingleFinish) {
   auto none = (*empty)->finish();
   ASSERT_TRUE(none);
   EXPECT_TRUE(none->empty());
+}
+
+}  // namespace
+}  // namespace soroka::diarize
+
+namespace soroka::diarize {
+namespace {
+
+// A buzz at f0 with its harmonics, 0.5-1 amplitude at syllable rate: enough of a "voice" for
+// the front end.
+std::vector<std::int16_t> buzz(double f0, double seconds, int rate) {
+  std::vector<std::int16_t> out(static_cast<std::size_t>(seconds * rate));
+  for (std::size_t t = 0; t < out.size(); ++t) {
+    double ts = static_cast<double>(t) / rate, v = 0, amp = 3000;
+    for (int h = 1; h * f0 < rate / 2.0 && h <= 10; ++h, amp *= 0.7)
+      v += amp * std::sin(2 * M_PI * f0 * h * ts);
+    out[t] = static_cast<std::int16_t>(v * (0.75 + 0.25 * std::sin(2 * M_PI * 4 * ts)));
+  }
+  return out;
+}
+
+TEST(DiarizeContract, OneLongSegmentIsReadInChunksAndCoveredWhole) {
+  // 5 min without a pause (nothing the segmenter would ever send, a caller might): analysed
+  // 20 s at a time, and the turns cover it end to end.
+  auto d = make_diarizer({});
+  ASSERT_TRUE(d);
+  segment::Segment s{16000 * 3, buzz(140, 300, 16000)};
+  ASSERT_TRUE((*d)->add(s));
+  auto turns = (*d)->finish();
+  ASSERT_TRUE(turns);
+  ASSERT_FALSE(turns->empty());
+  EXPECT_DOUBLE_EQ(turns->front().start_s, 3.0);
+  EXPECT_DOUBLE_EQ(turns->back().end_s, 303.0);
+  for (std::size_t i = 1; i < turns->size(); ++i)
+    EXPECT_LE((*turns)[i - 1].end_s, (*turns)[i].start_s + 1e-9) << "turns overlap";
+  EXPECT_EQ(turns->size(), 1u) << "one steady voice is one turn";
+}
+
+TEST(DiarizeContract, EightKilohertzInputWorks) {
+  Params p;
+  p.sample_rate = 8000;
+  auto d = make_diarizer(p);
+  ASSERT_TRUE(d);
+  std::int64_t at = 0;
+  for (int i = 0; i < 12; ++i) {
+    segment::Segment s{at, buzz(i % 2 ? 220 : 110, 3, 8000)};
+    ASSERT_TRUE((*d)->add(s));
+    at += 4 * 8000;
+  }
+  auto turns = (*d)->finish();
+  ASSERT_TRUE(turns);
+  ASSERT_EQ(turns->size(), 12u);
+  EXPECT_DOUBLE_EQ((*turns)[1].start_s, 4.0);
+  std::set<int> speakers;
+  for (std::size_t i = 0; i < turns->size(); ++i) {
+    speakers.insert((*turns)[i].speaker);
+    EXPECT_EQ((*turns)[i].speaker, (*turns)[i % 2].speaker) << i;
+  }
+  EXPECT_EQ(speakers.size(), 2u);
 }
 
 }  // namespace
