@@ -30,7 +30,7 @@ awk '{
   printf "diarize: overall DER %.2f %% (goal <= 4 %%): %s\n", 100 * d, (d <= 0.04 ? "PASS" : "FAIL")
   printf "diarize: worst dialogue %s %.2f %% (goal <= 12 %%): %s\n", wname, 100 * worst, (worst <= 0.12 ? "PASS" : "FAIL")
   printf "diarize: speaker count right on %d/%d dialogues: %s\n", ok, n, (ok == n ? "PASS" : "FAIL")
-}' "$BENCH_TMP/der.txt"
+}' "$BENCH_TMP/der.txt" | tee "$BENCH_TMP/report.txt"
 
 # 60 min of dialogue: the dev set's dialogues joined and repeated; 1 min: its first minute.
 parts=()
@@ -53,7 +53,7 @@ awk -v a="$rss1" -v b="$rss60" -v t="$turns" -v f="$found" 'BEGIN {
   r = b / a
   printf "diarize: peak RSS 1 min %.1f MiB, 60 min %.1f MiB (%d turns, %d speakers found): ratio %.3f (goal <= 1.2): %s\n",
     a / 1024, b / 1024, t, f, r, (r <= 1.2 ? "PASS" : "FAIL")
-}'
+}' | tee -a "$BENCH_TMP/report.txt"
 awk -v d="$dia_s" -v a="$audio_s" 'BEGIN {
   printf "diarize: %.1f s of diarization for %.0f s of audio: %.1f s per audio hour\n", d, a, d * 3600 / a
 }'
@@ -65,4 +65,6 @@ awk -v d="$dia5" -v t="$ELAPSED" 'BEGIN {
   r = d / t
   printf "diarize: 5 min: diarization %.2f s, soroka transcribe %.1f s wall: %.2f %% (goal <= 15 %%): %s\n",
     d, t, 100 * r, (r <= 0.15 ? "PASS" : "FAIL")
-}'
+}' | tee -a "$BENCH_TMP/report.txt"
+# Exit status: 1 when any goal is missed.
+! grep -q FAIL "$BENCH_TMP/report.txt"
