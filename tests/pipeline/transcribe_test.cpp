@@ -238,7 +238,9 @@ TEST(Stages, RunOnEverySegmentAndFinishOnce) {
   std::string all = concat_wavs({a, gap, b}, dir / "all.wav");
   int finished = 0;
   TranscribeOptions o;
-  o.stages.push_back([&] { return std::make_unique<CountingStage>(&finished); });
+  o.stages.push_back([&](double) -> Result<std::unique_ptr<engine::Stage>> {
+    return std::make_unique<CountingStage>(&finished);
+  });
   auto t = transcribe_file(stack().engine, all, o);
   ASSERT_TRUE(t) << t.error().message;
   EXPECT_EQ(finished, 1);

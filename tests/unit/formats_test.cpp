@@ -85,7 +85,7 @@ TEST(Timestamp, SyntaxAndRollover) {
 }
 
 TEST(Formats, ParseAndName) {
-  for (Format f : {Format::txt, Format::srt, Format::vtt, Format::json})
+  for (Format f : {Format::txt, Format::srt, Format::vtt, Format::json, Format::rttm})
     EXPECT_EQ(parse_format(to_string(f)), f);
   EXPECT_FALSE(parse_format("SRT"));
   EXPECT_FALSE(parse_format("doc"));
