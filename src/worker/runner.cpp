@@ -168,7 +168,8 @@ nlohmann::json sandbox_self(const RunnerParams& p) {
 // The diarization stage a job asks for: its options checked and its known voices' clips
 // decoded here, in the sandboxed worker (untrusted media never reach the service's FFmpeg).
 // Errors are the request's (invalid_request): the job fails without a retry.
-Result<pipeline::StageFactory> diarize_stage(const DiarizeRequest& d, Loaded& loaded, pipeline::ShedPoint& shed) {
+Result<pipeline::StageFactory> diarize_stage(const DiarizeRequest& d, Loaded& loaded, pipeline::ShedPoint& shed,
+                                             const pipeline::DiarizerMaker& make) {
   pipeline::SpeakerRequest r{d.speakers, d.min_speakers, d.max_speakers, {}};
   for (const auto& k : d.known) r.known.push_back({k.name, k.clip});
   auto params = pipeline::speaker_params(r);
@@ -179,6 +180,7 @@ Result<pipeline::StageFactory> diarize_stage(const DiarizeRequest& d, Loaded& lo
   setup.params = std::move(*loaded_params);
   setup.registry = &loaded.registry;
   setup.shed = &shed;
+  setup.make = make;
   return pipeline::StageFactory(
       [setup = std::move(setup)](double duration_s) { return pipeline::make_diarize_stage(setup, duration_s); });
 }
@@ -208,7 +210,7 @@ Result<void> write_result(const std::string& path, pipeline::Transcript& t, cons
 class Worker {
  public:
   Worker(const RunnerParams& p, Loaded& loaded)
-      : loaded_(loaded), out_(p.out_fd), inbox_(p.in_fd, [this] { shed(); }) {}
+      : loaded_(loaded), make_diarizer_(p.make_diarizer), out_(p.out_fd), inbox_(p.in_fd, [this] { shed(); }) {}
 
   int serve(const nlohmann::json& sandbox) {
     out_.send(encode_ready(PeakRss::now().rss_bytes, sandbox.dump()));
@@ -231,7 +233,7 @@ class Worker {
     peak_.reset();
     auto opts = job_options(job);
     if (job.diarize) {
-      auto stage = diarize_stage(*job.diarize, loaded_, shed_point_);
+      auto stage = diarize_stage(*job.diarize, loaded_, shed_point_, make_diarizer_);
       if (!stage) return report_failure(job, stage.error());
       opts.stages.push_back(std::move(*stage));
     }
@@ -279,6 +281,7 @@ class Worker {
   }
 
   Loaded& loaded_;
+  pipeline::DiarizerMaker make_diarizer_;
   pipeline::ShedPoint shed_point_;  // the running job's diarizer, if any
   Out out_;
   Inbox inbox_;
