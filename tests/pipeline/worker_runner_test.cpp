@@ -191,11 +191,14 @@ TEST(WorkerRunner, DiarizesWithTheStageItBuildsAndShedsItsDiarizer) {
   std::ifstream rf(dir / "d.json");
   auto result = nlohmann::json::parse(rf, nullptr, false);
   std::set<std::string> speakers;
+  std::size_t words = 0;
   for (const auto& s : result["segments"]) {
     speakers.insert(s.value("speaker", "<none>"));
+    words += s.value("words", nlohmann::json::array()).size();
     for (const auto& w : s["words"]) EXPECT_EQ(w["speaker"], s["speaker"]);
   }
   EXPECT_EQ(speakers, (std::set<std::string>{"Speaker 1", "Anna"})) << result.dump();
+  EXPECT_GE(words, 6u) << "pocketsphinx gives word timings (Capabilities::word_timings): words are assigned";
   std::ifstream lf(out);
   std::vector<nlohmann::json> said;
   for (std::string l; std::getline(lf, l);) said.push_back(nlohmann::json::parse(l, nullptr, false));
