@@ -137,6 +137,8 @@ class DiarizeStage final : public engine::Stage {
 
 Result<std::unique_ptr<engine::Stage>> make_diarize_stage(const DiarizeSetup& setup, double duration_s) {
   if (!setup.registry) return fail(FailureKind::internal, "diarization: no model registry", EINVAL);
+  // An idle reservation left by an earlier job is taken as it is: working_bytes is flat beyond
+  // its cap, and in a worker the real bound is the cgroup, sized with this job's figure.
   const std::uint64_t bytes = diarize::working_bytes(duration_s > 0 ? duration_s : kUnknownDurationS);
   auto lease = setup.registry->acquire<DiarizerMemory>(kDiarizerModel, bytes, [] {
     return Result<oomguard::LoadedModel>(oomguard::LoadedModel{std::make_shared<DiarizerMemory>(), std::nullopt});
