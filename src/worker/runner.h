@@ -20,6 +20,7 @@
 
 #include "config/settings.h"
 #include "engine/factory.h"
+#include "pipeline/speakers.h"
 
 namespace soroka::worker {
 
@@ -30,6 +31,8 @@ struct RunnerParams {
   // in the first dir (and the model dir) and writes results only in the second.
   std::string sandbox_input, sandbox_results;
   int in_fd = STDIN_FILENO, out_fd = STDOUT_FILENO;
+  // Makes the diarizer of a job that asks for one (tests inject a fake).
+  pipeline::DiarizerMaker make_diarizer = diarize::make_diarizer;
 };
 
 // Runs the worker until end of input or its own failure; returns the exit code (protocol.h).
