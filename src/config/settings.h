@@ -50,6 +50,10 @@ struct ServiceSettings {
   std::uint64_t key_max_jobs = 32;
   std::uint64_t key_submissions_per_minute = 120;
   std::uint64_t key_max_stored = 4ull << 30;
+  // [jobs] max_running_per_owner: jobs one owner (an API key) runs at once; the dispatcher
+  // starts the next queued job of another owner meanwhile. 0: no limit. The bot's users have
+  // telegram.user_max_running instead.
+  std::uint64_t max_running_per_owner = 0;
   // HTTP bounds (see http/limits.h for why these numbers).
   std::uint64_t max_connections = 1024;
   std::uint64_t max_connections_per_client = 256;
