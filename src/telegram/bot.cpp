@@ -158,7 +158,7 @@ void Bot::poll_loop() {
 // next call confirms them to Telegram. false: it failed and was waited out.
 bool Bot::poll_once(std::int64_t& offset, int& attempt) {
   json p = {{"offset", offset}, {"timeout", kPollTimeoutS}, {"limit", 100},
-            {"allowed_updates", json::array({"message"})}};
+            {"allowed_updates", json::array({"message", "callback_query"})}};
   auto r = api_->call("getUpdates", p, std::chrono::seconds(kPollTimeoutS));
   if (r && !r->is_array()) r = std::unexpected(ApiError{200, 200, "getUpdates result is not an array", 0, {}, true});
   if (!r) {
@@ -183,7 +183,7 @@ bool Bot::poll_once(std::int64_t& offset, int& attempt) {
   for (const auto& u : *r) {
     auto in = parse_update(u);
     if (!in) continue;
-    batch.push_back({in->update_id, in->chat_id, u.dump(-1, ' ', false, json::error_handler_t::replace), {}, 0, false});
+    batch.push_back({in->update_id, in->chat_id, u.dump(-1, ' ', false, json::error_handler_t::replace), {}, 0, 0, false});
     next = std::max(next, in->update_id + 1);
     if (in->content != Content::none) chats.insert(in->chat_id);
   }
@@ -264,6 +264,11 @@ void Bot::handle(const TakenUpdate& row) {
     return release();
   }
   const Lang lang = pick_lang(prefs ? prefs->lang : "", in->language_code);
+  if (in->content == Content::callback) {
+    handle_callback(*in, allowed(*in));
+    finish(row.update_id);
+    return release();
+  }
   if (!allowed(*in)) {
     spdlog::info("event=telegram_not_allowed user={} chat={}", in->user_id, in->chat_id);
     reply(*in, std::string(text(lang, Text::not_allowed)));

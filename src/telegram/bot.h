@@ -81,6 +81,9 @@ class Bot {
   // bot_commands.cpp
   void handle_command(const Incoming& in, Lang lang);
   std::string status_text(const Incoming& in, Lang lang);
+  static std::string job_state_text(const frontend::JobView& v, Lang lang);
+  void send_settings(const Incoming& in, Lang lang);
+  void handle_callback(const Incoming& in, bool allowed_user);
   std::string cancel_text(const Incoming& in, Lang lang);
   bool allowed(const Incoming& in) const;
   bool is_admin(std::int64_t user) const;
@@ -96,16 +99,20 @@ class Bot {
   frontend::Quotas quotas() const;
 
   // bot_delivery.cpp: progress and results
+ public:
+  enum class Delivery { answered, deferred, failed };  // failed: retried at the next rescan
+
+ private:
   void watch(const TakenUpdate& row, Lang lang, const std::string& format);
   void watch_loop();
   void look_at(Watched& w);
-  void deliver(Watched& w, const jobs::Job& job);
-  bool deliver_text(Watched& w, const std::string& text);
-  bool deliver_document(Watched& w, const std::string& body, const std::string& ext);
-  void edit(Watched& w, const std::string& text);
-  // Edits the update's placeholder into `text`, or sends it when there is none; true once the
-  // API confirmed it (or it already said so, or the chat blocked us).
-  bool edit_or_send(const TakenUpdate& row, std::int64_t chat, const std::string& text);
+  Delivery deliver(Watched& w, const jobs::Job& job);
+  Delivery deliver_document(Watched& w, const std::string& body, const std::string& ext);
+  Sent edit(Watched& w, const std::string& text);
+  // Edits the update's placeholder into `text`, or sends it when there is none; answered once
+  // the API confirmed it (or it already said so, or the chat blocked us).
+  Delivery edit_or_send(const TakenUpdate& row, std::int64_t chat, const std::string& text,
+                        Patience patience = Patience::wait);
   void finish(std::int64_t update_id);
 
   frontend::Caller caller(std::int64_t chat) const;
