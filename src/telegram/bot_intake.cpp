@@ -135,11 +135,14 @@ std::optional<std::string> Bot::fetch(const Incoming& in, const Media& m, std::s
   return dest;
 }
 
-// The service's quotas with the bot's per-user limit: a user's jobs running and waiting.
+// The service's quotas with the bot's per-user limits: a user's jobs running and waiting
+// (refused beyond, at submit), and running at once (the scheduler starts another user's job
+// meanwhile: jobs.max_running_per_owner for this user's jobs).
 frontend::Quotas Bot::quotas() const {
   const auto s = cfg();
   frontend::Quotas q = frontend::quotas_from(*s);
   q.max_jobs = s->telegram.user_max_running + s->telegram.user_max_queued;
+  q.max_running = s->telegram.user_max_running;
   return q;
 }
 
