@@ -101,14 +101,15 @@ class FakeBotApi {
   }
   // kind: voice, audio, video, video_note, document; declared_size 0: the content's size.
   std::int64_t push_media(std::int64_t chat, const std::string& kind, const std::string& content,
-                          std::uint64_t declared_size = 0, const std::string& mime = "audio/ogg") {
+                          std::uint64_t declared_size = 0, const std::string& mime = "audio/ogg",
+                          const std::string& file_name = "clip.ogg") {
     auto m = from(chat);
     m[kind] = {{"file_id", add_file(content)},
                {"file_unique_id", "u" + std::to_string(last_update_)},
                {"file_size", declared_size ? declared_size : content.size()},
                {"duration", 5},
                {"mime_type", mime}};
-    if (kind == "document" || kind == "audio") m[kind]["file_name"] = "clip.ogg";
+    if (kind == "document" || kind == "audio" || kind == "video") m[kind]["file_name"] = file_name;
     return push(m);
   }
 
