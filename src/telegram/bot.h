@@ -94,6 +94,8 @@ class Bot {
   std::optional<std::string> size_refusal(const Media& m, Lang lang) const;
   bool placeholder(TakenUpdate& row, const Incoming& in, Lang lang);
   std::optional<std::string> fetch(const Incoming& in, const Media& m, std::string& error);
+  std::expected<std::uint64_t, ApiError> download(const Incoming& in, const std::string& file_path,
+                                                  const std::string& dest, std::uint64_t max);
   void submit(TakenUpdate row, const Incoming& in, const std::string& path, Lang lang);
   void refused(const TakenUpdate& row, const frontend::Refused& r, Lang lang);
   frontend::Quotas quotas() const;

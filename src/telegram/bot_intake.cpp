@@ -125,7 +125,7 @@ std::optional<std::string> Bot::fetch(const Incoming& in, const Media& m, std::s
     if (!c) error = c.error().message;
     return c ? std::optional(dest) : std::nullopt;
   }
-  auto d = api_->download(file_path, dest, max);
+  auto d = download(in, file_path, dest, max);
   if (!d) {
     error = d.error().summary();
     spdlog::warn("event=telegram_download_failed chat={} error=\"{}\"", in.chat_id, log_escape(error));
@@ -133,6 +133,25 @@ std::optional<std::string> Bot::fetch(const Incoming& in, const Media& m, std::s
   }
   spdlog::info("event=telegram_downloaded chat={} update={} bytes={}", in.chat_id, in.update_id, *d);
   return dest;
+}
+
+// The download, tried again under the error policy while the failure is one that passes (a
+// dropped connection, a timeout, 5xx), at most kDownloadAttempts times; a file over the bound
+// or refused (4xx) is not fetched again.
+std::expected<std::uint64_t, ApiError> Bot::download(const Incoming& in, const std::string& file_path,
+                                                     const std::string& dest, std::uint64_t max) {
+  // 4 attempts: the backoff's 0.5 + 1 + 2 s ride out a restarting Bot API server.
+  constexpr int kDownloadAttempts = 4;
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  for (int attempt = 0;; ++attempt) {
+    auto d = api_->download(file_path, dest, max);
+    if (d || d.error().malformed || attempt + 1 >= kDownloadAttempts || stop_) return d;
+    const Decision why = decide(d.error(), attempt, std::uniform_real_distribution<double>(0, 1)(rng));
+    if (why.action != Action::backoff && why.action != Action::retry_after) return d;
+    spdlog::warn("event=telegram_download_retry chat={} attempt={} wait_ms={} error=\"{}\"", in.chat_id,
+                 attempt + 1, why.wait.count(), log_escape(d.error().summary()));
+    if (!sleep_for(why.wait)) return d;
+  }
 }
 
 // The service's quotas with the bot's per-user limits: a user's jobs running and waiting
