@@ -105,6 +105,12 @@ struct TelegramSettings {
   std::uint64_t user_max_queued = 5;
   std::chrono::milliseconds progress_interval{3000};  // between edits of a progress message
   std::string model = "pocketsphinx";                 // the model the bot's jobs use
+  // Webhook mode (soroka serve only): Telegram posts updates to this public https URL (a
+  // reverse proxy in front passes them to our listener at the URL's path) with the secret in
+  // X-Telegram-Bot-Api-Secret-Token. Empty: long polling.
+  std::string webhook_url;
+  std::string webhook_secret;       // 1-256 of A-Z a-z 0-9 _ -; never logged
+  std::string webhook_secret_file;  // or a file holding it (systemd LoadCredential=)
 };
 
 struct Settings {

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -53,6 +54,12 @@ class Bot {
   // start: its update is not done).
   void stop();
   const std::string& username() const { return username_; }
+  // Webhook mode (telegram.webhook_url): one update as Telegram posted it, recorded in the
+  // store (its own transaction, committed) before this returns 200, then queued for the
+  // handlers; Telegram re-posting it is answered 200 and ignored. 400: not an update; 503:
+  // the store failed (Telegram posts it again later). Thread-safe.
+  int take_update(std::string_view body);
+  bool webhook_mode() const { return !webhook_url_.empty(); }
 
   static constexpr std::size_t kQueueCap = 1000;
 
@@ -71,6 +78,9 @@ class Bot {
 
   // bot.cpp: polling and the work queue
   void poll_loop();
+  void webhook_loop();  // webhook mode: no polling, only the rescan and purge
+  void housekeep(std::chrono::steady_clock::time_point& last_rescan);
+  void unblock(const std::set<std::int64_t>& chats);
   bool poll_once(std::int64_t& offset, int& attempt);
   void rescan();
   void enqueue(std::int64_t update_id);
@@ -126,6 +136,7 @@ class Bot {
   Sender sender_;
   std::string username_;
   std::string uploads_;
+  std::string webhook_url_, webhook_secret_;  // webhook mode when the URL is set
 
   std::atomic<bool> stop_{false};
   std::mutex mu_;

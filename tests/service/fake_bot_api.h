@@ -99,6 +99,13 @@ class FakeBotApi {
     m["text"] = text;
     return push(m);
   }
+  // A voice message as an update's "message" (for posting to a webhook), its file added.
+  nlohmann::json voice_message(std::int64_t chat, const std::string& content) {
+    auto m = from(chat);
+    m["voice"] = {{"file_id", add_file(content)}, {"file_unique_id", "v" + std::to_string(chat)},
+                  {"file_size", content.size()}, {"duration", 5}, {"mime_type", "audio/ogg"}};
+    return m;
+  }
   // kind: voice, audio, video, video_note, document; declared_size 0: the content's size.
   std::int64_t push_media(std::int64_t chat, const std::string& kind, const std::string& content,
                           std::uint64_t declared_size = 0, const std::string& mime = "audio/ogg",
@@ -264,7 +271,9 @@ class FakeBotApi {
     if (inject(method, p, res)) return;
     if (method == "getUpdates") return get_updates(l, p, res);
     if (method == "getMe") return ok(res, {{"id", 42}, {"is_bot", true}, {"username", "SorokaTestBot"}});
-    if (method == "deleteWebhook" || method == "setMyCommands" || method == "sendChatAction") return ok(res, true);
+    if (method == "deleteWebhook" || method == "setWebhook" || method == "setMyCommands" ||
+        method == "sendChatAction")
+      return ok(res, true);
     if (method == "getFile") return get_file(p, res);
     if (method == "sendMessage") return send_message(p, res);
     if (method == "editMessageText") return edit_message(p, res);

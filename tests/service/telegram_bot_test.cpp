@@ -534,5 +534,75 @@ TEST_F(TelegramBot, ARateLimitOnOneChatDoesNotHoldUpTheOthers) {
   EXPECT_NE(bot.log().find("deferred=true"), std::string::npos);
 }
 
+// Webhook mode: setWebhook with the secret at start, no polling; posted updates need the secret
+// (compared in constant time), are bounded, recorded before 200 and answered once however
+// often Telegram posts them.
+TEST_F(TelegramBot, WebhookModeTakesPostedUpdatesOnceAndOnlyWithTheSecret) {
+  const std::string secret = "s3cret_Token-1";
+  ServeInstance serve({"SOROKA_TELEGRAM_TOKEN=" + api.token(), "SOROKA_TELEGRAM_API_URL=" + api.url(),
+                       "SOROKA_TELEGRAM_WEBHOOK_URL=https://bot.example.org/tg/hook-1",
+                       "SOROKA_TELEGRAM_WEBHOOK_SECRET=" + secret, "SOROKA_ENGINE_SIMULATION=true",
+                       "SOROKA_TELEGRAM_MODEL=sim-brief"});
+  ASSERT_TRUE(eventually([&] { return !api.calls("setWebhook").empty(); }, 20s));
+  const auto set = api.calls("setWebhook").front().params;
+  EXPECT_EQ(set.value("url", ""), "https://bot.example.org/tg/hook-1");
+  EXPECT_EQ(set.value("secret_token", ""), secret);
+  EXPECT_EQ(set["allowed_updates"], nlohmann::json::array({"message", "callback_query"}));
+  EXPECT_EQ(set.value("drop_pending_updates", true), false);
+  auto post = [&](const nlohmann::json& update, const std::string& with_secret) {
+    httplib::Headers h;
+    if (!with_secret.empty()) h.emplace("X-Telegram-Bot-Api-Secret-Token", with_secret);
+    auto r = serve.client().Post("/tg/hook-1", h, update.dump(), "application/json");
+    return r ? r->status : 0;
+  };
+  auto help = FakeBotApi::from(kChat);
+  help["text"] = "/help";
+  help["message_id"] = 1;
+  const nlohmann::json update = {{"update_id", 700001}, {"message", help}};
+  EXPECT_EQ(post(update, ""), 401);
+  EXPECT_EQ(post(update, "s3cret_Token-2"), 401);
+  EXPECT_EQ(post(update, secret + "x"), 401);
+  // 503 until the bot has started (Telegram retries), then 200.
+  ASSERT_TRUE(eventually([&] { return post(update, secret) == 200; }, 20s));
+  EXPECT_EQ(post(update, secret), 200);  // posted again (Telegram retrying): taken once
+  ASSERT_TRUE(eventually([&] { return any_with(api, kChat, "/settings"); }, 20s)) << [&] {
+    std::string out;
+    for (const auto& c : api.calls()) out += c.method + " " + c.params.dump() + "\n";
+    return out;
+  }();
+  EXPECT_EQ(post({{"no", "update"}}, secret), 400);
+  {
+    httplib::Headers h = {{"X-Telegram-Bot-Api-Secret-Token", secret}};
+    auto r = serve.client().Post("/tg/hook-1", h, std::string(2u << 20, ' '), "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 413);
+  }
+  const std::string ogg = voice_note();
+  ASSERT_FALSE(ogg.empty());
+  EXPECT_EQ(post({{"update_id", 700002}, {"message", api.voice_message(kChat + 1, ogg)}}, secret), 200);
+  ASSERT_TRUE(eventually([&] { return any_with(api, kChat + 1, "simulated transcript"); }, 90s));
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(api.messages(kChat).size(), 1u);
+  EXPECT_EQ(api.messages(kChat + 1).size(), 1u);
+  EXPECT_TRUE(api.calls("getUpdates").empty());
+  EXPECT_TRUE(api.calls("deleteWebhook").empty());
+}
+
+TEST_F(TelegramBot, WebhookModeNeedsServeAndASecret) {
+  BotInstance bot(api, {"SOROKA_TELEGRAM_WEBHOOK_URL=https://bot.example.org/hook"});
+  bot.launch();
+  EXPECT_EQ(bot.stop(0), 64);
+  EXPECT_NE(bot.log().find("webhook mode needs the HTTP listener"), std::string::npos) << bot.log();
+  // soroka serve without the secret: a configuration error naming it, before anything starts.
+  const std::string state = make_temp_dir("soroka-webhook-");
+  Process serve({SOROKA_BINARY, "serve", "--listen", "127.0.0.1:" + std::to_string(free_loopback_port()),
+                 "--state-dir", state},
+                {"SOROKA_ENGINE_SIMULATION=true", "SOROKA_TELEGRAM_TOKEN=" + api.token(),
+                 "SOROKA_TELEGRAM_API_URL=" + api.url(), "SOROKA_TELEGRAM_WEBHOOK_URL=https://bot.example.org/hook"});
+  EXPECT_EQ(serve.stop(0, 20s), 64);
+  std::error_code ec;
+  std::filesystem::remove_all(state, ec);
+}
+
 }  // namespace
 }  // namespace soroka::test

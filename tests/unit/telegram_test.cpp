@@ -16,6 +16,7 @@
 #include "telegram/retry_policy.h"
 #include "telegram/sender.h"
 #include "telegram/settings_keyboard.h"
+#include "telegram/webhook.h"
 #include "jobs/sqlite_db.h"
 #include <fmt/format.h>
 #include "telegram/texts.h"
@@ -284,6 +285,46 @@ TEST(TelegramUpdate, CallbackQueries) {
   json bad = cb;
   bad["callback_query"]["id"] = 5;
   EXPECT_EQ(parse_update(bad)->content, Content::none);
+}
+
+TEST(TelegramWebhook, SecretPathAndSecretRules) {
+  struct Match {
+    const char* got;
+    const char* want;
+    bool ok;
+  } matches[] = {{"abc", "abc", true}, {"abd", "abc", false}, {"ab", "abc", false}, {"abcd", "abc", false},
+                 {"", "abc", false},   {"", "", false},         {"ABC", "abc", false}};
+  for (const auto& m : matches) EXPECT_EQ(secret_matches(m.got, m.want), m.ok) << m.got << " vs " << m.want;
+  struct Path {
+    const char* url;
+    const char* path;  // "" : refused
+  } paths[] = {{"https://bot.example.org/tg/hook", "/tg/hook"},
+               {"https://bot.example.org:8443/a_b-c.d?x=1", "/a_b-c.d"},
+               {"https://bot.example.org/h#frag", "/h"},
+               {"https://bot.example.org", ""},
+               {"https://bot.example.org/", ""},
+               {"http://bot.example.org/tg", ""},
+               {"https://bot.example.org/{id}", ""},
+               {"https://bot.example.org/a%20b", ""}};
+  for (const auto& p : paths) {
+    auto r = webhook_path(p.url);
+    if (*p.path) {
+      ASSERT_TRUE(r) << p.url;
+      EXPECT_EQ(*r, p.path);
+    } else {
+      EXPECT_FALSE(r) << p.url;
+    }
+  }
+  Settings s;
+  EXPECT_FALSE(read_webhook_secret(s));  // none set
+  s.telegram.webhook_secret = " ok_Secret-9\n";
+  EXPECT_EQ(*read_webhook_secret(s), "ok_Secret-9");
+  for (std::string bad : {std::string("has space"), std::string("semi;colon"), std::string(257, 'a')}) {
+    s.telegram.webhook_secret = bad;
+    auto r = read_webhook_secret(s);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message.find(bad), std::string::npos);  // never the secret itself
+  }
 }
 
 // A server that answers every request with `body` (chunked when `chunked`).
