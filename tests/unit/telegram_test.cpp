@@ -425,13 +425,18 @@ TEST(TelegramClient, TokenNeverInAnError) {
   EXPECT_EQ(api.redact("https://x/bot77:VERY-SECRET/getMe"), "https://x/bot<token>/getMe");
 }
 
-TEST(TelegramSender, WaitsOutRateLimitsAndStopsAtABlockedChat) {
+// A Bot API client on a FakeBotApi, for the Sender's tests.
+struct FakeClient {
   test::FakeBotApi fake;
-  ApiParams p;
-  p.api_url = fake.url();
-  p.token = fake.token();
-  BotApi api(p);
+  BotApi api{ApiParams{fake.url(), fake.token()}};
   std::atomic<bool> stop{false};
+};
+
+TEST(TelegramSender, WaitsOutRateLimitsAndStopsAtABlockedChat) {
+  FakeClient c;
+  auto& fake = c.fake;
+  auto& api = c.api;
+  auto& stop = c.stop;
   std::int64_t blocked = 0;
   Sender sender(api, stop, [&](std::int64_t c) { blocked = c; }, BackoffParams{10ms, 50ms});
   fake.fail_next("sendMessage", 429, 1, 1);
@@ -453,13 +458,9 @@ TEST(TelegramSender, WaitsOutRateLimitsAndStopsAtABlockedChat) {
 // Patience::defer: a 429 on one chat is not waited out in the call; that chat is refused until
 // its retry_after has passed, and every other chat is served at once.
 TEST(TelegramSender, ARateLimitedChatWaitsAloneWhenDeferring) {
-  test::FakeBotApi fake;
-  ApiParams p;
-  p.api_url = fake.url();
-  p.token = fake.token();
-  BotApi api(p);
-  std::atomic<bool> stop{false};
-  Sender sender(api, stop, nullptr, BackoffParams{10ms, 50ms});
+  FakeClient c;
+  auto& fake = c.fake;
+  Sender sender(c.api, c.stop, nullptr, BackoffParams{10ms, 50ms});
   fake.fail_next("sendMessage", 429, 1, 30, /*chat=*/5);
   auto a = sender.send("sendMessage", {{"chat_id", 5}, {"text", "a"}}, 5, Patience::defer);
   EXPECT_EQ(a.status, Sent::deferred);
