@@ -127,6 +127,10 @@ class FakeBotApi {
     std::lock_guard l(mu_);
     failures_[method].push_back({status, count, retry_after, chat});
   }
+  void clear_failures() {
+    std::lock_guard l(mu_);
+    failures_.clear();
+  }
   // The next `count` calls of `method` ("download" for file downloads) lose their connection:
   // `after_acting` does what was asked and closes the socket halfway through the answer (the
   // caller cannot tell whether it happened); otherwise the socket closes before anything is

@@ -534,6 +534,27 @@ TEST_F(TelegramBot, ARateLimitOnOneChatDoesNotHoldUpTheOthers) {
   EXPECT_NE(bot.log().find("deferred=true"), std::string::npos);
 }
 
+// The document went, the placeholder's edit has not (Telegram fails it), then kill -9: after
+// the restart the placeholder is edited and the document is not sent again (document_id).
+TEST_F(TelegramBot, KilledAfterTheDocumentWentDoesNotSendItTwice) {
+  const std::string ogg = voice_note();
+  ASSERT_FALSE(ogg.empty());
+  BotInstance bot(api, {"SOROKA_TELEGRAM_MODEL=sim-brief"});
+  ASSERT_TRUE(bot.start()) << bot.log();
+  api.push_text(kChat, "/format file");
+  ASSERT_TRUE(eventually([&] { return any_with(api, kChat, "Format: file"); }, 20s)) << bot.log();
+  api.fail_next("editMessageText", 500, 100000);
+  api.push_media(kChat, "voice", ogg);
+  ASSERT_TRUE(eventually([&] { return api.documents(kChat).size() == 1; }, 90s)) << bot.log();
+  std::this_thread::sleep_for(1s);  // the edit after it is failing and backing off
+  bot.crash();
+  api.clear_failures();
+  ASSERT_TRUE(bot.start()) << bot.log();
+  ASSERT_TRUE(eventually([&] { return any_with(api, kChat, "the transcript is in the file"); }, 60s)) << bot.log();
+  std::this_thread::sleep_for(2s);
+  EXPECT_EQ(api.documents(kChat).size(), 1u);
+}
+
 // Webhook mode: setWebhook with the secret at start, no polling; posted updates need the secret
 // (compared in constant time), are bounded, recorded before 200 and answered once however
 // often Telegram posts them.
