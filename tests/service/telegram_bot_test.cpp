@@ -102,6 +102,25 @@ class TelegramBot : public ::testing::Test {
   void SetUp() override {
     if (auto m = missing_media_tools(); !m.empty()) GTEST_SKIP() << m;
   }
+  // The voice note the media tests send, made once for the test binary.
+  static const std::string& note() {
+    static const std::string ogg = voice_note();
+    return ogg;
+  }
+  // Starts `bot` and sends it the voice note from kChat; false (a failure added) when either
+  // could not be done.
+  bool start_with_voice(BotInstance& bot) {
+    if (note().empty()) {
+      ADD_FAILURE() << "the voice note could not be made";
+      return false;
+    }
+    if (!bot.start()) {
+      ADD_FAILURE() << bot.log();
+      return false;
+    }
+    api.push_media(kChat, "voice", note());
+    return true;
+  }
   FakeBotApi api;
 };
 
@@ -131,11 +150,8 @@ TEST_F(TelegramBot, WrongTokenIsAClearErrorAndTheTokenIsNeverLogged) {
 }
 
 TEST_F(TelegramBot, VoiceMessageGetsItsTranscriptInThePlaceholder) {
-  const std::string ogg = voice_note();
-  ASSERT_FALSE(ogg.empty());
   BotInstance bot(api, {});
-  ASSERT_TRUE(bot.start()) << bot.log();
-  api.push_media(kChat, "voice", ogg);
+  ASSERT_TRUE(start_with_voice(bot));
   // pocketsphinx on 5 s of flite speech: a word of it is recognised.
   ASSERT_TRUE(eventually([&] {
     auto m = api.messages(kChat);
@@ -187,8 +203,8 @@ TEST_F(TelegramBot, OversizeDeclaredFileIsRefusedNamingTheLimitWithoutADownload)
 }
 
 TEST_F(TelegramBot, InjectedRateLimitsAndServerErrorsLoseNothing) {
-  const std::string ogg = voice_note();
-  ASSERT_FALSE(ogg.empty());
+  const std::string& ogg = note();
+  ASSERT_FALSE(ogg.empty()) << "the voice note could not be made";
   BotInstance bot(api, {"SOROKA_TELEGRAM_MODEL=sim-brief"});
   ASSERT_TRUE(bot.start()) << bot.log();
   api.fail_next("getUpdates", 500, 2);
@@ -205,11 +221,8 @@ TEST_F(TelegramBot, InjectedRateLimitsAndServerErrorsLoseNothing) {
 }
 
 TEST_F(TelegramBot, KilledMidJobThenRestartedRepliesExactlyOnce) {
-  const std::string ogg = voice_note();
-  ASSERT_FALSE(ogg.empty());
   BotInstance bot(api, {"SOROKA_TELEGRAM_MODEL=sim-brief"});
-  ASSERT_TRUE(bot.start()) << bot.log();
-  api.push_media(kChat, "voice", ogg);
+  ASSERT_TRUE(start_with_voice(bot));
   ASSERT_TRUE(eventually([&] { return any_with(api, kChat, "Transcribing"); }, 60s)) << bot.log();
   bot.crash();
   const auto before = api.messages(kChat);
@@ -223,11 +236,8 @@ TEST_F(TelegramBot, KilledMidJobThenRestartedRepliesExactlyOnce) {
 }
 
 TEST_F(TelegramBot, CancelStopsTheUsersJob) {
-  const std::string ogg = voice_note();
-  ASSERT_FALSE(ogg.empty());
   BotInstance bot(api, {"SOROKA_TELEGRAM_MODEL=sim-slow"});
-  ASSERT_TRUE(bot.start()) << bot.log();
-  api.push_media(kChat, "voice", ogg);
+  ASSERT_TRUE(start_with_voice(bot));
   ASSERT_TRUE(eventually([&] { return !api.messages(kChat).empty(); }, 30s)) << bot.log();
   // The placeholder shows the job's progress: the watcher has it, so its job id is recorded
   // (event=job_queued comes a few ms before that: /cancel could find no job yet).
@@ -249,8 +259,8 @@ TEST_F(TelegramBot, AllowlistRefusesOthers) {
 }
 
 TEST_F(TelegramBot, FormatFileSendsADocumentWithTheOpeningAsCaption) {
-  const std::string ogg = voice_note();
-  ASSERT_FALSE(ogg.empty());
+  const std::string& ogg = note();
+  ASSERT_FALSE(ogg.empty()) << "the voice note could not be made";
   BotInstance bot(api, {"SOROKA_TELEGRAM_MODEL=sim-brief"});
   ASSERT_TRUE(bot.start()) << bot.log();
   api.push_text(kChat, "/format file");
@@ -272,8 +282,8 @@ TEST_F(TelegramBot, ConflictIsLoggedAndWaitedOutAndABlockedChatIsLeftAlone) {
   EXPECT_NE(bot.log().find("event=telegram_conflict"), std::string::npos);
   // The user blocked the bot: the placeholder gets 403, and nothing more is fetched for or
   // sent to that chat (a job already running would be kept; its answer is not sent).
-  const std::string ogg = voice_note();
-  ASSERT_FALSE(ogg.empty());
+  const std::string& ogg = note();
+  ASSERT_FALSE(ogg.empty()) << "the voice note could not be made";
   api.fail_next("sendMessage", 403);
   api.push_media(kChat + 1, "voice", ogg);
   ASSERT_TRUE(eventually([&] { return bot.log().find("event=telegram_chat_blocked chat=5002") != std::string::npos; }, 30s))
@@ -438,11 +448,8 @@ TEST_F(TelegramBot, EachMediaTypeFromRealFilesGetsOneTranscript) {
 }
 
 TEST_F(TelegramBot, ALongTranscriptGoesAsATextDocumentWithTheOpeningAsCaption) {
-  const std::string ogg = voice_note();
-  ASSERT_FALSE(ogg.empty());
   BotInstance bot(api, {"SOROKA_TELEGRAM_MODEL=sim-verbose"});
-  ASSERT_TRUE(bot.start()) << bot.log();
-  api.push_media(kChat, "voice", ogg);
+  ASSERT_TRUE(start_with_voice(bot));
   ASSERT_TRUE(eventually([&] { return any_with(api, kChat, "the transcript is in the file"); }, 90s)) << bot.log();
   const auto docs = api.documents(kChat);
   ASSERT_EQ(docs.size(), 1u);
@@ -458,8 +465,8 @@ TEST_F(TelegramBot, ALongTranscriptGoesAsATextDocumentWithTheOpeningAsCaption) {
 // Connections dropped halfway through the answer (after Telegram acted) and before it: every
 // media message still gets exactly one transcript, and no message is sent twice.
 TEST_F(TelegramBot, DroppedConnectionsLoseNothingAndAnswerOnce) {
-  const std::string ogg = voice_note();
-  ASSERT_FALSE(ogg.empty());
+  const std::string& ogg = note();
+  ASSERT_FALSE(ogg.empty()) << "the voice note could not be made";
   BotInstance bot(api, {"SOROKA_TELEGRAM_MODEL=sim-brief"});
   ASSERT_TRUE(bot.start()) << bot.log();
   api.drop_next("getUpdates", 2, /*after_acting=*/true);
@@ -484,8 +491,8 @@ TEST_F(TelegramBot, DroppedConnectionsLoseNothingAndAnswerOnce) {
 // Places in line and the per-user running limit: a user's three jobs run one at a time, the
 // waiting ones say where they are, and another user's job, sent later, is not held behind them.
 TEST_F(TelegramBot, PlacesInLineAndOneRunningJobPerUser) {
-  const std::string ogg = voice_note();
-  ASSERT_FALSE(ogg.empty());
+  const std::string& ogg = note();
+  ASSERT_FALSE(ogg.empty()) << "the voice note could not be made";
   BotInstance bot(api, {"SOROKA_TELEGRAM_MODEL=sim-brief"});
   ASSERT_TRUE(bot.start()) << bot.log();
   for (int i = 0; i < 3; ++i) api.push_media(kChat, "voice", ogg);
@@ -510,8 +517,8 @@ TEST_F(TelegramBot, PlacesInLineAndOneRunningJobPerUser) {
 // A 429 with a long retry_after on one chat: the watcher goes on serving the others meanwhile
 // (per-chat backoff) and the limited chat still gets its answer once, after the wait.
 TEST_F(TelegramBot, ARateLimitOnOneChatDoesNotHoldUpTheOthers) {
-  const std::string ogg = voice_note();
-  ASSERT_FALSE(ogg.empty());
+  const std::string& ogg = note();
+  ASSERT_FALSE(ogg.empty()) << "the voice note could not be made";
   BotInstance bot(api, {"SOROKA_TELEGRAM_MODEL=sim-brief"});
   ASSERT_TRUE(bot.start()) << bot.log();
   api.fail_next("editMessageText", 429, 1, 10, kChat);
@@ -539,8 +546,8 @@ TEST_F(TelegramBot, ARateLimitOnOneChatDoesNotHoldUpTheOthers) {
 // The document went, the placeholder's edit has not (Telegram fails it), then kill -9: after
 // the restart the placeholder is edited and the document is not sent again (document_id).
 TEST_F(TelegramBot, KilledAfterTheDocumentWentDoesNotSendItTwice) {
-  const std::string ogg = voice_note();
-  ASSERT_FALSE(ogg.empty());
+  const std::string& ogg = note();
+  ASSERT_FALSE(ogg.empty()) << "the voice note could not be made";
   BotInstance bot(api, {"SOROKA_TELEGRAM_MODEL=sim-brief"});
   ASSERT_TRUE(bot.start()) << bot.log();
   api.push_text(kChat, "/format file");
@@ -600,8 +607,8 @@ TEST_F(TelegramBot, WebhookModeTakesPostedUpdatesOnceAndOnlyWithTheSecret) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 413);
   }
-  const std::string ogg = voice_note();
-  ASSERT_FALSE(ogg.empty());
+  const std::string& ogg = note();
+  ASSERT_FALSE(ogg.empty()) << "the voice note could not be made";
   EXPECT_EQ(post({{"update_id", 700002}, {"message", api.voice_message(kChat + 1, ogg)}}, secret), 200);
   ASSERT_TRUE(eventually([&] { return any_with(api, kChat + 1, "simulated transcript"); }, 90s));
   std::this_thread::sleep_for(1s);
