@@ -279,7 +279,7 @@ void HttpApi::install(http::Server& server) {
   server.set_gate(
       [p](const http::Request& req, const http::Route& route) -> std::optional<http::Response> {
         p->ctx.metrics.requests.fetch_add(1, std::memory_order_relaxed);
-        if (route.pattern == "/healthz") return std::nullopt;
+        if (route.pattern == "/healthz" || route.own_auth) return std::nullopt;
         if (route.pattern == "/metrics" && req.peer_loopback) return std::nullopt;
         if (p->caller_of(req)) return std::nullopt;
         return to_response(unauthorized());

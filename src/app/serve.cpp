@@ -33,6 +33,7 @@
 #include "service/systemd_notify.h"
 #include "service/store_health.h"
 #include "telegram/bot.h"
+#include "telegram/webhook.h"
 #include "util/durable.h"
 #include "util/text.h"
 #include "util/log.h"
@@ -113,6 +114,22 @@ std::string status_line(const oomguard::Monitor& mon, jobs::JobQueue& store,
                      to_mib(snap.limit_bytes), snap.used_percent,
                      queue ? fmt::format("{}", *queue) : std::string("?"), scheduler.running(),
                      scheduler.idle_workers());
+}
+
+// Webhook mode: the update route at telegram.webhook_url's path, checking its secret. false: a
+// configuration error (logged); true also when there is no webhook.
+bool install_telegram_webhook(const Settings& s, http::Server& server, telegram::WebhookSlot& slot) {
+  if (s.telegram.webhook_url.empty() || !telegram_configured(s)) return true;
+  auto path = telegram::webhook_path(s.telegram.webhook_url);
+  auto secret = path ? telegram::read_webhook_secret(s) : Result<std::string>(std::unexpected(path.error()));
+  if (!path || !secret) {
+    spdlog::error("event=config_error key=telegram.webhook_url error=\"{}\"",
+                  log_escape(path ? secret.error().message : path.error().message));
+    return false;
+  }
+  telegram::install_webhook(server, *path, *secret, slot);
+  spdlog::info("event=telegram_webhook_route path=\"{}\"", log_escape(*path));
+  return true;
 }
 
 // The bot's /stats for admins: jobs by state, memory, workers' OOM kills, uptime.
@@ -236,6 +253,10 @@ int serve(const ServeOptions& o, Settings initial) {
     spdlog::error("event=config_error key=telegram.token error=\"soroka bot needs the bot's token: set "
                   "telegram.token, telegram.token_file or SOROKA_TELEGRAM_TOKEN\"");
     return 64;
+  } else if (!settings->telegram.webhook_url.empty()) {
+    spdlog::error("event=config_error key=telegram.webhook_url error=\"webhook mode needs the HTTP listener of "
+                  "soroka serve; soroka bot polls: leave telegram.webhook_url empty\"");
+    return 64;
   }
   const std::string state = resolve_state_dir(o, *settings);
   const std::string uploads = state + "/uploads", results = state + "/results";
@@ -314,6 +335,8 @@ int serve(const ServeOptions& o, Settings initial) {
 
   std::atomic<bool> accepting{true};
   oomguard::Monitor& mon = **monitor;
+  // Where the webhook route finds the bot (declared before the server, which outlives it).
+  telegram::WebhookSlot webhook;
   // `soroka bot` has no HTTP server; `soroka serve` binds before anything is served.
   std::unique_ptr<http::Server> http_server;
   if (o.http) {
@@ -371,6 +394,7 @@ int serve(const ServeOptions& o, Settings initial) {
     spdlog::info("event=api_keys count={}", keys->size());
     api = std::make_unique<api::HttpApi>(ctx, std::move(*keys));
     api->install(*http_server);
+    if (!install_telegram_webhook(*settings, *http_server, webhook)) return 64;
   }
   // Memory levels reach the scheduler as they change (the monitor's listener, on its callback
   // thread); the current one first.
@@ -403,6 +427,7 @@ int serve(const ServeOptions& o, Settings initial) {
       return stop_early();
     }
     bot = std::move(*b);
+    webhook.set(bot.get());
   }
 
   // systemd (Type=notify): READY=1 now that the port listens; STATUS= and, while healthy,
@@ -467,6 +492,7 @@ int serve(const ServeOptions& o, Settings initial) {
   // Running jobs get the shutdown timeout; what is not done goes back to the queue, and
   // synchronous clients waiting on them get their answer (or a 504) before the server stops.
   // The bot stops taking updates first; what it has taken is in its store for the next start.
+  webhook.set(nullptr);
   if (bot) bot->stop();
   mon.remove(level_listener);
   scheduler.shutdown(settings_store.current()->service.shutdown_timeout);

@@ -161,6 +161,9 @@ const std::vector<Field>& fields() {
       {"jobs", "max_queue", Kind::count, "queued jobs beyond which uploads get 503",
        [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.service.max_queue = v; },
        [](const Settings& s) { return fmt::format("{}", s.service.max_queue); }},
+      {"jobs", "max_running_per_owner", Kind::count_or_off, "jobs one API key runs at once (0: no limit)",
+       [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.service.max_running_per_owner = v; },
+       [](const Settings& s) { return fmt::format("{}", s.service.max_running_per_owner); }},
       {"jobs", "max_attempts", Kind::count, "runs a job may fail (OOM kill, crash) before it fails",
        [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.service.max_attempts = v; },
        [](const Settings& s) { return fmt::format("{}", s.service.max_attempts); }},
@@ -233,6 +236,15 @@ const std::vector<Field>& fields() {
       {"telegram", "progress_interval_ms", Kind::millis, "least time between edits of a progress message",
        [](Settings& s, auto, std::uint64_t v, auto, auto&) { s.telegram.progress_interval = ms(v); },
        [](const Settings& s) { return fmt::format("{}", s.telegram.progress_interval.count()); }},
+      {"telegram", "webhook_url", Kind::text, "public https URL Telegram posts updates to (empty: long polling)",
+       [](Settings& s, auto, auto, auto, const std::string& t) { s.telegram.webhook_url = t; },
+       [](const Settings& s) { return s.telegram.webhook_url; }},
+      {"telegram", "webhook_secret", Kind::text, "the webhook's secret token; never logged",
+       [](Settings& s, auto, auto, auto, const std::string& t) { s.telegram.webhook_secret = t; },
+       [](const Settings& s) { return s.telegram.webhook_secret.empty() ? std::string() : std::string("(set)"); }},
+      {"telegram", "webhook_secret_file", Kind::text, "a file holding the webhook's secret token",
+       [](Settings& s, auto, auto, auto, const std::string& t) { s.telegram.webhook_secret_file = t; },
+       [](const Settings& s) { return s.telegram.webhook_secret_file; }},
       {"telegram", "model", Kind::text, "the model the bot's jobs use",
        [](Settings& s, auto, auto, auto, const std::string& t) { s.telegram.model = t; },
        [](const Settings& s) { return s.telegram.model; }},
@@ -356,6 +368,10 @@ Result<void> validate(const Settings& s, const std::string& origin) {
       if (!parse::i64(id))
         return fail(fmt::format("{}: invalid telegram user id \"{}\": expected an integer", origin, id),
                     EINVAL);
+  if (!s.telegram.webhook_url.empty() && !s.telegram.webhook_url.starts_with("https://"))
+    return fail(fmt::format("{}: invalid telegram.webhook_url = \"{}\": Telegram posts only to https:// URLs",
+                            origin, s.telegram.webhook_url),
+                EINVAL);
   if (!s.telegram.api_url.starts_with("https://") && !s.telegram.api_url.starts_with("http://"))
     return fail(fmt::format("{}: invalid telegram.api_url = \"{}\": expected http:// or https://", origin,
                             s.telegram.api_url),

@@ -50,6 +50,10 @@ struct ServiceSettings {
   std::uint64_t key_max_jobs = 32;
   std::uint64_t key_submissions_per_minute = 120;
   std::uint64_t key_max_stored = 4ull << 30;
+  // [jobs] max_running_per_owner: jobs one owner (an API key) runs at once; the dispatcher
+  // starts the next queued job of another owner meanwhile. 0: no limit. The bot's users have
+  // telegram.user_max_running instead.
+  std::uint64_t max_running_per_owner = 0;
   // HTTP bounds (see http/limits.h for why these numbers).
   std::uint64_t max_connections = 1024;
   std::uint64_t max_connections_per_client = 256;
@@ -101,6 +105,12 @@ struct TelegramSettings {
   std::uint64_t user_max_queued = 5;
   std::chrono::milliseconds progress_interval{3000};  // between edits of a progress message
   std::string model = "pocketsphinx";                 // the model the bot's jobs use
+  // Webhook mode (soroka serve only): Telegram posts updates to this public https URL (a
+  // reverse proxy in front passes them to our listener at the URL's path) with the secret in
+  // X-Telegram-Bot-Api-Secret-Token. Empty: long polling.
+  std::string webhook_url;
+  std::string webhook_secret;       // 1-256 of A-Z a-z 0-9 _ -; never logged
+  std::string webhook_secret_file;  // or a file holding it (systemd LoadCredential=)
 };
 
 struct Settings {

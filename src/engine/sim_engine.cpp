@@ -31,6 +31,9 @@ const std::vector<SimProfile>& profiles() {
       // Small and a few seconds long: for stall and storage-failure tests.
       {"sim-brief", 32 * kMB, 16 * kMB, 4.0, false},
       {"sim-leak", 273 * kMB, 32 * kMB, 60.0, true},
+      // A transcript of ~5,000 characters, beyond one Telegram message (4096): for the bot's
+      // document replies.
+      {"sim-verbose", 32 * kMB, 16 * kMB, 1.0, false, 80},
   };
   return p;
 }
@@ -65,7 +68,8 @@ class SimSession final : public Session {
     if (seg.samples.empty() || worked_) return out;
     worked_ = true;
     if (auto r = profile_.leaks ? leak() : work(); !r) return std::unexpected(r.error());
-    out.text = "[simulated transcript from " + profile_.name + ": not speech recognition]";
+    const std::string sentence = "[simulated transcript from " + profile_.name + ": not speech recognition]";
+    for (int i = 0; i < profile_.repeat; ++i) out.text += (i ? "\n" : "") + sentence;
     return out;
   }
 

@@ -25,6 +25,7 @@ struct SimProfile {
   std::uint64_t working_bytes = 0;  // a session's, on top of the model; halved per degrade level
   double seconds = 1.0;             // how long the "work" of one transcription takes
   bool leaks = false;
+  int repeat = 1;  // the transcript's sentence this many times (a long transcript)
 };
 
 // The profiles by name ("sim-tiny", ...); nullopt for any other name.

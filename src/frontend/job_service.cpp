@@ -85,6 +85,7 @@ Quotas quotas_from(const Settings& s) {
   q.max_jobs = s.service.key_max_jobs;
   q.submissions_per_minute = s.service.key_submissions_per_minute;
   q.max_stored_bytes = s.service.key_max_stored;
+  q.max_running = s.service.max_running_per_owner;
   return q;
 }
 
@@ -153,6 +154,8 @@ Outcome<std::string> JobService::store_job(const Caller& caller, const Submissio
   spec.max_queued = static_cast<std::int64_t>(q.max_queue);
   spec.max_active_by_submitter = static_cast<std::int64_t>(q.max_jobs);
   spec.max_bytes_by_submitter = q.max_stored_bytes;
+  if (!caller.sees_all)
+    spec.max_running_per_owner = static_cast<std::int32_t>(std::min<std::uint64_t>(q.max_running, 1'000'000));
   auto id = ctx_.store.submit(spec);
   if (id) return std::move(*id);
   const int code = id.error().code;
@@ -193,6 +196,8 @@ Outcome<JobView> JobService::get(const std::string& id, const Caller& caller) {
   if (job && owns(caller, *job)) {
     JobView v{std::move(*job), false};
     v.waiting_for_memory = v.job.state == JobState::running && ctx_.runner.waiting_for_memory(id);
+    if (v.job.state == JobState::queued)
+      if (auto p = ctx_.store.queue_position(id); p) v.place = *p;  // unread: shown as no place
     return v;
   }
   if (!job && job.error().code != ENOENT)

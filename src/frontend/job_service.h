@@ -62,6 +62,9 @@ struct Quotas {
   std::uint64_t max_jobs = 0;                // queued or running per submitter; 0: no limit
   std::uint64_t submissions_per_minute = 0;  // 0: no limit
   std::uint64_t max_stored_bytes = 0;        // inputs kept per submitter; 0: no limit
+  // Running at once per submitter (the scheduler passes over its other jobs); 0: no limit.
+  // Not applied to a caller that sees_all (a single-user service).
+  std::uint64_t max_running = 0;
 };
 Quotas quotas_from(const Settings& s);  // the server.key_* and jobs.* keys
 
@@ -87,6 +90,7 @@ struct Submitted {
 struct JobView {
   jobs::Job job;
   bool waiting_for_memory = false;  // claimed, its worker waits for the memory it reserves
+  std::int64_t place = 0;           // queued: its place in line (1: next); 0 otherwise
 };
 
 // The state of the service a submission is admitted against (each may be empty: all well).

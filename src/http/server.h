@@ -88,6 +88,7 @@ struct Route {
   bool multipart = false;  // the body is parsed as multipart/form-data (on_form)
   bool reserved = false;   // may use the reserved capacity (/healthz, /metrics)
   bool inline_complete = false;  // complete() runs on the event loop (must not block)
+  bool own_auth = false;  // the route checks its caller itself (the Telegram webhook's secret)
   // Makes the request's handler, or refuses the request (auth, capacity) with a response.
   std::function<std::unique_ptr<Handler>(const Request&, std::optional<Response>& refuse)> make;
 };

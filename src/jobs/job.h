@@ -57,6 +57,9 @@ struct JobSpec {
   std::int64_t max_queued = 0;
   std::int64_t max_active_by_submitter = 0;
   std::uint64_t max_bytes_by_submitter = 0;
+  // The submitter is the job's owner: claim_next() with an owner chooser does not start this
+  // job while that many of the owner's jobs run (the HTTP API's key, the bot's user). 0: none.
+  std::int32_t max_running_per_owner = 0;
 };
 
 // Who holds a running job's lease: a process on a node. recover() asks whether it still lives.

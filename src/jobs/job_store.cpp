@@ -33,7 +33,7 @@ constexpr std::string_view kColumns =
     "priority, attempts, max_attempts, degrade, runs, last_error, progress, result_text, "
     "result_path, estimated_peak_bytes, observed_peak_bytes, created_at, started_at, "
     "finished_at, updated_at, lease_node, lease_pid, lease_expires_at, cancel_requested, "
-    "failure_kind";
+    "failure_kind, max_running_per_owner";
 enum Col : int {
   kSeq,
   kId,
@@ -64,7 +64,8 @@ enum Col : int {
   kLeasePid,
   kLeaseExpires,
   kCancelRequested,
-  kFailureKind
+  kFailureKind,
+  kMaxRunningPerOwner
 };
 
 std::string select_jobs(std::string_view rest) {
@@ -113,6 +114,7 @@ Job read_job(const Query& q) {
   j.spec.priority = db_i32(q.i64(kPriority));
   j.spec.max_attempts = db_i32(q.i64(kMaxAttempts));
   j.spec.estimated_peak_bytes = from_db_u64(q.i64(kEstimatedPeak));
+  j.spec.max_running_per_owner = db_i32(q.i64(kMaxRunningPerOwner));
   j.attempts = db_i32(q.i64(kAttempts));
   j.degrade = db_i32(q.i64(kDegrade));
   j.runs = db_i32(q.i64(kRuns));
@@ -427,7 +429,8 @@ Result<std::string> SqliteJobStore::submit(const JobSpec& spec) {
   auto q = c.query(
       "INSERT INTO jobs (id, state, kind, params, submitter, dedup_key, input_path, "
       "original_name, size_bytes, priority, max_attempts, estimated_peak_bytes, created_at, "
-      "updated_at) VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)");
+      "updated_at, max_running_per_owner) "
+      "VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)");
   if (!q) return err(q);
   q->bind(1, *id)
       .bind(2, spec.kind)
@@ -440,7 +443,8 @@ Result<std::string> SqliteJobStore::submit(const JobSpec& spec) {
       .bind(9, std::int64_t{spec.priority})
       .bind(10, std::int64_t{spec.max_attempts})
       .bind(11, db_u64(spec.estimated_peak_bytes))
-      .bind(12, db_time(now));
+      .bind(12, db_time(now))
+      .bind(13, std::int64_t{std::max(0, spec.max_running_per_owner)});
   if (auto r = q->run(); !r) return err(r, "submitting a job");
   if (auto r = impl_->commit(*txn, "submit"); !r) return err(r, "submitting a job");
   return std::move(*id);
@@ -487,8 +491,62 @@ Result<std::vector<Job>> SqliteJobStore::list(const ListFilter& filter) {
   return jobs;
 }
 
+namespace {
+
+// The queue's head: the highest priority, then the oldest. nullopt: the queue is empty.
+Result<std::optional<std::int64_t>> head_seq(Connection& c) {
+  auto q = c.query("SELECT seq FROM jobs WHERE state = 'queued' ORDER BY priority DESC, seq LIMIT 1");
+  if (!q) return err(q);
+  auto row = q->step();
+  if (!row) return err(row);
+  return *row ? std::optional(q->i64(0)) : std::nullopt;
+}
+
+Result<RunningByOwner> running_by_owner(Connection& c) {
+  auto q = c.query("SELECT submitter, count(*) FROM jobs WHERE state = 'running' GROUP BY submitter");
+  if (!q) return err(q);
+  RunningByOwner out;
+  for (;;) {
+    auto row = q->step();
+    if (!row) return err(row);
+    if (!*row) return out;
+    out.emplace(q->text(0), q->i64(1));
+  }
+}
+
+// The queue page by page (keyset on priority, seq), until `choose` picks one. A page of 64
+// keeps each read small; the whole walk is bounded by the queue's length (jobs.max_queue).
+Result<std::optional<std::int64_t>> chosen_seq(Connection& c, const ClaimChooser& choose) {
+  constexpr std::int64_t kPage = 64;
+  auto running = running_by_owner(c);
+  if (!running) return std::unexpected(running.error());
+  std::int64_t after_priority = std::numeric_limits<std::int64_t>::max(), after_seq = -1;
+  for (;;) {
+    auto q = c.query(
+        "SELECT seq, submitter, max_running_per_owner, priority FROM jobs WHERE state = 'queued' "
+        "AND (priority < ?1 OR (priority = ?1 AND seq > ?2)) ORDER BY priority DESC, seq LIMIT ?3");
+    if (!q) return err(q);
+    q->bind(1, after_priority).bind(2, after_seq).bind(3, kPage);
+    std::vector<ClaimCandidate> page;
+    for (;;) {
+      auto row = q->step();
+      if (!row) return err(row);
+      if (!*row) break;
+      page.push_back({q->i64(0), q->text(1), db_i32(q->i64(2))});
+      after_priority = q->i64(3);
+      after_seq = q->i64(0);
+    }
+    if (page.empty()) return std::optional<std::int64_t>{};
+    if (auto i = choose(page, *running); i && *i < page.size()) return std::optional(page[*i].seq);
+    if (static_cast<std::int64_t>(page.size()) < kPage) return std::optional<std::int64_t>{};
+  }
+}
+
+}  // namespace
+
 Result<std::optional<Job>> SqliteJobStore::claim_next(const LeaseOwner& owner,
-                                                      std::chrono::milliseconds lease_for) {
+                                                      std::chrono::milliseconds lease_for,
+                                                      const ClaimChooser& choose) {
   // recover() decides liveness from node and pid; a claim without them could never be judged.
   if (owner.node.empty() || owner.pid <= 0) {
     return soroka::fail("a lease owner needs a node and a pid", EINVAL);
@@ -509,23 +567,40 @@ Result<std::optional<Job>> SqliteJobStore::claim_next(const LeaseOwner& owner,
   // process or node on this file) can read the same head until this transaction ends.
   auto txn = Transaction::begin(c);
   if (!txn) return err(txn, "claiming a job");
+  auto seq = choose ? chosen_seq(c, choose) : head_seq(c);
+  if (!seq) return err(seq, "claiming a job");
+  if (!*seq) return std::optional<Job>{};  // nothing to claim; the transaction just ends
   auto q = c.query(
       "UPDATE jobs SET state = 'running', runs = runs + 1, lease_node = ?1, lease_pid = ?2, "
       "lease_expires_at = ?3, started_at = ?4, updated_at = ?4, progress = 0 "
-      "WHERE seq = (SELECT seq FROM jobs WHERE state = 'queued' "
-      "ORDER BY priority DESC, seq LIMIT 1) RETURNING " +
+      "WHERE seq = ?5 AND state = 'queued' RETURNING " +
       std::string(kColumns));
   if (q) {
     q->bind(1, owner.node)
         .bind(2, owner.pid)
         .bind(3, db_time(now + lease_for))
-        .bind(4, db_time(now));
+        .bind(4, db_time(now))
+        .bind(5, **seq);
   }
   auto job = one_job(q);
   if (!job) return err(job, "claiming a job");
-  if (!*job) return std::move(*job);  // empty queue: nothing written, the transaction just ends
+  if (!*job) return std::move(*job);
   if (auto r = impl_->commit(*txn, "claim"); !r) return err(r, "claiming a job");
   return std::move(*job);
+}
+
+Result<std::int64_t> SqliteJobStore::queue_position(std::string_view id) {
+  std::lock_guard lock(impl_->mu);
+  auto q = impl_->conn.query(
+      "SELECT j.state = 'queued', (SELECT count(*) FROM jobs o WHERE o.state = 'queued' AND "
+      "(o.priority > j.priority OR (o.priority = j.priority AND o.seq < j.seq))) "
+      "FROM jobs j WHERE j.id = ?1");
+  if (!q) return err(q, "reading a job's place in line");
+  q->bind(1, id);
+  auto row = q->step();
+  if (!row) return err(row, "reading a job's place in line");
+  if (!*row) return soroka::fail("no job " + std::string(id), ENOENT);
+  return q->i64(0) != 0 ? q->i64(1) + 1 : 0;
 }
 
 Result<LeaseStatus> SqliteJobStore::heartbeat(std::string_view id, const Lease& lease,

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -86,6 +87,19 @@ struct FileReferences {
   std::vector<std::string> ids;
 };
 
+// A queued job as claim_next()'s chooser sees it, in queue order.
+struct ClaimCandidate {
+  std::int64_t seq = 0;
+  std::string owner;  // its submitter
+  std::int32_t max_running_per_owner = 0;
+};
+// Each owner (submitter) with running jobs, and how many it runs.
+using RunningByOwner = std::map<std::string, std::int64_t, std::less<>>;
+// Given one page of queued jobs in queue order and the running jobs per owner, the index of
+// the job to claim, or nullopt to look at the next page (service/owner_limit.h decides).
+using ClaimChooser = std::function<std::optional<std::size_t>(const std::vector<ClaimCandidate>&,
+                                                              const RunningByOwner&)>;
+
 // ---- The contract ----
 
 // A persistent queue shared by every process (and later every node) of one service. Every
@@ -116,8 +130,14 @@ class JobQueue {
   // lease for `owner` that expires after `lease_for`. Of any number of concurrent claimers
   // (threads, processes, nodes) exactly one gets each job. nullopt: the queue is empty.
   // The returned job's lease() is what the other lease operations require.
+  // With `choose`, the job claimed is the first it picks, page by page through the queue (a
+  // job it passes over stays queued, in its place); nothing when it picks none.
   virtual Result<std::optional<Job>> claim_next(const LeaseOwner& owner,
-                                                std::chrono::milliseconds lease_for) = 0;
+                                                std::chrono::milliseconds lease_for,
+                                                const ClaimChooser& choose = {}) = 0;
+  // A queued job's place in line: 1 for the next to be claimed (by priority, then age);
+  // 0 when the job is not queued. ENOENT: no such job.
+  virtual Result<std::int64_t> queue_position(std::string_view id) = 0;
   // Extends the lease to now + lease_for.
   virtual Result<LeaseStatus> heartbeat(std::string_view id, const Lease& lease,
                                         std::chrono::milliseconds lease_for) = 0;
@@ -196,7 +216,9 @@ class SqliteJobStore final : public JobQueue {
   Result<Job> get(std::string_view id) override;
   Result<std::vector<Job>> list(const ListFilter& filter) override;
   Result<std::optional<Job>> claim_next(const LeaseOwner& owner,
-                                        std::chrono::milliseconds lease_for) override;
+                                        std::chrono::milliseconds lease_for,
+                                        const ClaimChooser& choose = {}) override;
+  Result<std::int64_t> queue_position(std::string_view id) override;
   Result<LeaseStatus> heartbeat(std::string_view id, const Lease& lease,
                                 std::chrono::milliseconds lease_for) override;
   Result<LeaseStatus> report_progress(std::string_view id, const Lease& lease,

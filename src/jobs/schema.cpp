@@ -74,6 +74,14 @@ UPDATE jobs SET failure_kind = CASE WHEN instr(last_error, 'invalid input: ') > 
                                     THEN 'invalid_input' ELSE 'internal' END
   WHERE state = 'failed';
 )sql",
+    // 2 -> 3: max_running_per_owner, how many of its submitter's jobs may run at once (0: no
+    // limit); claim_next() skips a job whose submitter already has that many running. The
+    // index counts a submitter's running jobs in one step.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN max_running_per_owner INTEGER NOT NULL DEFAULT 0
+  CHECK (max_running_per_owner >= 0);
+CREATE INDEX jobs_running_owner ON jobs (submitter) WHERE state = 'running';
+)sql",
 };
 
 Result<bool> has_tables(sqlite::Connection& c) {

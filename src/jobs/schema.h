@@ -8,7 +8,7 @@ namespace soroka::jobs::schema {
 
 // The version this build writes. Bump it by appending a migration, never by editing one:
 // databases in the field have already run the old ones.
-inline constexpr int kVersion = 2;
+inline constexpr int kVersion = 3;
 
 // PRAGMA user_version of the open database (0 for a new or empty file).
 Result<int> user_version(sqlite::Connection& c);

@@ -9,6 +9,7 @@
 
 #include "service/job_params.h"
 #include "service/job_sizing.h"
+#include "service/owner_limit.h"
 #include "service/store_health.h"
 #include "util/durable.h"
 #include "util/log.h"
@@ -185,7 +186,8 @@ bool Scheduler::wait_for_work() {
 }
 
 Scheduler::RunPtr Scheduler::claim() {
-  auto claimed = store_.claim_next(params_.owner, params_.lease);
+  // A job whose owner already runs its limit waits; the next one that may start is claimed.
+  auto claimed = store_.claim_next(params_.owner, params_.lease, first_startable);
   if (!claimed) {
     spdlog::error("event=claim_failed error=\"{}\"", log_escape(claimed.error().message));
     return nullptr;

@@ -79,8 +79,9 @@ Result<std::string> HealthCheckedQueue::submit(const jobs::JobSpec& spec) {
 }
 
 Result<std::optional<jobs::Job>> HealthCheckedQueue::claim_next(
-    const jobs::LeaseOwner& owner, std::chrono::milliseconds lease_for) {
-  auto r = inner_.claim_next(owner, lease_for);
+    const jobs::LeaseOwner& owner, std::chrono::milliseconds lease_for,
+    const jobs::ClaimChooser& choose) {
+  auto r = inner_.claim_next(owner, lease_for, choose);
   // An empty queue was only read.
   note("claim", "", r ? nullptr : &r.error(), r && r->has_value());
   return r;

@@ -55,7 +55,9 @@ class HealthCheckedQueue final : public jobs::JobQueue {
   Result<jobs::Job> get(std::string_view id) override { return inner_.get(id); }
   Result<std::vector<jobs::Job>> list(const jobs::ListFilter& f) override { return inner_.list(f); }
   Result<std::optional<jobs::Job>> claim_next(const jobs::LeaseOwner& owner,
-                                              std::chrono::milliseconds lease_for) override;
+                                              std::chrono::milliseconds lease_for,
+                                              const jobs::ClaimChooser& choose = {}) override;
+  Result<std::int64_t> queue_position(std::string_view id) override { return inner_.queue_position(id); }
   Result<jobs::LeaseStatus> heartbeat(std::string_view id, const jobs::Lease& lease,
                                       std::chrono::milliseconds lease_for) override;
   Result<jobs::LeaseStatus> report_progress(std::string_view id, const jobs::Lease& lease,

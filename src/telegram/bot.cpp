@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "telegram/webhook.h"
 #include "util/file_reader.h"
 #include "util/text.h"
 
@@ -78,6 +79,12 @@ Result<std::unique_ptr<Bot>> Bot::start(BotContext ctx) {
   ap.api_url = s->telegram.api_url;
   ap.token = *token;
   auto bot = std::unique_ptr<Bot>(new Bot(std::move(ctx), std::move(*store), std::make_unique<BotApi>(ap)));
+  if (!s->telegram.webhook_url.empty()) {
+    auto secret = read_webhook_secret(*s);
+    if (!secret) return std::unexpected(secret.error());
+    bot->webhook_url_ = s->telegram.webhook_url;
+    bot->webhook_secret_ = *secret;
+  }
   if (auto h = bot->hello(); !h) return std::unexpected(h.error());
   bot->launch();
   return bot;
@@ -98,22 +105,31 @@ Result<void> Bot::hello() {
   }
   if (me.result.is_object() && me.result.contains("username") && me.result["username"].is_string())
     username_ = me.result["username"].get<std::string>();
-  if (auto d = sender_.send("deleteWebhook", {{"drop_pending_updates", false}}, 0); d.status != Sent::ok)
+  if (webhook_mode()) {
+    // Telegram posts to the URL from now on, with the secret; what is pending is kept.
+    json p = {{"url", webhook_url_}, {"secret_token", webhook_secret_}, {"drop_pending_updates", false},
+              {"allowed_updates", json::array({"message", "callback_query"})}};
+    if (auto w = sender_.send("setWebhook", p, 0); w.status != Sent::ok)
+      return fail("setWebhook failed: " + w.error.summary() + " (telegram.webhook_url must be a public https URL)",
+                  EPROTO);
+  } else if (auto d = sender_.send("deleteWebhook", {{"drop_pending_updates", false}}, 0); d.status != Sent::ok) {
     return fail("deleteWebhook failed: " + d.error.summary(), EPROTO);
+  }
   for (Lang l : {Lang::en, Lang::ru}) {
     json p = {{"commands", json::parse(commands_json(l))}};
     if (l == Lang::ru) p["language_code"] = "ru";
     if (auto r = sender_.send("setMyCommands", p, 0); r.status != Sent::ok)
       spdlog::warn("event=telegram_set_commands_failed lang={} error=\"{}\"", code(l), log_escape(r.error.summary()));
   }
-  spdlog::info("event=telegram_started bot=\"{}\" api=\"{}\"", log_escape(username_),
-               log_escape(api_->params().api_url));
+  spdlog::info("event=telegram_started bot=\"{}\" api=\"{}\" mode={}", log_escape(username_),
+               log_escape(api_->params().api_url), webhook_mode() ? "webhook" : "long_polling");
   return {};
 }
 
 void Bot::launch() {
   rescan();
-  threads_.emplace_back([this] { poll_loop(); });
+  if (webhook_mode()) threads_.emplace_back([this] { webhook_loop(); });
+  else threads_.emplace_back([this] { poll_loop(); });
   threads_.emplace_back([this] { handler_loop(); });
   threads_.emplace_back([this] { handler_loop(); });
   threads_.emplace_back([this] { watch_loop(); });
@@ -145,20 +161,50 @@ void Bot::poll_loop() {
   auto last_rescan = std::chrono::steady_clock::now();
   while (!stop_) {
     if (!poll_once(next, attempt)) continue;
-    if (std::chrono::steady_clock::now() - last_rescan >= kRescanEvery) {
-      last_rescan = std::chrono::steady_clock::now();
-      rescan();
-      if (auto p = store_->purge(wall_ms() - kKeepDoneMs); p && *p > 0)
-        spdlog::info("event=telegram_purge updates={}", *p);
-    }
+    housekeep(last_rescan);
   }
+}
+
+void Bot::webhook_loop() {
+  auto last_rescan = std::chrono::steady_clock::now();
+  while (sleep_for(1s)) housekeep(last_rescan);
+}
+
+// Pending updates no thread holds are picked up again; done ones past their week deleted.
+void Bot::housekeep(std::chrono::steady_clock::time_point& last_rescan) {
+  if (std::chrono::steady_clock::now() - last_rescan < kRescanEvery) return;
+  last_rescan = std::chrono::steady_clock::now();
+  rescan();
+  if (auto p = store_->purge(wall_ms() - kKeepDoneMs); p && *p > 0) spdlog::info("event=telegram_purge updates={}", *p);
+}
+
+// Writing to a bot unblocks it: a chat that blocked us and writes again is answered again.
+void Bot::unblock(const std::set<std::int64_t>& chats) {
+  for (auto chat : chats)
+    if (auto pr = store_->prefs(chat); pr && pr->blocked) (void)store_->set_blocked(chat, false);
+}
+
+int Bot::take_update(std::string_view body) {
+  if (stop_) return 503;
+  const json u = json::parse(body, nullptr, false);
+  auto in = u.is_discarded() ? std::nullopt : parse_update(u);
+  if (!in) return 400;
+  const TakenUpdate row{in->update_id, in->chat_id, u.dump(-1, ' ', false, json::error_handler_t::replace), {}, 0, 0, false};
+  if (auto t = store_->take({row}, in->update_id + 1); !t) {
+    spdlog::error("event=telegram_store_failed op=webhook error=\"{}\"", log_escape(t.error().message));
+    return 503;  // not recorded: Telegram posts it again
+  }
+  if (in->content != Content::none) unblock({in->chat_id});
+  spdlog::debug("event=telegram_update_posted update={}", in->update_id);
+  enqueue(in->update_id);
+  return 200;
 }
 
 // One getUpdates; the updates recorded (one transaction, with the new offset) before the
 // next call confirms them to Telegram. false: it failed and was waited out.
 bool Bot::poll_once(std::int64_t& offset, int& attempt) {
   json p = {{"offset", offset}, {"timeout", kPollTimeoutS}, {"limit", 100},
-            {"allowed_updates", json::array({"message"})}};
+            {"allowed_updates", json::array({"message", "callback_query"})}};
   auto r = api_->call("getUpdates", p, std::chrono::seconds(kPollTimeoutS));
   if (r && !r->is_array()) r = std::unexpected(ApiError{200, 200, "getUpdates result is not an array", 0, {}, true});
   if (!r) {
@@ -183,7 +229,7 @@ bool Bot::poll_once(std::int64_t& offset, int& attempt) {
   for (const auto& u : *r) {
     auto in = parse_update(u);
     if (!in) continue;
-    batch.push_back({in->update_id, in->chat_id, u.dump(-1, ' ', false, json::error_handler_t::replace), {}, 0, false});
+    batch.push_back({in->update_id, in->chat_id, u.dump(-1, ' ', false, json::error_handler_t::replace), {}, 0, 0, false});
     next = std::max(next, in->update_id + 1);
     if (in->content != Content::none) chats.insert(in->chat_id);
   }
@@ -194,9 +240,7 @@ bool Bot::poll_once(std::int64_t& offset, int& attempt) {
     return false;
   }
   offset = next;
-  // Writing to a bot unblocks it: a chat that blocked us and writes again is answered again.
-  for (auto chat : chats)
-    if (auto pr = store_->prefs(chat); pr && pr->blocked) (void)store_->set_blocked(chat, false);
+  unblock(chats);
   spdlog::debug("event=telegram_updates count={} offset={}", batch.size(), offset);
   for (const auto& u : batch) enqueue(u.update_id);
   return true;
@@ -213,7 +257,7 @@ void Bot::enqueue(std::int64_t update_id) {
     in_flight_.insert(update_id);
     queue_.push_back(update_id);
   }
-  cv_.notify_one();
+  cv_.notify_all();  // all: sleep_for() waits on cv_ too and would swallow a notify_one
 }
 
 void Bot::rescan() {
@@ -264,6 +308,11 @@ void Bot::handle(const TakenUpdate& row) {
     return release();
   }
   const Lang lang = pick_lang(prefs ? prefs->lang : "", in->language_code);
+  if (in->content == Content::callback) {
+    handle_callback(*in, allowed(*in));
+    finish(row.update_id);
+    return release();
+  }
   if (!allowed(*in)) {
     spdlog::info("event=telegram_not_allowed user={} chat={}", in->user_id, in->chat_id);
     reply(*in, std::string(text(lang, Text::not_allowed)));

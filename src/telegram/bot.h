@@ -13,6 +13,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -53,6 +54,12 @@ class Bot {
   // start: its update is not done).
   void stop();
   const std::string& username() const { return username_; }
+  // Webhook mode (telegram.webhook_url): one update as Telegram posted it, recorded in the
+  // store (its own transaction, committed) before this returns 200, then queued for the
+  // handlers; Telegram re-posting it is answered 200 and ignored. 400: not an update; 503:
+  // the store failed (Telegram posts it again later). Thread-safe.
+  int take_update(std::string_view body);
+  bool webhook_mode() const { return !webhook_url_.empty(); }
 
   static constexpr std::size_t kQueueCap = 1000;
 
@@ -71,6 +78,9 @@ class Bot {
 
   // bot.cpp: polling and the work queue
   void poll_loop();
+  void webhook_loop();  // webhook mode: no polling, only the rescan and purge
+  void housekeep(std::chrono::steady_clock::time_point& last_rescan);
+  void unblock(const std::set<std::int64_t>& chats);
   bool poll_once(std::int64_t& offset, int& attempt);
   void rescan();
   void enqueue(std::int64_t update_id);
@@ -81,6 +91,9 @@ class Bot {
   // bot_commands.cpp
   void handle_command(const Incoming& in, Lang lang);
   std::string status_text(const Incoming& in, Lang lang);
+  static std::string job_state_text(const frontend::JobView& v, Lang lang);
+  void send_settings(const Incoming& in, Lang lang);
+  void handle_callback(const Incoming& in, bool allowed_user);
   std::string cancel_text(const Incoming& in, Lang lang);
   bool allowed(const Incoming& in) const;
   bool is_admin(std::int64_t user) const;
@@ -91,21 +104,27 @@ class Bot {
   std::optional<std::string> size_refusal(const Media& m, Lang lang) const;
   bool placeholder(TakenUpdate& row, const Incoming& in, Lang lang);
   std::optional<std::string> fetch(const Incoming& in, const Media& m, std::string& error);
+  std::expected<std::uint64_t, ApiError> download(const Incoming& in, const std::string& file_path,
+                                                  const std::string& dest, std::uint64_t max);
   void submit(TakenUpdate row, const Incoming& in, const std::string& path, Lang lang);
   void refused(const TakenUpdate& row, const frontend::Refused& r, Lang lang);
   frontend::Quotas quotas() const;
 
   // bot_delivery.cpp: progress and results
+ public:
+  enum class Delivery { answered, deferred, failed };  // failed: retried at the next rescan
+
+ private:
   void watch(const TakenUpdate& row, Lang lang, const std::string& format);
   void watch_loop();
   void look_at(Watched& w);
-  void deliver(Watched& w, const jobs::Job& job);
-  bool deliver_text(Watched& w, const std::string& text);
-  bool deliver_document(Watched& w, const std::string& body, const std::string& ext);
-  void edit(Watched& w, const std::string& text);
-  // Edits the update's placeholder into `text`, or sends it when there is none; true once the
-  // API confirmed it (or it already said so, or the chat blocked us).
-  bool edit_or_send(const TakenUpdate& row, std::int64_t chat, const std::string& text);
+  Delivery deliver(Watched& w, const jobs::Job& job);
+  Delivery deliver_document(Watched& w, const std::string& body, const std::string& ext);
+  Sent edit(Watched& w, const std::string& text);
+  // Edits the update's placeholder into `text`, or sends it when there is none; answered once
+  // the API confirmed it (or it already said so, or the chat blocked us).
+  Delivery edit_or_send(const TakenUpdate& row, std::int64_t chat, const std::string& text,
+                        Patience patience = Patience::wait);
   void finish(std::int64_t update_id);
 
   frontend::Caller caller(std::int64_t chat) const;
@@ -117,6 +136,7 @@ class Bot {
   Sender sender_;
   std::string username_;
   std::string uploads_;
+  std::string webhook_url_, webhook_secret_;  // webhook mode when the URL is set
 
   std::atomic<bool> stop_{false};
   std::mutex mu_;

@@ -1,8 +1,10 @@
-// Bot commands: /start /help /language /format /status /cancel /stats, and the allowlist.
+// Bot commands: /start /help /settings (and its buttons) /language /format /status /cancel
+// /stats, and the allowlist.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "telegram/bot.h"
+#include "telegram/settings_keyboard.h"
 #include "util/parse.h"
 #include "util/text.h"
 
@@ -53,6 +55,8 @@ void Bot::handle_command(const Incoming& in, Lang lang) {
     } else {
       out = text(lang, Text::format_usage);
     }
+  } else if (c.name == "settings") {
+    return send_settings(in, lang);
   } else if (c.name == "status") {
     out = status_text(in, lang);
   } else if (c.name == "cancel") {
@@ -67,20 +71,61 @@ void Bot::handle_command(const Incoming& in, Lang lang) {
 
 std::string Bot::status_text(const Incoming& in, Lang lang) {
   const std::string level = ctx_.level ? oomguard::to_string(ctx_.level()) : "?";
-  auto active = store_->active(in.chat_id);
-  if (!active || active->empty())
-    return fmt::format(fmt::runtime(text(lang, Text::status_header)), level) + "\n" +
-           std::string(text(lang, Text::no_jobs));
   std::string out = fmt::format(fmt::runtime(text(lang, Text::status_header)), level);
-  for (const auto& row : *active) {
-    auto v = ctx_.jobs.get(row.job_id, caller(in.chat_id));
-    if (!v) continue;
-    std::string state = jobs::to_string(v->job.state);
-    if (v->job.state == jobs::JobState::running)
-      state += fmt::format(" {:.0f}%", v->job.progress * 100);
-    out += "\n" + fmt::format(fmt::runtime(text(lang, Text::status_line)), row.job_id, state);
-  }
+  auto active = store_->active(in.chat_id);
+  int shown = 0;
+  if (active)
+    for (const auto& row : *active)
+      if (auto v = ctx_.jobs.get(row.job_id, caller(in.chat_id)); v) {
+        out += "\n" + fmt::format(fmt::runtime(text(lang, Text::status_line)), row.job_id, job_state_text(*v, lang));
+        ++shown;
+      }
+  if (shown == 0) out += "\n" + std::string(text(lang, Text::no_jobs));
   return out;
+}
+
+// A job as /status shows it: its place in line, its progress, or that the answer is coming.
+std::string Bot::job_state_text(const frontend::JobView& v, Lang lang) {
+  switch (v.job.state) {
+    case jobs::JobState::queued:
+      return v.place > 0 ? fmt::format(fmt::runtime(text(lang, Text::status_queued)), place_text(lang, v.place))
+                         : std::string(text(lang, Text::queued));
+    case jobs::JobState::running:
+      return v.waiting_for_memory ? std::string(text(lang, Text::status_waiting))
+                                  : fmt::format(fmt::runtime(text(lang, Text::status_running)),
+                                                static_cast<int>(v.job.progress * 100));
+    default: return std::string(text(lang, Text::status_ended));
+  }
+}
+
+void Bot::send_settings(const Incoming& in, Lang lang) {
+  auto prefs = store_->prefs(in.chat_id);
+  const ChatPrefs p = prefs ? *prefs : ChatPrefs{};
+  sender_.send("sendMessage",
+               {{"chat_id", in.chat_id}, {"text", settings_text(p, lang)}, {"reply_markup", settings_keyboard(p, lang)}},
+               in.chat_id);
+}
+
+// A /settings button: the choice stored, the press answered (a toast), the keyboard's message
+// edited to show it. A button of an old keyboard or forged data changes nothing.
+void Bot::handle_callback(const Incoming& in, bool allowed_user) {
+  const auto choice = allowed_user ? parse_choice(in.callback_data) : std::nullopt;
+  if (choice) {
+    if (auto r = store_->set_pref(in.chat_id, choice->pref, choice->value); !r)
+      spdlog::error("event=telegram_store_failed op=set_pref error=\"{}\"", log_escape(r.error().message));
+  }
+  auto prefs = store_->prefs(in.chat_id);
+  const ChatPrefs p = prefs ? *prefs : ChatPrefs{};
+  const Lang lang = pick_lang(p.lang, in.language_code);
+  const Text toast = !allowed_user ? Text::not_allowed : choice ? Text::saved : Text::unknown_command;
+  // A press answered late (after a restart) gets 400 "query is too old": nothing to do then.
+  sender_.send("answerCallbackQuery", {{"callback_query_id", in.callback_id}, {"text", std::string(text(lang, toast))}},
+               in.chat_id);
+  if (!choice) return;
+  sender_.send("editMessageText",
+               {{"chat_id", in.chat_id}, {"message_id", in.message_id}, {"text", settings_text(p, lang)},
+                {"reply_markup", settings_keyboard(p, lang)}},
+               in.chat_id);
 }
 
 // Cancels the chat's queued and running jobs; the watcher edits their messages.

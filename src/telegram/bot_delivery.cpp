@@ -82,13 +82,15 @@ void Bot::watch_loop() {
   }
 }
 
-// One look at a watched job: its result when finished, else progress when due.
+// One look at a watched job: its result when finished, else progress when due. A chat that
+// waits out a 429 or a backoff (Patience::defer) is passed over: the others go on.
 void Bot::look_at(Watched& w) {
+  if (!sender_.ready(w.row.chat_id)) return;
   auto v = ctx_.jobs.get(w.row.job_id, caller(w.row.chat_id));
   if (!v && v.error().reason != frontend::Refusal::not_found) return;  // the store: next time
   if (!v || jobs::is_terminal(v->job.state)) {
-    if (v) deliver(w, v->job);
-    else finish(w.row.update_id);  // purged: nothing left to say
+    if (!v) finish(w.row.update_id);  // purged: nothing left to say
+    else if (deliver(w, v->job) == Delivery::deferred) return;  // again once the chat's wait is over
     std::lock_guard lock(mu_);
     watched_.erase(w.row.update_id);
     in_flight_.erase(w.row.update_id);
@@ -96,7 +98,9 @@ void Bot::look_at(Watched& w) {
   }
   const auto now = std::chrono::steady_clock::now();
   const bool running = v->job.state == jobs::JobState::running;
-  std::string t = !running ? std::string(text(w.lang, Text::queued))
+  std::string t = !running ? (v->place > 0 ? fmt::format(fmt::runtime(text(w.lang, Text::queued_place)),
+                                                         place_text(w.lang, v->place))
+                                           : std::string(text(w.lang, Text::queued)))
                   : v->waiting_for_memory
                       ? std::string(text(w.lang, Text::waiting_memory))
                       : fmt::format(fmt::runtime(text(w.lang, Text::transcribing)),
@@ -111,27 +115,45 @@ void Bot::look_at(Watched& w) {
   }
 }
 
-void Bot::edit(Watched& w, const std::string& body) {
-  if (w.row.reply_id == 0 || body == w.shown) return;
+Sent Bot::edit(Watched& w, const std::string& body) {
+  if (w.row.reply_id == 0 || body == w.shown) return Sent::ignored;
   auto r = sender_.send("editMessageText",
                         {{"chat_id", w.row.chat_id}, {"message_id", w.row.reply_id}, {"text", body}},
-                        w.row.chat_id);
+                        w.row.chat_id, Patience::defer);
   if (r.status == Sent::ok || r.status == Sent::ignored) w.shown = body;
+  return r.status;
 }
 
-bool Bot::edit_or_send(const TakenUpdate& row, std::int64_t chat, const std::string& body) {
+namespace {
+
+Bot::Delivery delivery_of(Sent s) {
+  switch (s) {
+    case Sent::ok:
+    case Sent::ignored:
+    case Sent::blocked: return Bot::Delivery::answered;
+    case Sent::deferred: return Bot::Delivery::deferred;
+    default: return Bot::Delivery::failed;
+  }
+}
+
+}  // namespace
+
+Bot::Delivery Bot::edit_or_send(const TakenUpdate& row, std::int64_t chat, const std::string& body,
+                                Patience patience) {
   SendResult r;
   if (row.reply_id != 0)
-    r = sender_.send("editMessageText", {{"chat_id", chat}, {"message_id", row.reply_id}, {"text", body}}, chat);
+    r = sender_.send("editMessageText", {{"chat_id", chat}, {"message_id", row.reply_id}, {"text", body}}, chat,
+                     patience);
   if (row.reply_id == 0 || r.status == Sent::failed)  // no placeholder, or it was deleted
-    r = sender_.send("sendMessage", {{"chat_id", chat}, {"text", body}}, chat);
-  return r.status == Sent::ok || r.status == Sent::ignored || r.status == Sent::blocked;
+    r = sender_.send("sendMessage", {{"chat_id", chat}, {"text", body}}, chat, patience);
+  return delivery_of(r.status);
 }
 
 // The result, then the update done. Finished only once the API confirmed the answer: a crash
 // in between sends it again after the restart (an edit to the same text is "not modified").
-void Bot::deliver(Watched& w, const jobs::Job& job) {
-  bool answered = false;
+Bot::Delivery Bot::deliver(Watched& w, const jobs::Job& job) {
+  Delivery d = Delivery::failed;
+  const auto say = [&](const std::string& body) { return edit_or_send(w.row, w.row.chat_id, body, Patience::defer); };
   if (job.state == jobs::JobState::succeeded) {
     const bool text_format = w.format == "text";
     const auto fmt_ = w.format == "srt" ? service::ResponseFormat::srt
@@ -140,28 +162,44 @@ void Bot::deliver(Watched& w, const jobs::Job& job) {
     auto r = frontend::JobService::render_result(job, fmt_);
     std::string body = r ? r->body : std::string();
     while (!body.empty() && std::isspace(static_cast<unsigned char>(body.back()))) body.pop_back();
-    if (!r) answered = edit_or_send(w.row, w.row.chat_id, fmt::format(fmt::runtime(text(w.lang, Text::failed)), "the result was lost"));
-    else if (body.empty()) answered = edit_or_send(w.row, w.row.chat_id, std::string(text(w.lang, Text::empty_result)));
-    else if (text_format && chars(body) <= kMessageChars) answered = edit_or_send(w.row, w.row.chat_id, body);
-    else answered = deliver_document(w, body, w.format == "srt" ? ".srt" : w.format == "vtt" ? ".vtt" : ".txt");
+    if (!r) d = say(fmt::format(fmt::runtime(text(w.lang, Text::failed)), "the result was lost"));
+    else if (body.empty()) d = say(std::string(text(w.lang, Text::empty_result)));
+    else if (text_format && chars(body) <= kMessageChars) d = say(body);
+    else d = deliver_document(w, body, w.format == "srt" ? ".srt" : w.format == "vtt" ? ".vtt" : ".txt");
   } else if (job.state == jobs::JobState::failed) {
-    answered = edit_or_send(w.row, w.row.chat_id, fmt::format(fmt::runtime(text(w.lang, Text::failed)), failure_text(job)));
+    d = say(fmt::format(fmt::runtime(text(w.lang, Text::failed)), failure_text(job)));
   } else {
-    answered = edit_or_send(w.row, w.row.chat_id, std::string(text(w.lang, Text::cancelled)));
+    d = say(std::string(text(w.lang, Text::cancelled)));
   }
+  if (d == Delivery::deferred) return d;
   spdlog::info("event=telegram_delivered chat={} update={} job={} state={} answered={}", w.row.chat_id,
-               w.row.update_id, job.id, jobs::to_string(job.state), answered);
-  if (answered) finish(w.row.update_id);
+               w.row.update_id, job.id, jobs::to_string(job.state), d == Delivery::answered);
+  if (d == Delivery::answered) finish(w.row.update_id);
+  return d;
 }
 
-bool Bot::deliver_document(Watched& w, const std::string& body, const std::string& ext) {
-  json fields = {{"chat_id", std::to_string(w.row.chat_id)},
-                 {"caption", opening(body, kCaptionChars) + (chars(body) > kCaptionChars ? "…" : "")}};
-  Upload u{"document", "transcript" + ext, body, "text/plain"};
-  auto r = sender_.send_file("sendDocument", fields, u, w.row.chat_id);
-  if (r.status != Sent::ok) return r.status == Sent::blocked;
-  edit(w, std::string(text(w.lang, Text::see_file)));
-  return true;
+// The transcript as a file, its opening lines as the caption; then the placeholder says so.
+//
+// Sent twice? Telegram has no idempotency key, so a document whose sendDocument was carried
+// out but whose answer we never stored is sent again by the next attempt. That window is kept
+// to: Telegram acting on the request -> its answer arriving -> set_document() committing (one
+// SQLite write, a few ms). A lost answer (a dropped connection, a timeout, kill -9 in those
+// milliseconds) falls in it; everything after the commit (the placeholder's edit, `done`)
+// is resumed without sending the document again, because document_id says it went.
+Bot::Delivery Bot::deliver_document(Watched& w, const std::string& body, const std::string& ext) {
+  if (w.row.document_id == 0) {
+    json fields = {{"chat_id", std::to_string(w.row.chat_id)},
+                   {"caption", opening(body, kCaptionChars) + (chars(body) > kCaptionChars ? "…" : "")}};
+    Upload u{"document", "transcript" + ext, body, "text/plain"};
+    auto r = sender_.send_file("sendDocument", fields, u, w.row.chat_id, Patience::defer);
+    if (r.status != Sent::ok) return delivery_of(r.status);
+    const auto id = r.result.is_object() ? r.result.value("message_id", std::int64_t{0}) : 0;
+    w.row.document_id = id > 0 ? id : 1;  // sent, even if the answer lacks the id
+    if (auto s = store_->set_document(w.row.update_id, w.row.document_id); !s)
+      spdlog::error("event=telegram_store_failed op=set_document error=\"{}\"", log_escape(s.error().message));
+  }
+  const Sent e = edit(w, std::string(text(w.lang, Text::see_file)));
+  return e == Sent::deferred ? Delivery::deferred : Delivery::answered;
 }
 
 }  // namespace soroka::telegram

@@ -125,7 +125,7 @@ std::optional<std::string> Bot::fetch(const Incoming& in, const Media& m, std::s
     if (!c) error = c.error().message;
     return c ? std::optional(dest) : std::nullopt;
   }
-  auto d = api_->download(file_path, dest, max);
+  auto d = download(in, file_path, dest, max);
   if (!d) {
     error = d.error().summary();
     spdlog::warn("event=telegram_download_failed chat={} error=\"{}\"", in.chat_id, log_escape(error));
@@ -135,11 +135,33 @@ std::optional<std::string> Bot::fetch(const Incoming& in, const Media& m, std::s
   return dest;
 }
 
-// The service's quotas with the bot's per-user limit: a user's jobs running and waiting.
+// The download, tried again under the error policy while the failure is one that passes (a
+// dropped connection, a timeout, 5xx), at most kDownloadAttempts times; a file over the bound
+// or refused (4xx) is not fetched again.
+std::expected<std::uint64_t, ApiError> Bot::download(const Incoming& in, const std::string& file_path,
+                                                     const std::string& dest, std::uint64_t max) {
+  // 4 attempts: the backoff's 0.5 + 1 + 2 s ride out a restarting Bot API server.
+  constexpr int kDownloadAttempts = 4;
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  for (int attempt = 0;; ++attempt) {
+    auto d = api_->download(file_path, dest, max);
+    if (d || d.error().malformed || attempt + 1 >= kDownloadAttempts || stop_) return d;
+    const Decision why = decide(d.error(), attempt, std::uniform_real_distribution<double>(0, 1)(rng));
+    if (why.action != Action::backoff && why.action != Action::retry_after) return d;
+    spdlog::warn("event=telegram_download_retry chat={} attempt={} wait_ms={} error=\"{}\"", in.chat_id,
+                 attempt + 1, why.wait.count(), log_escape(d.error().summary()));
+    if (!sleep_for(why.wait)) return d;
+  }
+}
+
+// The service's quotas with the bot's per-user limits: a user's jobs running and waiting
+// (refused beyond, at submit), and running at once (the scheduler starts another user's job
+// meanwhile: jobs.max_running_per_owner for this user's jobs).
 frontend::Quotas Bot::quotas() const {
   const auto s = cfg();
   frontend::Quotas q = frontend::quotas_from(*s);
   q.max_jobs = s->telegram.user_max_running + s->telegram.user_max_queued;
+  q.max_running = s->telegram.user_max_running;
   return q;
 }
 

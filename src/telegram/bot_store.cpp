@@ -26,7 +26,13 @@ CREATE TABLE IF NOT EXISTS chats(
   blocked INTEGER NOT NULL DEFAULT 0);
 )sql";
 
-constexpr const char* kColumns = "update_id, chat_id, payload, coalesce(job_id, ''), reply_id, done";
+// Columns added after the first release, for files made before them (ALTER TABLE fails on a
+// file that has the column: the error is the expected case and ignored).
+constexpr const char* kAdded[] = {
+    "ALTER TABLE updates ADD COLUMN document_id INTEGER NOT NULL DEFAULT 0",
+};
+
+constexpr const char* kColumns = "update_id, chat_id, payload, coalesce(job_id, ''), reply_id, done, document_id";
 
 std::int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -35,7 +41,7 @@ std::int64_t wall_ms() {
 }
 
 TakenUpdate row_of(const jobs::sqlite::Query& q) {
-  return TakenUpdate{q.i64(0), q.i64(1), q.text(2), q.text(3), q.i64(4), q.i64(5) != 0};
+  return TakenUpdate{q.i64(0), q.i64(1), q.text(2), q.text(3), q.i64(4), q.i64(6), q.i64(5) != 0};
 }
 
 }  // namespace
@@ -46,6 +52,7 @@ Result<std::unique_ptr<BotStore>> BotStore::open(const std::string& path) {
   if (auto r = c->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"); !r)
     return std::unexpected(r.error());
   if (auto r = c->exec(kSchema); !r) return std::unexpected(std::move(r.error()).with_context("bot store schema"));
+  for (const char* sql : kAdded) (void)c->exec(sql);
   return std::unique_ptr<BotStore>(new BotStore(std::move(*c)));
 }
 
@@ -125,6 +132,9 @@ Result<void> BotStore::exec1(const std::string& sql, std::int64_t a, std::option
 Result<void> BotStore::set_reply(std::int64_t update_id, std::int64_t reply_id) {
   return exec1("UPDATE updates SET reply_id = ?2 WHERE update_id = ?1", update_id, std::nullopt, reply_id);
 }
+Result<void> BotStore::set_document(std::int64_t update_id, std::int64_t message_id) {
+  return exec1("UPDATE updates SET document_id = ?2 WHERE update_id = ?1", update_id, std::nullopt, message_id);
+}
 Result<void> BotStore::set_job(std::int64_t update_id, const std::string& job_id) {
   return exec1("UPDATE updates SET job_id = ?2 WHERE update_id = ?1", update_id, job_id, std::nullopt);
 }
@@ -160,6 +170,13 @@ Result<void> BotStore::set_format(std::int64_t chat_id, const std::string& forma
   return exec1(
       "INSERT INTO chats(chat_id, format) VALUES(?1, ?2) ON CONFLICT(chat_id) DO UPDATE SET format = ?2",
       chat_id, format, std::nullopt);
+}
+Result<void> BotStore::set_pref(std::int64_t chat_id, Pref pref, const std::string& value) {
+  switch (pref) {
+    case Pref::lang: return set_lang(chat_id, value);
+    case Pref::format: return set_format(chat_id, value);
+  }
+  return {};
 }
 Result<void> BotStore::set_blocked(std::int64_t chat_id, bool blocked) {
   return exec1(

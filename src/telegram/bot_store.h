@@ -22,6 +22,9 @@ struct TakenUpdate {
   std::string payload;         // the update's JSON as received (bounded by the answer cap)
   std::string job_id;          // once the job is stored ("" before)
   std::int64_t reply_id = 0;   // the placeholder message, once Telegram confirmed it (0 before)
+  // The transcript sent as a document, once Telegram confirmed it (0 before): a restart
+  // between that and `done` edits the placeholder instead of sending the document again.
+  std::int64_t document_id = 0;
   bool done = false;
 };
 
@@ -30,6 +33,9 @@ struct ChatPrefs {
   std::string format;  // "text", "srt", "vtt", "file"; "" : text
   bool blocked = false;  // 403: the user blocked the bot; nothing more is sent there
 };
+
+// A preference /settings offers (settings_keyboard.h); each is a column of the chats table.
+enum class Pref { lang, format };
 
 // Thread-safe (one connection under a mutex, like the job store).
 class BotStore {
@@ -44,6 +50,7 @@ class BotStore {
   Result<std::vector<TakenUpdate>> pending(std::size_t limit);
   Result<std::optional<TakenUpdate>> get(std::int64_t update_id);
   Result<void> set_reply(std::int64_t update_id, std::int64_t reply_id);
+  Result<void> set_document(std::int64_t update_id, std::int64_t message_id);
   Result<void> set_job(std::int64_t update_id, const std::string& job_id);
   Result<void> finish(std::int64_t update_id);
   // The chat's updates with a job that are not done (its running and queued jobs).
@@ -55,6 +62,7 @@ class BotStore {
   Result<ChatPrefs> prefs(std::int64_t chat_id);
   Result<void> set_lang(std::int64_t chat_id, const std::string& lang);
   Result<void> set_format(std::int64_t chat_id, const std::string& format);
+  Result<void> set_pref(std::int64_t chat_id, Pref pref, const std::string& value);
   Result<void> set_blocked(std::int64_t chat_id, bool blocked);
 
  private:

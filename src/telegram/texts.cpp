@@ -18,9 +18,11 @@ struct Pair {
 constexpr Pair kTexts[] = {
   {Text::help,
    "Send me a voice message, a video note, an audio file or a video, and I will send the text back.\n"
-   "/format - text, srt, vtt or file\n/language - en or ru\n/status - your jobs\n/cancel - stop your jobs",
+   "/settings - language and format\n/format - text, srt, vtt or file\n/language - en or ru\n"
+   "/status - your jobs and place in line\n/cancel - stop your jobs",
    "Пришлите голосовое сообщение, кружок, аудиофайл или видео, и я пришлю текст.\n"
-   "/format - text, srt, vtt или file\n/language - en или ru\n/status - ваши задания\n/cancel - остановить задания"},
+   "/settings - язык и формат\n/format - text, srt, vtt или file\n/language - en или ru\n"
+   "/status - ваши задания и место в очереди\n/cancel - остановить задания"},
   {Text::unsupported,
    "I can only transcribe voice messages, video notes, audio and video files. /help",
    "Я расшифровываю только голосовые, кружки, аудио и видео. /help"},
@@ -51,6 +53,13 @@ constexpr Pair kTexts[] = {
    "Не удалось скачать файл из Telegram; пришлите его ещё раз."},
   {Text::unknown_command, "Unknown command. /help", "Неизвестная команда. /help"},
   {Text::document_caption, "{}…", "{}…"},
+  {Text::queued_place, "Queued, {} in line…", "В очереди, место {}…"},
+  {Text::settings_head, "Settings (tap to change):", "Настройки (нажмите, чтобы изменить):"},
+  {Text::saved, "Saved", "Сохранено"},
+  {Text::status_queued, "queued, {} in line", "в очереди, место {}"},
+  {Text::status_running, "transcribing, {}%", "расшифровывается, {}%"},
+  {Text::status_waiting, "waiting for memory", "ждёт свободной памяти"},
+  {Text::status_ended, "finished, the answer is on its way", "готово, ответ отправляется"},
 };
 // clang-format on
 
@@ -72,14 +81,24 @@ std::string_view text(Lang l, Text t) {
   return "";
 }
 
+std::string place_text(Lang l, std::int64_t place) {
+  const std::string n = std::to_string(place);
+  if (l == Lang::ru) return n;
+  const std::int64_t tens = place % 100, units = place % 10;
+  if (tens >= 11 && tens <= 13) return n + "th";
+  return n + (units == 1 ? "st" : units == 2 ? "nd" : units == 3 ? "rd" : "th");
+}
+
 std::string commands_json(Lang l) {
   if (l == Lang::ru)
     return R"([{"command":"help","description":"Как пользоваться"},)"
+           R"({"command":"settings","description":"Настройки: язык, формат"},)"
            R"({"command":"format","description":"Формат: text, srt, vtt, file"},)"
            R"({"command":"language","description":"Язык: en, ru"},)"
            R"({"command":"status","description":"Мои задания"},)"
            R"({"command":"cancel","description":"Отменить мои задания"}])";
   return R"([{"command":"help","description":"How to use"},)"
+         R"({"command":"settings","description":"Settings: language, format"},)"
          R"({"command":"format","description":"Format: text, srt, vtt, file"},)"
          R"({"command":"language","description":"Language: en, ru"},)"
          R"({"command":"status","description":"My jobs"},)"

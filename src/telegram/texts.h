@@ -39,9 +39,20 @@ enum class Text {
   download_failed,
   unknown_command,
   document_caption,  // {} opening lines
+  queued_place,      // the placeholder with a place: {} place (place_text)
+  settings_head,     // /settings: the first line
+  saved,             // a /settings button pressed: the toast
+  status_queued,     // /status: {} place
+  status_running,    // /status: {} percent
+  status_waiting,    // /status: running, waiting for memory
+  status_ended,      // /status: finished, the answer on its way
 };
 // The text with fmt-style {} placeholders; the caller formats it.
 std::string_view text(Lang l, Text t);
+
+// A place in line as the texts say it: "1st", "2nd", "23rd", "11th" in English, "3" in
+// Russian (whose texts say "место 3").
+std::string place_text(Lang l, std::int64_t place);
 
 // The commands for setMyCommands, as a JSON array text, per language.
 std::string commands_json(Lang l);

@@ -79,22 +79,48 @@ const char* to_string(MediaKind k) noexcept {
   return "document";
 }
 
+namespace {
+
+void read_from(const json& o, Incoming& in) {
+  if (const json* from = object_at(o, "from")) {
+    in.user_id = int_at(*from, "id");
+    in.language_code = text_at(*from, "language_code", 16);
+  }
+}
+
+// A button press: the keyboard's message and chat, who pressed, the data. Content::none
+// when any of it is missing (an inline-mode message has no chat: nothing to edit).
+void read_callback(const json& cb, Incoming& in) {
+  const json* msg = object_at(cb, "message");
+  const json* chat = msg ? object_at(*msg, "chat") : nullptr;
+  in.callback_id = text_at(cb, "id", 64);
+  in.callback_data = text_at(cb, "data", 64);
+  if (!chat || int_at(*chat, "id") == 0 || in.callback_id.empty()) return;
+  in.chat_id = int_at(*chat, "id");
+  in.message_id = int_at(*msg, "message_id");
+  read_from(cb, in);
+  in.content = Content::callback;
+}
+
+}  // namespace
+
 std::optional<Incoming> parse_update(const json& u) {
   if (!u.is_object()) return std::nullopt;
   auto id = u.find("update_id");
   if (id == u.end() || !id->is_number_integer()) return std::nullopt;
   Incoming in;
   in.update_id = id->get<std::int64_t>();
+  if (const json* cb = object_at(u, "callback_query")) {
+    read_callback(*cb, in);
+    return in;
+  }
   const json* msg = object_at(u, "message");
   if (!msg) return in;  // Content::none
   const json* chat = object_at(*msg, "chat");
   if (!chat || int_at(*chat, "id") == 0) return in;
   in.chat_id = int_at(*chat, "id");
   in.message_id = int_at(*msg, "message_id");
-  if (const json* from = object_at(*msg, "from")) {
-    in.user_id = int_at(*from, "id");
-    in.language_code = text_at(*from, "language_code", 16);
-  }
+  read_from(*msg, in);
   read_content(*msg, in);
   return in;
 }

@@ -27,6 +27,7 @@ enum class Content {
   command,      // text starting with '/'
   text,         // other text
   unsupported,  // a photo, a sticker, a document that is not audio or video...
+  callback,     // a button of an inline keyboard (/settings) was pressed
   none,         // not a message (an edited message, a callback): no answer
 };
 
@@ -39,6 +40,10 @@ struct Incoming {
   Content content = Content::none;
   std::string text;         // commands and text, bounded to 4096 bytes
   std::optional<Media> media;
+  // A callback: its id (for answerCallbackQuery) and data (at most 64 bytes by Telegram);
+  // message_id is then the message carrying the keyboard.
+  std::string callback_id;
+  std::string callback_data;
 };
 
 // nullopt: not an update at all (no integer update_id). Never throws.

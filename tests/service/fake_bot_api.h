@@ -8,7 +8,9 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,6 +31,7 @@ class FakeBotApi {
     std::int64_t id = 0;
     std::string text;
     int edits = 0;
+    nlohmann::json markup;  // reply_markup as last sent (null: none)
   };
   struct Document {
     std::int64_t chat = 0;
@@ -70,6 +73,22 @@ class FakeBotApi {
     cv_.notify_all();
     return id;
   }
+  // A press of an inline keyboard's button on message `message_id` in `chat`; returns the
+  // update id. The callback query's id is "cb<update id>".
+  std::int64_t push_callback(std::int64_t chat, std::int64_t message_id, const std::string& data,
+                             const std::string& lang = "en") {
+    std::lock_guard l(mu_);
+    const std::int64_t id = ++last_update_;
+    auto f = from(chat, lang);
+    nlohmann::json cb = {{"id", "cb" + std::to_string(id)},
+                         {"from", f["from"]},
+                         {"message", {{"message_id", message_id}, {"chat", f["chat"]}, {"date", 1700000000}}},
+                         {"chat_instance", "1"},
+                         {"data", data}};
+    updates_.push_back({{"update_id", id}, {"callback_query", std::move(cb)}});
+    cv_.notify_all();
+    return id;
+  }
   static nlohmann::json from(std::int64_t chat, const std::string& lang = "en") {
     return {{"chat", {{"id", chat}, {"type", "private"}}},
             {"from", {{"id", chat}, {"is_bot", false}, {"first_name", "T"}, {"language_code", lang}}},
@@ -80,23 +99,54 @@ class FakeBotApi {
     m["text"] = text;
     return push(m);
   }
+  // A voice message as an update's "message" (for posting to a webhook), its file added.
+  nlohmann::json voice_message(std::int64_t chat, const std::string& content) {
+    auto m = from(chat);
+    m["voice"] = {{"file_id", add_file(content)}, {"file_unique_id", "v" + std::to_string(chat)},
+                  {"file_size", content.size()}, {"duration", 5}, {"mime_type", "audio/ogg"}};
+    return m;
+  }
   // kind: voice, audio, video, video_note, document; declared_size 0: the content's size.
   std::int64_t push_media(std::int64_t chat, const std::string& kind, const std::string& content,
-                          std::uint64_t declared_size = 0, const std::string& mime = "audio/ogg") {
+                          std::uint64_t declared_size = 0, const std::string& mime = "audio/ogg",
+                          const std::string& file_name = "clip.ogg") {
     auto m = from(chat);
     m[kind] = {{"file_id", add_file(content)},
                {"file_unique_id", "u" + std::to_string(last_update_)},
                {"file_size", declared_size ? declared_size : content.size()},
                {"duration", 5},
                {"mime_type", mime}};
-    if (kind == "document" || kind == "audio") m[kind]["file_name"] = "clip.ogg";
+    if (kind == "document" || kind == "audio" || kind == "video") m[kind]["file_name"] = file_name;
     return push(m);
   }
 
-  // The next `count` calls of `method` answer `status` (429 with retry_after).
-  void fail_next(const std::string& method, int status, int count = 1, int retry_after = 0) {
+  // The next `count` calls of `method` answer `status` (429 with retry_after); with `chat`,
+  // only calls for that chat (chat_id).
+  void fail_next(const std::string& method, int status, int count = 1, int retry_after = 0,
+                 std::int64_t chat = 0) {
     std::lock_guard l(mu_);
-    failures_[method].push_back({status, count, retry_after});
+    failures_[method].push_back({status, count, retry_after, chat});
+  }
+  void clear_failures() {
+    std::lock_guard l(mu_);
+    failures_.clear();
+  }
+  // The next `count` calls of `method` ("download" for file downloads) lose their connection:
+  // `after_acting` does what was asked and closes the socket halfway through the answer (the
+  // caller cannot tell whether it happened); otherwise the socket closes before anything is
+  // done.
+  void drop_next(const std::string& method, int count, bool after_acting) {
+    std::lock_guard l(mu_);
+    drops_[method] = {count, after_acting};
+  }
+  int dropped() const {
+    std::lock_guard l(mu_);
+    return dropped_;
+  }
+  // The callback queries answered (answerCallbackQuery), by id, with their text.
+  std::map<std::string, std::string> answered_callbacks() const {
+    std::lock_guard l(mu_);
+    return answered_;
   }
 
   std::vector<Call> calls(const std::string& method = "") const {
@@ -133,6 +183,11 @@ class FakeBotApi {
  private:
   struct Failure {
     int status, count, retry_after;
+    std::int64_t chat;
+  };
+  struct Drop {
+    int count = 0;
+    bool after_acting = false;
   };
   using json = nlohmann::json;
 
@@ -159,10 +214,11 @@ class FakeBotApi {
   }
 
   // An injected failure for `method`, if one is due (the lock held).
-  bool inject(const std::string& method, httplib::Response& res) {
+  bool inject(const std::string& method, const json& p, httplib::Response& res) {
     auto it = failures_.find(method);
     if (it == failures_.end() || it->second.empty()) return false;
     Failure& f = it->second.front();
+    if (f.chat != 0 && f.chat != num(p, "chat_id")) return false;
     if (f.status == 429) error(res, 429, "Too Many Requests: retry after " + std::to_string(f.retry_after), f.retry_after);
     else if (f.status == 409) error(res, 409, "Conflict: terminated by other getUpdates request");
     else error(res, f.status, f.status >= 500 ? "Internal Server Error" : "Forbidden: bot was blocked by the user");
@@ -170,9 +226,37 @@ class FakeBotApi {
     return true;
   }
 
+  // A drop due for `method`: nullopt when none; else whether to act first (the lock held).
+  std::optional<bool> drop_due(const std::string& method) {
+    auto it = drops_.find(method);
+    if (it == drops_.end() || it->second.count <= 0) return std::nullopt;
+    --it->second.count;
+    ++dropped_;
+    return it->second.after_acting;
+  }
+
+  // The answer cut off: its headers promise the whole body, half of it is written, then the
+  // provider fails and httplib closes the connection.
+  static void cut_off(httplib::Response& res) {
+    auto body = std::make_shared<std::string>(res.body.empty() ? std::string(64, ' ') : res.body);
+    res.body.clear();
+    res.set_content_provider(body->size(), "application/json",
+                             [body](std::size_t, std::size_t, httplib::DataSink& sink) {
+                               sink.write(body->data(), body->size() / 2);
+                               return false;
+                             });
+  }
+
   void routes() {
     server_.Post(R"(/bot([^/]+)/(\w+))", [this](const httplib::Request& req, httplib::Response& res) {
+      std::optional<bool> drop;
+      {
+        std::lock_guard l(mu_);
+        drop = drop_due(req.matches[2]);
+      }
+      if (drop && !*drop) return cut_off(res);  // nothing done
       handle(req.matches[1], req.matches[2], params_of(req), res);
+      if (drop) cut_off(res);
     });
     server_.Get(R"(/file/bot([^/]+)/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
       std::lock_guard l(mu_);
@@ -180,6 +264,7 @@ class FakeBotApi {
       auto it = paths_.find(req.matches[2]);
       if (it == paths_.end()) return error(res, 404, "Not Found");
       res.set_content(files_[it->second], "application/octet-stream");
+      if (drop_due("download")) cut_off(res);
     });
   }
 
@@ -187,14 +272,17 @@ class FakeBotApi {
     std::unique_lock l(mu_);
     if (token != token_) return error(res, 401, "Unauthorized");
     calls_.push_back({method, p});
-    if (inject(method, res)) return;
+    if (inject(method, p, res)) return;
     if (method == "getUpdates") return get_updates(l, p, res);
     if (method == "getMe") return ok(res, {{"id", 42}, {"is_bot", true}, {"username", "SorokaTestBot"}});
-    if (method == "deleteWebhook" || method == "setMyCommands" || method == "sendChatAction") return ok(res, true);
+    if (method == "deleteWebhook" || method == "setWebhook" || method == "setMyCommands" ||
+        method == "sendChatAction")
+      return ok(res, true);
     if (method == "getFile") return get_file(p, res);
     if (method == "sendMessage") return send_message(p, res);
     if (method == "editMessageText") return edit_message(p, res);
     if (method == "sendDocument") return send_document(p, res);
+    if (method == "answerCallbackQuery") return answer_callback(p, res);
     error(res, 404, "Not Found: method not found");
   }
 
@@ -228,7 +316,7 @@ class FakeBotApi {
 
   void send_message(const json& p, httplib::Response& res) {
     const std::int64_t id = ++last_message_;
-    messages_[id] = {num(p, "chat_id"), id, p.value("text", ""), 0};
+    messages_[id] = {num(p, "chat_id"), id, p.value("text", ""), 0, p.value("reply_markup", json())};
     ok(res, {{"message_id", id}, {"chat", {{"id", num(p, "chat_id")}}}, {"text", p.value("text", "")}});
   }
 
@@ -237,15 +325,26 @@ class FakeBotApi {
     if (it == messages_.end() || it->second.chat != num(p, "chat_id"))
       return error(res, 400, "Bad Request: message to edit not found");
     const std::string text = p.value("text", "");
-    if (text == it->second.text) {
+    const json markup = p.value("reply_markup", json());
+    if (text == it->second.text && markup == it->second.markup) {
       ++identical_edits_;
       return error(res, 400,
                    "Bad Request: message is not modified: specified new message content and reply markup are "
                    "exactly the same as a current content and reply markup of the message");
     }
     it->second.text = text;
+    it->second.markup = markup;
     ++it->second.edits;
     ok(res, {{"message_id", it->first}, {"text", text}});
+  }
+
+  // Like Telegram: a query is answered once; later answers are refused as too old.
+  void answer_callback(const json& p, httplib::Response& res) {
+    const std::string id = p.value("callback_query_id", "");
+    if (id.empty() || answered_.contains(id))
+      return error(res, 400, "Bad Request: query is too old and response timeout expired or query ID is invalid");
+    answered_[id] = p.value("text", "");
+    ok(res, true);
   }
 
   void send_document(const json& p, httplib::Response& res) {
@@ -270,6 +369,9 @@ class FakeBotApi {
   std::map<std::string, std::string> files_;  // file_id -> content
   std::map<std::string, std::string> paths_;  // file_path -> file_id
   std::map<std::string, std::deque<Failure>> failures_;
+  std::map<std::string, Drop> drops_;
+  int dropped_ = 0;
+  std::map<std::string, std::string> answered_;
   std::vector<Call> calls_;
   std::map<std::int64_t, Message> messages_;
   std::vector<Document> documents_;

@@ -58,7 +58,8 @@ class SchedulerTest : public ::testing::Test {
     sched_->wake();
   }
 
-  std::string submit(const std::string& model = "fake", std::int32_t priority = 0) {
+  std::string submit(const std::string& model = "fake", std::int32_t priority = 0,
+                     const std::string& owner = "", std::int32_t max_running = 0) {
     service::JobParams p;
     p.model = model;
     jobs::JobSpec spec;
@@ -66,6 +67,8 @@ class SchedulerTest : public ::testing::Test {
     spec.input_path = dir_ + "/in-" + std::to_string(++inputs_) + ".wav";
     std::ofstream(spec.input_path) << "audio";
     spec.priority = priority;
+    spec.submitter = owner;
+    spec.max_running_per_owner = max_running;
     auto id = store_->submit(spec);
     EXPECT_TRUE(id) << id.error().message;
     if (sched_) sched_->wake();
@@ -107,6 +110,30 @@ TEST_F(SchedulerTest, HigherPriorityFirstThenOldestFirst) {
   EXPECT_EQ(reqs[0].job.id, b);
   EXPECT_EQ(reqs[1].job.id, a);
   EXPECT_EQ(reqs[2].job.id, c);
+}
+
+// Room for three workers, but each owner may run one job: a's second and third wait while b's
+// and c's (queued after them) start; d has no limit and runs both of its jobs at once.
+TEST_F(SchedulerTest, AnOwnerAtItsRunningLimitWaitsWithoutHoldingUpOthers) {
+  start(3.5, [](const worker::JobRequest&) { return Script{.work = 300ms}; });
+  const auto a1 = submit("fake", 0, "tg:1", 1), a2 = submit("fake", 0, "tg:1", 1),
+             a3 = submit("fake", 0, "tg:1", 1), b1 = submit("fake", 0, "http:b", 1);
+  go();
+  ASSERT_TRUE(eventually([&] { return launcher_->requests().size() >= 2; }));
+  std::this_thread::sleep_for(100ms);  // a2 could have started by now, if it were allowed
+  EXPECT_EQ(store_->get(a2)->state, JobState::queued);
+  EXPECT_EQ(store_->get(b1)->state, JobState::running);
+  for (const auto& id : {a1, a2, a3, b1}) EXPECT_EQ(finished(id).state, JobState::succeeded);
+  std::vector<std::string> order;
+  for (const auto& r : launcher_->requests()) order.push_back(r.job.id);
+  EXPECT_EQ(order, (std::vector<std::string>{a1, b1, a2, a3}));
+  EXPECT_EQ(launcher_->max_busy(), 2);  // a's one and b's one; never a's two
+  const auto d1 = submit("fake", 0, "http:d", 0), d2 = submit("fake", 0, "http:d", 0);
+  EXPECT_TRUE(eventually([&] {
+    return store_->get(d1)->state == JobState::running && store_->get(d2)->state == JobState::running;
+  }));
+  EXPECT_EQ(finished(d1).state, JobState::succeeded);
+  EXPECT_EQ(finished(d2).state, JobState::succeeded);
 }
 
 TEST_F(SchedulerTest, AJobWaitsForMemoryUntilTheRunningOneGivesItBack) {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -75,12 +76,15 @@ class BotInstance {
   std::unique_ptr<Process> proc_;
 };
 
-std::string voice_note() {
+// A container sample of the short speech sample, as bytes ("" when it cannot be made).
+std::string media_bytes(const std::string& container) {
   auto speech = short_speech_sample();
   if (!speech) return {};
-  auto ogg = container_sample("ogg_opus", *speech);
-  return ogg ? ServeInstance::read_all(ogg->path.string()) : std::string();
+  auto made = container_sample(container, *speech);
+  return made ? ServeInstance::read_all(made->path.string()) : std::string();
 }
+
+std::string voice_note() { return media_bytes("ogg_opus"); }
 
 // Messages in the chat whose text contains `needle`.
 int count_with(const FakeBotApi& api, std::int64_t chat, const std::string& needle) {
@@ -98,6 +102,25 @@ class TelegramBot : public ::testing::Test {
   void SetUp() override {
     if (auto m = missing_media_tools(); !m.empty()) GTEST_SKIP() << m;
   }
+  // The voice note the media tests send, made once for the test binary.
+  static const std::string& note() {
+    static const std::string ogg = voice_note();
+    return ogg;
+  }
+  // Starts `bot` and sends it the voice note from kChat; false (a failure added) when either
+  // could not be done.
+  bool start_with_voice(BotInstance& bot) {
+    if (note().empty()) {
+      ADD_FAILURE() << "the voice note could not be made";
+      return false;
+    }
+    if (!bot.start()) {
+      ADD_FAILURE() << bot.log();
+      return false;
+    }
+    api.push_media(kChat, "voice", note());
+    return true;
+  }
   FakeBotApi api;
 };
 
@@ -113,7 +136,7 @@ TEST_F(TelegramBot, StartsWithGetMeWebhookOffAndCommandsThenLongPolls) {
   EXPECT_EQ(commands[1].params.value("language_code", ""), "ru");
   auto poll = api.calls("getUpdates").back().params;
   EXPECT_GE(poll.value("timeout", 0), 25);
-  EXPECT_EQ(poll["allowed_updates"], nlohmann::json::array({"message"}));
+  EXPECT_EQ(poll["allowed_updates"], nlohmann::json::array({"message", "callback_query"}));
   EXPECT_EQ(bot.stop(), 0);
 }
 
@@ -127,11 +150,8 @@ TEST_F(TelegramBot, WrongTokenIsAClearErrorAndTheTokenIsNeverLogged) {
 }
 
 TEST_F(TelegramBot, VoiceMessageGetsItsTranscriptInThePlaceholder) {
-  const std::string ogg = voice_note();
-  ASSERT_FALSE(ogg.empty());
   BotInstance bot(api, {});
-  ASSERT_TRUE(bot.start()) << bot.log();
-  api.push_media(kChat, "voice", ogg);
+  ASSERT_TRUE(start_with_voice(bot));
   // pocketsphinx on 5 s of flite speech: a word of it is recognised.
   ASSERT_TRUE(eventually([&] {
     auto m = api.messages(kChat);
@@ -183,8 +203,8 @@ TEST_F(TelegramBot, OversizeDeclaredFileIsRefusedNamingTheLimitWithoutADownload)
 }
 
 TEST_F(TelegramBot, InjectedRateLimitsAndServerErrorsLoseNothing) {
-  const std::string ogg = voice_note();
-  ASSERT_FALSE(ogg.empty());
+  const std::string& ogg = note();
+  ASSERT_FALSE(ogg.empty()) << "the voice note could not be made";
   BotInstance bot(api, {"SOROKA_TELEGRAM_MODEL=sim-brief"});
   ASSERT_TRUE(bot.start()) << bot.log();
   api.fail_next("getUpdates", 500, 2);
@@ -201,11 +221,8 @@ TEST_F(TelegramBot, InjectedRateLimitsAndServerErrorsLoseNothing) {
 }
 
 TEST_F(TelegramBot, KilledMidJobThenRestartedRepliesExactlyOnce) {
-  const std::string ogg = voice_note();
-  ASSERT_FALSE(ogg.empty());
   BotInstance bot(api, {"SOROKA_TELEGRAM_MODEL=sim-brief"});
-  ASSERT_TRUE(bot.start()) << bot.log();
-  api.push_media(kChat, "voice", ogg);
+  ASSERT_TRUE(start_with_voice(bot));
   ASSERT_TRUE(eventually([&] { return any_with(api, kChat, "Transcribing"); }, 60s)) << bot.log();
   bot.crash();
   const auto before = api.messages(kChat);
@@ -219,13 +236,12 @@ TEST_F(TelegramBot, KilledMidJobThenRestartedRepliesExactlyOnce) {
 }
 
 TEST_F(TelegramBot, CancelStopsTheUsersJob) {
-  const std::string ogg = voice_note();
-  ASSERT_FALSE(ogg.empty());
   BotInstance bot(api, {"SOROKA_TELEGRAM_MODEL=sim-slow"});
-  ASSERT_TRUE(bot.start()) << bot.log();
-  api.push_media(kChat, "voice", ogg);
+  ASSERT_TRUE(start_with_voice(bot));
   ASSERT_TRUE(eventually([&] { return !api.messages(kChat).empty(); }, 30s)) << bot.log();
-  ASSERT_TRUE(eventually([&] { return bot.log().find("event=job_queued") != std::string::npos; }, 30s));
+  // The placeholder shows the job's progress: the watcher has it, so its job id is recorded
+  // (event=job_queued comes a few ms before that: /cancel could find no job yet).
+  ASSERT_TRUE(eventually([&] { return any_with(api, kChat, "Transcribing"); }, 30s)) << bot.log();
   api.push_text(kChat, "/cancel");
   ASSERT_TRUE(eventually([&] { return any_with(api, kChat, "Cancelled: 1."); }, 30s)) << bot.log();
   EXPECT_TRUE(eventually([&] { return any_with(api, kChat, "Cancelled."); }, 30s)) << bot.log();
@@ -243,8 +259,8 @@ TEST_F(TelegramBot, AllowlistRefusesOthers) {
 }
 
 TEST_F(TelegramBot, FormatFileSendsADocumentWithTheOpeningAsCaption) {
-  const std::string ogg = voice_note();
-  ASSERT_FALSE(ogg.empty());
+  const std::string& ogg = note();
+  ASSERT_FALSE(ogg.empty()) << "the voice note could not be made";
   BotInstance bot(api, {"SOROKA_TELEGRAM_MODEL=sim-brief"});
   ASSERT_TRUE(bot.start()) << bot.log();
   api.push_text(kChat, "/format file");
@@ -266,8 +282,8 @@ TEST_F(TelegramBot, ConflictIsLoggedAndWaitedOutAndABlockedChatIsLeftAlone) {
   EXPECT_NE(bot.log().find("event=telegram_conflict"), std::string::npos);
   // The user blocked the bot: the placeholder gets 403, and nothing more is fetched for or
   // sent to that chat (a job already running would be kept; its answer is not sent).
-  const std::string ogg = voice_note();
-  ASSERT_FALSE(ogg.empty());
+  const std::string& ogg = note();
+  ASSERT_FALSE(ogg.empty()) << "the voice note could not be made";
   api.fail_next("sendMessage", 403);
   api.push_media(kChat + 1, "voice", ogg);
   ASSERT_TRUE(eventually([&] { return bot.log().find("event=telegram_chat_blocked chat=5002") != std::string::npos; }, 30s))
@@ -277,37 +293,6 @@ TEST_F(TelegramBot, ConflictIsLoggedAndWaitedOutAndABlockedChatIsLeftAlone) {
   // Writing again unblocks it.
   api.push_text(kChat + 1, "/help");
   EXPECT_TRUE(eventually([&] { return any_with(api, kChat + 1, "/format"); }, 30s)) << bot.log();
-}
-
-// The bot's added latency: the same 5 s voice note, the same model, through the bot (update to
-// the transcript's edit) and through the HTTP API (a synchronous POST), three times each.
-TEST_F(TelegramBot, AddedLatencyAgainstTheHttpApiIsSmall) {
-  const std::string ogg = voice_note();
-  ASSERT_FALSE(ogg.empty());
-  using clock = std::chrono::steady_clock;
-  auto ms = [](clock::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
-  long long http_ms = 0, bot_ms = 0;
-  {
-    ServeInstance serve;
-    for (int i = 0; i < 3; ++i) {
-      httplib::MultipartFormDataItems items = {{"file", ogg, "v.ogg", "audio/ogg"}, {"model", "sim-brief", "", ""}};
-      const auto t0 = clock::now();
-      auto r = serve.client().Post("/v1/audio/transcriptions", items);
-      ASSERT_TRUE(r && r->status == 200) << (r ? r->body : "no answer");
-      http_ms += ms(clock::now() - t0);
-    }
-  }
-  BotInstance bot(api, {"SOROKA_TELEGRAM_MODEL=sim-brief", "SOROKA_LOG_LEVEL=info"});
-  ASSERT_TRUE(bot.start()) << bot.log();
-  for (int i = 0; i < 3; ++i) {
-    const auto t0 = clock::now();
-    api.push_media(kChat + i, "voice", ogg);
-    ASSERT_TRUE(eventually([&] { return any_with(api, kChat + i, "simulated transcript"); }, 60s)) << bot.log();
-    bot_ms += ms(clock::now() - t0);
-  }
-  std::printf("mean latency: http %lld ms, bot %lld ms, added %lld ms\n", http_ms / 3, bot_ms / 3,
-              (bot_ms - http_ms) / 3);
-  EXPECT_LT(bot_ms / 3, http_ms / 3 + 2000);
 }
 
 // Resident memory of a process, from /proc/PID/status (0 when gone).
@@ -334,9 +319,12 @@ TEST_F(TelegramBot, TwelveHundredUpdatesAtOnceAreEachAnsweredOnceWithBoundedMemo
   }, 120s)) << api.calls("sendMessage").size();
   std::this_thread::sleep_for(1s);
   EXPECT_EQ(api.calls("sendMessage").size(), static_cast<std::size_t>(kUpdates));  // once each
-  std::printf("bot rss idle %llu KiB, peak with %d updates %llu KiB\n",
-              static_cast<unsigned long long>(idle), kUpdates, static_cast<unsigned long long>(peak));
-  EXPECT_LT(peak - idle, 64u * 1024);  // the queue holds ids, the store the rest
+  std::set<std::int64_t> chats;
+  for (const auto& c : api.calls("sendMessage")) chats.insert(c.params.value("chat_id", std::int64_t{0}));
+  EXPECT_EQ(chats.size(), static_cast<std::size_t>(kUpdates));  // each its own, none twice
+  // A bound, not a measurement (bench/telegram-bot.sh measures): the queue holds ids, the
+  // store the rest, so 1,200 updates cost far below 64 MiB.
+  EXPECT_LT(peak - idle, 64u * 1024);
 }
 
 TEST_F(TelegramBot, ServeStartsTheBotBesideTheHttpApi) {
@@ -348,6 +336,302 @@ TEST_F(TelegramBot, ServeStartsTheBotBesideTheHttpApi) {
   auto r = serve.client().Get("/healthz");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
+}
+
+// Every command answers, in English and in Russian (the user's language_code).
+TEST_F(TelegramBot, EveryCommandAnswersInBothLanguages) {
+  BotInstance bot(api, {"SOROKA_TELEGRAM_ADMINS=7001,7101"});
+  ASSERT_TRUE(bot.start()) << bot.log();
+  struct Row {
+    const char* command;
+    const char* en;
+    const char* ru;
+  } rows[] = {
+      {"/start", "Send me a voice message", "Пришлите голосовое"},
+      {"/help", "/settings - language and format", "/settings - язык и формат"},
+      {"/settings", "Settings (tap to change):", "Настройки (нажмите, чтобы изменить):"},
+      {"/language", "Usage: /language en or /language ru", "Использование: /language en"},
+      {"/format", "Usage: /format text", "Использование: /format text"},
+      {"/format vtt", "Format: vtt.", "Формат: vtt."},
+      {"/status", "You have no jobs in progress.", "У вас нет заданий в работе."},
+      {"/cancel", "You have no jobs in progress.", "У вас нет заданий в работе."},
+      {"/stats", "jobs", "jobs"},  // an admin: the service's figures (not translated)
+      {"/nonsense", "Unknown command. /help", "Неизвестная команда. /help"},
+  };
+  for (int l = 0; l < 2; ++l) {
+    const std::int64_t admin = l == 0 ? 7001 : 7101, other = admin + 50;
+    for (const auto& r : rows) {
+      const std::int64_t chat = admin + static_cast<std::int64_t>(&r - rows) * 1000;
+      api.push_text(std::string(r.command) == "/stats" ? admin : chat, r.command, l == 0 ? "en" : "ru-RU");
+    }
+    api.push_text(other, "/stats", l == 0 ? "en" : "ru");
+    ASSERT_TRUE(eventually([&] {
+      for (const auto& r : rows) {
+        const std::int64_t chat = admin + static_cast<std::int64_t>(&r - rows) * 1000;
+        if (!any_with(api, std::string(r.command) == "/stats" ? admin : chat, l == 0 ? r.en : r.ru)) return false;
+      }
+      return any_with(api, other, l == 0 ? "for administrators" : "для администраторов");
+    }, 30s)) << "lang " << l << "\n" << bot.log();
+  }
+  // /language switches a chat's language whatever its language_code says.
+  api.push_text(9001, "/language ru", "en");
+  api.push_text(9001, "/help", "en");
+  EXPECT_TRUE(eventually([&] { return any_with(api, 9001, "Язык: русский") && any_with(api, 9001, "Пришлите"); }, 20s));
+}
+
+// /settings: a keyboard; a press stores the choice, is answered, and the keyboard's message is
+// edited to show it. Forged data changes nothing; a user not on the allowlist changes nothing.
+TEST_F(TelegramBot, SettingsKeyboardStoresTheChoiceAndShowsIt) {
+  BotInstance bot(api, {"SOROKA_TELEGRAM_ALLOWED_USERS=5001"});
+  ASSERT_TRUE(bot.start()) << bot.log();
+  api.push_text(kChat, "/settings");
+  ASSERT_TRUE(eventually([&] { return any_with(api, kChat, "Settings (tap"); }, 20s)) << bot.log();
+  const auto kb = api.messages(kChat).front();
+  ASSERT_TRUE(kb.markup.contains("inline_keyboard")) << kb.markup.dump();
+  EXPECT_EQ(kb.markup["inline_keyboard"][1][0]["text"], "✓ Text");
+  const std::string srt = kb.markup["inline_keyboard"][1][1]["callback_data"];
+  const auto press = api.push_callback(kChat, kb.id, srt);
+  ASSERT_TRUE(eventually([&] { return any_with(api, kChat, "Format: SRT"); }, 20s)) << bot.log();
+  auto now = api.messages(kChat).front();
+  EXPECT_EQ(now.markup["inline_keyboard"][1][1]["text"], "✓ SRT");
+  EXPECT_EQ(now.markup["inline_keyboard"][1][0]["text"], "Text");
+  EXPECT_EQ(api.answered_callbacks().at("cb" + std::to_string(press)), "Saved");
+  // Russian, by the keyboard: the message is now in Russian.
+  api.push_callback(kChat, kb.id, kb.markup["inline_keyboard"][0][1]["callback_data"]);
+  ASSERT_TRUE(eventually([&] { return any_with(api, kChat, "Формат: SRT"); }, 20s)) << bot.log();
+  api.push_text(kChat, "/help");
+  EXPECT_TRUE(eventually([&] { return any_with(api, kChat, "Пришлите"); }, 20s));
+  // Forged data: answered, nothing stored or edited.
+  const int edits = api.messages(kChat).front().edits;
+  const auto forged = api.push_callback(kChat, kb.id, "p:fmt:exe");
+  ASSERT_TRUE(eventually([&] { return api.answered_callbacks().contains("cb" + std::to_string(forged)); }, 20s));
+  EXPECT_EQ(api.messages(kChat).front().edits, edits);
+  // Not on the allowlist: told so in the toast, nothing edited.
+  const auto stranger = api.push_callback(4242, kb.id, srt);
+  ASSERT_TRUE(eventually([&] { return api.answered_callbacks().contains("cb" + std::to_string(stranger)); }, 20s));
+  EXPECT_EQ(api.answered_callbacks().at("cb" + std::to_string(stranger)), "Sorry, this bot is private.");
+  api.push_text(kChat, "/status");
+  EXPECT_TRUE(eventually([&] { return any_with(api, kChat, "нет заданий"); }, 20s));
+  EXPECT_EQ(api.messages(kChat).front().edits, edits);
+}
+
+// Each kind of media Telegram delivers, made from real speech by the test: one transcript each.
+TEST_F(TelegramBot, EachMediaTypeFromRealFilesGetsOneTranscript) {
+  struct Row {
+    const char* kind;
+    const char* container;
+    const char* mime;
+    const char* name;
+  } rows[] = {
+      {"voice", "ogg_opus", "audio/ogg", ""},
+      {"audio", "mp3", "audio/mpeg", "talk.mp3"},
+      {"video", "mp4", "video/mp4", "clip.mp4"},
+      {"video_note", "video_note", "video/mp4", ""},
+      {"document", "m4a", "audio/mp4", "memo.m4a"},
+  };
+  BotInstance bot(api, {"SOROKA_TELEGRAM_MODEL=sim-brief"});
+  ASSERT_TRUE(bot.start()) << bot.log();
+  for (const auto& r : rows) {
+    const std::string bytes = media_bytes(r.container);
+    ASSERT_FALSE(bytes.empty()) << r.container;
+    api.push_media(kChat + (&r - rows), r.kind, bytes, 0, r.mime, r.name);
+  }
+  // A document that is not media: a short reply, nothing fetched for it.
+  api.push_media(kChat + 10, "document", "%PDF-1.4 not audio", 0, "application/pdf", "paper.pdf");
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& r : rows)
+      if (count_with(api, kChat + (&r - rows), "simulated transcript") != 1) return false;
+    return any_with(api, kChat + 10, "I can only transcribe");
+  }, 180s)) << bot.log();
+  for (const auto& r : rows) EXPECT_EQ(api.messages(kChat + (&r - rows)).size(), 1u) << r.kind;
+  EXPECT_EQ(api.calls("getFile").size(), std::size(rows));
+}
+
+TEST_F(TelegramBot, ALongTranscriptGoesAsATextDocumentWithTheOpeningAsCaption) {
+  BotInstance bot(api, {"SOROKA_TELEGRAM_MODEL=sim-verbose"});
+  ASSERT_TRUE(start_with_voice(bot));
+  ASSERT_TRUE(eventually([&] { return any_with(api, kChat, "the transcript is in the file"); }, 90s)) << bot.log();
+  const auto docs = api.documents(kChat);
+  ASSERT_EQ(docs.size(), 1u);
+  EXPECT_EQ(docs[0].file_name, "transcript.txt");
+  EXPECT_GT(docs[0].content.size(), 4096u);
+  EXPECT_EQ(docs[0].content.rfind("[simulated transcript from sim-verbose", 0), 0u);
+  EXPECT_LE(docs[0].caption.size(), 1024u * 4);  // 1024 characters, UTF-8
+  EXPECT_EQ(docs[0].caption.rfind("[simulated transcript", 0), 0u);
+  EXPECT_NE(docs[0].caption.find("…"), std::string::npos);
+  EXPECT_EQ(api.messages(kChat).size(), 1u);  // the placeholder, edited to point at the file
+}
+
+// Connections dropped halfway through the answer (after Telegram acted) and before it: every
+// media message still gets exactly one transcript, and no message is sent twice.
+TEST_F(TelegramBot, DroppedConnectionsLoseNothingAndAnswerOnce) {
+  const std::string& ogg = note();
+  ASSERT_FALSE(ogg.empty()) << "the voice note could not be made";
+  BotInstance bot(api, {"SOROKA_TELEGRAM_MODEL=sim-brief"});
+  ASSERT_TRUE(bot.start()) << bot.log();
+  api.drop_next("getUpdates", 2, /*after_acting=*/true);
+  api.drop_next("getFile", 1, true);
+  api.drop_next("download", 1, true);
+  api.drop_next("editMessageText", 3, true);
+  api.drop_next("sendMessage", 1, /*after_acting=*/false);
+  for (int i = 0; i < 3; ++i) api.push_media(kChat + i, "voice", ogg);
+  ASSERT_TRUE(eventually([&] {
+    for (int i = 0; i < 3; ++i)
+      if (count_with(api, kChat + i, "simulated transcript") != 1) return false;
+    return true;
+  }, 120s)) << bot.log();
+  std::this_thread::sleep_for(2s);  // time for a second answer, if there were one
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(api.messages(kChat + i).size(), 1u) << "chat " << i;
+    EXPECT_EQ(count_with(api, kChat + i, "simulated transcript"), 1) << "chat " << i;
+  }
+  EXPECT_GE(api.dropped(), 5);
+}
+
+// Places in line and the per-user running limit: a user's three jobs run one at a time, the
+// waiting ones say where they are, and another user's job, sent later, is not held behind them.
+TEST_F(TelegramBot, PlacesInLineAndOneRunningJobPerUser) {
+  const std::string& ogg = note();
+  ASSERT_FALSE(ogg.empty()) << "the voice note could not be made";
+  BotInstance bot(api, {"SOROKA_TELEGRAM_MODEL=sim-brief"});
+  ASSERT_TRUE(bot.start()) << bot.log();
+  for (int i = 0; i < 3; ++i) api.push_media(kChat, "voice", ogg);
+  auto edited_to = [&](const std::string& needle) {
+    for (const auto& c : api.calls("editMessageText"))
+      if (c.params.value("text", "").find(needle) != std::string::npos) return true;
+    return false;
+  };
+  ASSERT_TRUE(eventually([&] { return edited_to("Queued, 2nd in line"); }, 60s)) << bot.log();
+  api.push_text(kChat, "/status");
+  ASSERT_TRUE(eventually([&] { return any_with(api, kChat, "Memory: "); }, 20s)) << bot.log();
+  std::string status;
+  for (const auto& m : api.messages(kChat))
+    if (m.text.find("Memory: ") != std::string::npos) status = m.text;
+  EXPECT_NE(status.find("in line"), std::string::npos) << status;
+  api.push_media(kChat + 1, "voice", ogg);
+  ASSERT_TRUE(eventually([&] { return count_with(api, kChat + 1, "simulated transcript") == 1; }, 90s)) << bot.log();
+  EXPECT_LT(count_with(api, kChat, "simulated transcript"), 3);  // the other user did not wait for all three
+  ASSERT_TRUE(eventually([&] { return count_with(api, kChat, "simulated transcript") == 3; }, 120s)) << bot.log();
+}
+
+// A 429 with a long retry_after on one chat: the watcher goes on serving the others meanwhile
+// (per-chat backoff) and the limited chat still gets its answer once, after the wait.
+TEST_F(TelegramBot, ARateLimitOnOneChatDoesNotHoldUpTheOthers) {
+  const std::string& ogg = note();
+  ASSERT_FALSE(ogg.empty()) << "the voice note could not be made";
+  BotInstance bot(api, {"SOROKA_TELEGRAM_MODEL=sim-brief"});
+  ASSERT_TRUE(bot.start()) << bot.log();
+  api.fail_next("editMessageText", 429, 1, 10, kChat);
+  api.push_media(kChat, "voice", ogg);
+  api.push_media(kChat + 1, "voice", ogg);
+  ASSERT_TRUE(eventually([&] { return count_with(api, kChat, "simulated transcript") == 1; }, 120s)) << bot.log();
+  EXPECT_EQ(count_with(api, kChat + 1, "simulated transcript"), 1);
+  // In the order the fake server saw them: after chat A's 429, chat B's edits (its progress
+  // and transcript) came before A's next edit, the one after the wait.
+  const auto edits = api.calls("editMessageText");
+  std::size_t limited = edits.size(), next_a = edits.size();
+  for (std::size_t i = 0; i < edits.size(); ++i) {
+    if (edits[i].params.value("chat_id", std::int64_t{0}) != kChat) continue;
+    if (limited == edits.size()) limited = i;
+    else if (next_a == edits.size()) next_a = i;
+  }
+  ASSERT_LT(next_a, edits.size());
+  int b_between = 0;
+  for (std::size_t i = limited + 1; i < next_a; ++i)
+    b_between += edits[i].params.value("chat_id", std::int64_t{0}) == kChat + 1;
+  EXPECT_GE(b_between, 1) << "chat B's edits waited behind chat A's retry_after";
+  EXPECT_NE(bot.log().find("deferred=true"), std::string::npos);
+}
+
+// The document went, the placeholder's edit has not (Telegram fails it), then kill -9: after
+// the restart the placeholder is edited and the document is not sent again (document_id).
+TEST_F(TelegramBot, KilledAfterTheDocumentWentDoesNotSendItTwice) {
+  const std::string& ogg = note();
+  ASSERT_FALSE(ogg.empty()) << "the voice note could not be made";
+  BotInstance bot(api, {"SOROKA_TELEGRAM_MODEL=sim-brief"});
+  ASSERT_TRUE(bot.start()) << bot.log();
+  api.push_text(kChat, "/format file");
+  ASSERT_TRUE(eventually([&] { return any_with(api, kChat, "Format: file"); }, 20s)) << bot.log();
+  api.fail_next("editMessageText", 500, 100000);
+  api.push_media(kChat, "voice", ogg);
+  ASSERT_TRUE(eventually([&] { return api.documents(kChat).size() == 1; }, 90s)) << bot.log();
+  std::this_thread::sleep_for(1s);  // the edit after it is failing and backing off
+  bot.crash();
+  api.clear_failures();
+  ASSERT_TRUE(bot.start()) << bot.log();
+  ASSERT_TRUE(eventually([&] { return any_with(api, kChat, "the transcript is in the file"); }, 60s)) << bot.log();
+  std::this_thread::sleep_for(2s);
+  EXPECT_EQ(api.documents(kChat).size(), 1u);
+}
+
+// Webhook mode: setWebhook with the secret at start, no polling; posted updates need the secret
+// (compared in constant time), are bounded, recorded before 200 and answered once however
+// often Telegram posts them.
+TEST_F(TelegramBot, WebhookModeTakesPostedUpdatesOnceAndOnlyWithTheSecret) {
+  const std::string secret = "s3cret_Token-1";
+  ServeInstance serve({"SOROKA_TELEGRAM_TOKEN=" + api.token(), "SOROKA_TELEGRAM_API_URL=" + api.url(),
+                       "SOROKA_TELEGRAM_WEBHOOK_URL=https://bot.example.org/tg/hook-1",
+                       "SOROKA_TELEGRAM_WEBHOOK_SECRET=" + secret, "SOROKA_ENGINE_SIMULATION=true",
+                       "SOROKA_TELEGRAM_MODEL=sim-brief"});
+  ASSERT_TRUE(eventually([&] { return !api.calls("setWebhook").empty(); }, 20s));
+  const auto set = api.calls("setWebhook").front().params;
+  EXPECT_EQ(set.value("url", ""), "https://bot.example.org/tg/hook-1");
+  EXPECT_EQ(set.value("secret_token", ""), secret);
+  EXPECT_EQ(set["allowed_updates"], nlohmann::json::array({"message", "callback_query"}));
+  EXPECT_EQ(set.value("drop_pending_updates", true), false);
+  auto post = [&](const nlohmann::json& update, const std::string& with_secret) {
+    httplib::Headers h;
+    if (!with_secret.empty()) h.emplace("X-Telegram-Bot-Api-Secret-Token", with_secret);
+    auto r = serve.client().Post("/tg/hook-1", h, update.dump(), "application/json");
+    return r ? r->status : 0;
+  };
+  auto help = FakeBotApi::from(kChat);
+  help["text"] = "/help";
+  help["message_id"] = 1;
+  const nlohmann::json update = {{"update_id", 700001}, {"message", help}};
+  EXPECT_EQ(post(update, ""), 401);
+  EXPECT_EQ(post(update, "s3cret_Token-2"), 401);
+  EXPECT_EQ(post(update, secret + "x"), 401);
+  // 503 until the bot has started (Telegram retries), then 200.
+  ASSERT_TRUE(eventually([&] { return post(update, secret) == 200; }, 20s));
+  EXPECT_EQ(post(update, secret), 200);  // posted again (Telegram retrying): taken once
+  ASSERT_TRUE(eventually([&] { return any_with(api, kChat, "/settings"); }, 20s)) << [&] {
+    std::string out;
+    for (const auto& c : api.calls()) out += c.method + " " + c.params.dump() + "\n";
+    return out;
+  }();
+  EXPECT_EQ(post({{"no", "update"}}, secret), 400);
+  {
+    httplib::Headers h = {{"X-Telegram-Bot-Api-Secret-Token", secret}};
+    auto r = serve.client().Post("/tg/hook-1", h, std::string(2u << 20, ' '), "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 413);
+  }
+  const std::string& ogg = note();
+  ASSERT_FALSE(ogg.empty()) << "the voice note could not be made";
+  EXPECT_EQ(post({{"update_id", 700002}, {"message", api.voice_message(kChat + 1, ogg)}}, secret), 200);
+  ASSERT_TRUE(eventually([&] { return any_with(api, kChat + 1, "simulated transcript"); }, 90s));
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(api.messages(kChat).size(), 1u);
+  EXPECT_EQ(api.messages(kChat + 1).size(), 1u);
+  EXPECT_TRUE(api.calls("getUpdates").empty());
+  EXPECT_TRUE(api.calls("deleteWebhook").empty());
+}
+
+TEST_F(TelegramBot, WebhookModeNeedsServeAndASecret) {
+  BotInstance bot(api, {"SOROKA_TELEGRAM_WEBHOOK_URL=https://bot.example.org/hook"});
+  bot.launch();
+  EXPECT_EQ(bot.stop(0), 64);
+  EXPECT_NE(bot.log().find("webhook mode needs the HTTP listener"), std::string::npos) << bot.log();
+  // soroka serve without the secret: a configuration error naming it, before anything starts.
+  const std::string state = make_temp_dir("soroka-webhook-");
+  Process serve({SOROKA_BINARY, "serve", "--listen", "127.0.0.1:" + std::to_string(free_loopback_port()),
+                 "--state-dir", state},
+                {"SOROKA_ENGINE_SIMULATION=true", "SOROKA_TELEGRAM_TOKEN=" + api.token(),
+                 "SOROKA_TELEGRAM_API_URL=" + api.url(), "SOROKA_TELEGRAM_WEBHOOK_URL=https://bot.example.org/hook"});
+  EXPECT_EQ(serve.stop(0, 20s), 64);
+  std::error_code ec;
+  std::filesystem::remove_all(state, ec);
 }
 
 }  // namespace

@@ -105,6 +105,21 @@ TEST_F(JobServiceTest, SubmitStoresTheProbedJobForItsSubmitterAndWakesTheRunner)
   EXPECT_EQ(params->duration_s, 12.5);
 }
 
+// The running limit goes with the job for its submitter; a single-user service has none; a
+// queued job's view says its place in line.
+TEST_F(JobServiceTest, TheRunningLimitIsStoredWithTheJobAndAViewHasItsPlace) {
+  Quotas q = quotas;
+  q.max_running = 2;
+  auto a = jobs_->submit(alice, upload("a.wav"), q);
+  auto b = jobs_->submit(Caller{"http:local", true}, upload("b.wav"), q);
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(store->get(a->id)->spec.max_running_per_owner, 2);
+  EXPECT_EQ(store->get(b->id)->spec.max_running_per_owner, 0);
+  EXPECT_EQ(jobs_->get(a->id, alice)->place, 1);
+  EXPECT_EQ(jobs_->get(b->id, Caller{"http:local", true})->place, 2);
+  EXPECT_EQ(quotas_from(Settings{}).max_running, 0u);  // jobs.max_running_per_owner: off by default
+}
+
 TEST_F(JobServiceTest, SubmitRefusalsAreTypedAndStoreNothing) {
   struct Case {
     const char* what;

@@ -689,7 +689,9 @@ TEST(JobStoreSchema, Version1DatabasesGetFailureKinds) {
   {
     // Back to what version 1 wrote: no failure_kind column.
     auto c = must(sqlite::Connection::open(db, 1s), "raw open");
-    must(c.exec("ALTER TABLE jobs DROP COLUMN failure_kind; PRAGMA user_version = 1"), "downgrade");
+    must(c.exec("DROP INDEX jobs_running_owner; ALTER TABLE jobs DROP COLUMN max_running_per_owner; "
+                "ALTER TABLE jobs DROP COLUMN failure_kind; PRAGMA user_version = 1"),
+         "downgrade");
   }
   auto store = open_store(db);
   {
@@ -701,6 +703,77 @@ TEST(JobStoreSchema, Version1DatabasesGetFailureKinds) {
   EXPECT_EQ(must(store->get(ok), "ok").failure_kind, FailureKind::none);
   EXPECT_EQ(must(store->get(ok), "ok").state, JobState::queued);
   EXPECT_TRUE(must(store->integrity_ok(), "integrity"));
+}
+
+TEST(JobStoreSchema, Version2DatabasesGetNoOwnerLimit) {
+  TempDir dir;
+  const std::string db = dir.file("jobs.db");
+  std::string id;
+  {
+    auto store = open_store(db);
+    JobSpec s = spec_named("a.wav");
+    s.max_running_per_owner = 2;
+    id = must(store->submit(s), "submit");
+    EXPECT_EQ(must(store->get(id), "get").spec.max_running_per_owner, 2);
+  }
+  {
+    auto c = must(sqlite::Connection::open(db, 1s), "raw open");
+    must(c.exec("DROP INDEX jobs_running_owner; ALTER TABLE jobs DROP COLUMN max_running_per_owner; "
+                "PRAGMA user_version = 2"),
+         "downgrade");
+  }
+  auto store = open_store(db);
+  EXPECT_EQ(must(store->get(id), "get").spec.max_running_per_owner, 0);
+  EXPECT_EQ(claim(*store, worker(1)).id, id);
+  EXPECT_TRUE(must(store->integrity_ok(), "integrity"));
+}
+
+TEST_F(JobStore, PlaceInLineFollowsPriorityThenAge) {
+  const auto a = must(store->submit(spec_named("a")), "a");
+  JobSpec urgent = spec_named("b");
+  urgent.priority = 5;
+  const auto b = must(store->submit(urgent), "b");
+  const auto c = must(store->submit(spec_named("c")), "c");
+  EXPECT_EQ(must(store->queue_position(b), "b"), 1);
+  EXPECT_EQ(must(store->queue_position(a), "a"), 2);
+  EXPECT_EQ(must(store->queue_position(c), "c"), 3);
+  claim(*store, worker(1));  // b runs: no longer in line
+  EXPECT_EQ(must(store->queue_position(b), "b"), 0);
+  EXPECT_EQ(must(store->queue_position(c), "c"), 2);
+  EXPECT_EQ(store->queue_position("01NOSUCHJOB").error().code, ENOENT);
+}
+
+// The chooser sees the queue in order, page by page, with the running jobs per owner; what it
+// passes over stays queued in its place.
+TEST_F(JobStore, AChooserPicksPastPagesAndSeesRunningOwners) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 70; ++i) {  // more than one page of 64
+    JobSpec s = spec_named("f" + std::to_string(i));
+    s.submitter = i < 69 ? "tg:1" : "tg:2";
+    s.max_running_per_owner = 1;
+    ids.push_back(must(store->submit(s), "submit"));
+  }
+  claim(*store, worker(1));  // ids[0]: tg:1 runs one
+  std::vector<std::size_t> pages;
+  RunningByOwner seen;
+  auto pick = [&](const std::vector<ClaimCandidate>& page, const RunningByOwner& running) -> std::optional<std::size_t> {
+    pages.push_back(page.size());
+    seen = running;
+    for (std::size_t i = 0; i < page.size(); ++i)
+      if (page[i].owner == "tg:2") return i;
+    return std::nullopt;
+  };
+  auto j = must(store->claim_next(worker(1), 1min, pick), "claim");
+  ASSERT_TRUE(j);
+  EXPECT_EQ(j->id, ids[69]);
+  EXPECT_EQ(pages, (std::vector<std::size_t>{64, 5}));
+  EXPECT_EQ(seen, (RunningByOwner{{"tg:1", 1}}));
+  EXPECT_EQ(must(store->queue_position(ids[1]), "1"), 1);
+  auto none = must(store->claim_next(worker(1), 1min,
+                                     [](const auto&, const auto&) { return std::optional<std::size_t>{}; }),
+                   "claim none");
+  EXPECT_FALSE(none);
+  EXPECT_EQ(must(store->get(ids[1]), "1").state, JobState::queued);
 }
 
 TEST_F(JobStore, ListFiltersByStateAndSubmitterNewestFirst) {

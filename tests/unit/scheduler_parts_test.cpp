@@ -4,6 +4,7 @@
 #include "diarize/diarizer.h"
 #include "service/job_outcome.h"
 #include "service/job_sizing.h"
+#include "service/owner_limit.h"
 #include "service/pressure_policy.h"
 #include "util/units.h"
 #include "worker/protocol.h"
@@ -15,6 +16,28 @@ using namespace std::chrono_literals;
 using Action = Outcome::Action;
 
 // --- sizing ---
+
+// --- the owner limit ---
+
+TEST(OwnerLimit, ABlockedOwnersJobsArePassedOverInQueueOrder) {
+  using jobs::ClaimCandidate;
+  const jobs::RunningByOwner running = {{"tg:1", 1}, {"http:k", 2}};
+  struct Row {
+    const char* what;
+    std::vector<ClaimCandidate> page;
+    std::optional<std::size_t> pick;
+  } rows[] = {
+      {"no limit: the head", {{1, "tg:1", 0}, {2, "tg:2", 1}}, 0},
+      {"the head's owner runs its 1: the next owner", {{1, "tg:1", 1}, {2, "tg:1", 1}, {3, "tg:2", 1}}, 2},
+      {"a higher limit leaves room", {{1, "tg:1", 2}}, 0},
+      {"2 of 2 running: blocked", {{1, "http:k", 2}, {2, "http:k", 3}}, 1},
+      {"an owner with nothing running", {{1, "tg:9", 1}}, 0},
+      {"no owner is never limited", {{1, "", 1}}, 0},
+      {"every job blocked: none", {{1, "tg:1", 1}, {2, "http:k", 1}}, std::nullopt},
+      {"an empty page", {}, std::nullopt},
+  };
+  for (const auto& r : rows) EXPECT_EQ(first_startable(r.page, running), r.pick) << r.what;
+}
 
 TEST(JobSizing, BaseGrowsWithTheAudioByTheTranscriptFigure) {
   auto s = size_job({.base_bytes = 256 * kMiB, .duration_s = 3600, .capacity = kGiB});

@@ -15,6 +15,10 @@
 #include "telegram/bot_store.h"
 #include "telegram/retry_policy.h"
 #include "telegram/sender.h"
+#include "telegram/settings_keyboard.h"
+#include "telegram/webhook.h"
+#include "jobs/sqlite_db.h"
+#include <fmt/format.h>
 #include "telegram/texts.h"
 #include "telegram/update.h"
 #include "config/settings.h"
@@ -154,11 +158,12 @@ TEST(TelegramStore, TakesOnceKeepsOffsetAndPrefsAcrossReopen) {
     auto s = BotStore::open(path);
     ASSERT_TRUE(s);
     EXPECT_EQ(*(*s)->offset(), 0);
-    ASSERT_TRUE((*s)->take({{10, 1, "{}", "", 0, false}, {11, 2, "{}", "", 0, false}}, 12));
-    ASSERT_TRUE((*s)->take({{10, 1, "{\"again\":1}", "", 0, false}}, 11));  // re-delivered: ignored
+    ASSERT_TRUE((*s)->take({{10, 1, "{}", "", 0, 0, false}, {11, 2, "{}", "", 0, 0, false}}, 12));
+    ASSERT_TRUE((*s)->take({{10, 1, "{\"again\":1}", "", 0, 0, false}}, 11));  // re-delivered: ignored
     EXPECT_EQ(*(*s)->offset(), 12);  // never goes back
     ASSERT_TRUE((*s)->set_reply(10, 77));
     ASSERT_TRUE((*s)->set_job(10, "JOB"));
+    ASSERT_TRUE((*s)->set_document(10, 88));
     ASSERT_TRUE((*s)->finish(11));
     ASSERT_TRUE((*s)->set_lang(1, "ru"));
     ASSERT_TRUE((*s)->set_format(1, "srt"));
@@ -172,13 +177,154 @@ TEST(TelegramStore, TakesOnceKeepsOffsetAndPrefsAcrossReopen) {
   EXPECT_EQ((*p)[0].payload, "{}");
   EXPECT_EQ((*p)[0].reply_id, 77);
   EXPECT_EQ((*p)[0].job_id, "JOB");
+  EXPECT_EQ((*p)[0].document_id, 88);
   EXPECT_EQ((*s)->active(1)->size(), 1u);
   auto prefs = (*s)->prefs(1);
   EXPECT_EQ(prefs->lang, "ru");
   EXPECT_EQ(prefs->format, "srt");
   EXPECT_FALSE(prefs->blocked);
+  ASSERT_TRUE((*s)->set_pref(1, Pref::format, "vtt"));
+  ASSERT_TRUE((*s)->set_pref(2, Pref::lang, "en"));
+  EXPECT_EQ((*s)->prefs(1)->format, "vtt");
+  EXPECT_EQ((*s)->prefs(1)->lang, "ru");
+  EXPECT_EQ((*s)->prefs(2)->lang, "en");
   EXPECT_EQ(*(*s)->purge(std::numeric_limits<std::int64_t>::max()), 1);  // the done one
   std::filesystem::remove_all(dir);
+}
+
+// A store file from before document_id gets the column at open, its rows kept.
+TEST(TelegramStore, AnOlderFileGetsTheDocumentColumn) {
+  const std::string dir = test::make_temp_dir("soroka-tgstore-");
+  const std::string path = dir + "/telegram.sqlite";
+  {
+    auto c = jobs::sqlite::Connection::open(path, 1s);
+    ASSERT_TRUE(c);
+    ASSERT_TRUE(c->exec("CREATE TABLE updates(update_id INTEGER PRIMARY KEY, chat_id INTEGER NOT NULL, "
+                        "payload TEXT NOT NULL, job_id TEXT, reply_id INTEGER NOT NULL DEFAULT 0, "
+                        "done INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL);"
+                        "INSERT INTO updates VALUES(5, 1, '{}', 'J', 9, 0, 0);"));
+  }
+  auto s = BotStore::open(path);
+  ASSERT_TRUE(s) << s.error().message;
+  auto row = (*s)->get(5);
+  ASSERT_TRUE(row && *row);
+  EXPECT_EQ((*row)->reply_id, 9);
+  EXPECT_EQ((*row)->document_id, 0);
+  ASSERT_TRUE((*s)->set_document(5, 3));
+  EXPECT_EQ((*(*s)->get(5))->document_id, 3);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(TelegramTexts, PlacesInLine) {
+  struct Row {
+    std::int64_t n;
+    const char* en;
+  } rows[] = {{1, "1st"}, {2, "2nd"}, {3, "3rd"}, {4, "4th"}, {11, "11th"}, {12, "12th"},
+              {13, "13th"}, {21, "21st"}, {22, "22nd"}, {101, "101st"}, {111, "111th"}};
+  for (const auto& r : rows) {
+    EXPECT_EQ(place_text(Lang::en, r.n), r.en);
+    EXPECT_EQ(place_text(Lang::ru, r.n), std::to_string(r.n));
+  }
+  EXPECT_EQ(fmt::format(fmt::runtime(text(Lang::en, Text::queued_place)), place_text(Lang::en, 3)),
+            "Queued, 3rd in line…");
+}
+
+TEST(TelegramSettingsKeyboard, RowsTickTheChoiceInForceAndOnlyItsOwnDataParses) {
+  ChatPrefs p;
+  p.format = "srt";
+  const json kb = settings_keyboard(p, Lang::en);
+  ASSERT_EQ(kb["inline_keyboard"].size(), 2u);
+  const json& lang_row = kb["inline_keyboard"][0];
+  const json& fmt_row = kb["inline_keyboard"][1];
+  ASSERT_EQ(lang_row.size(), 2u);
+  ASSERT_EQ(fmt_row.size(), 4u);
+  EXPECT_EQ(lang_row[0]["text"], "✓ English");  // no choice: the language in use
+  EXPECT_EQ(lang_row[1]["text"], "Русский");
+  EXPECT_EQ(fmt_row[1]["text"], "✓ SRT");
+  EXPECT_EQ(fmt_row[0]["text"], "Text");
+  for (const auto& row : kb["inline_keyboard"])
+    for (const auto& b : row) {
+      const std::string data = b["callback_data"];
+      EXPECT_LE(data.size(), 64u);
+      EXPECT_TRUE(parse_choice(data)) << data;  // every button's data comes back
+    }
+  EXPECT_EQ(settings_keyboard(p, Lang::ru)["inline_keyboard"][0][1]["text"], "✓ Русский");
+  EXPECT_EQ(settings_text(p, Lang::en), "Settings (tap to change):\nLanguage: English\nFormat: SRT");
+  EXPECT_NE(settings_text(p, Lang::ru).find("Формат: SRT"), std::string::npos);
+  auto c = parse_choice(choice_data(Pref::format, "vtt"));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->pref, Pref::format);
+  EXPECT_EQ(c->value, "vtt");
+  for (const char* bad : {"", "p:", "p:fmt", "p:fmt:mp3", "p:lang:de", "p:x:en", "lang:en", "p:fmt:srt:x",
+                          "p:lang:en\n"})
+    EXPECT_FALSE(parse_choice(bad)) << bad;
+}
+
+TEST(TelegramUpdate, CallbackQueries) {
+  const json cb = {{"update_id", 7},
+                   {"callback_query",
+                    {{"id", "c1"},
+                     {"from", {{"id", 9}, {"language_code", "ru"}}},
+                     {"message", {{"message_id", 44}, {"chat", {{"id", 9}}}}},
+                     {"data", "p:fmt:srt"}}}};
+  auto in = parse_update(cb);
+  ASSERT_TRUE(in);
+  EXPECT_EQ(in->content, Content::callback);
+  EXPECT_EQ(in->chat_id, 9);
+  EXPECT_EQ(in->user_id, 9);
+  EXPECT_EQ(in->message_id, 44);
+  EXPECT_EQ(in->callback_id, "c1");
+  EXPECT_EQ(in->callback_data, "p:fmt:srt");
+  EXPECT_EQ(in->language_code, "ru");
+  json no_message = cb;
+  no_message["callback_query"].erase("message");  // an inline-mode press: nothing to edit
+  EXPECT_EQ(parse_update(no_message)->content, Content::none);
+  json long_data = cb;
+  long_data["callback_query"]["data"] = std::string(5000, 'x');
+  EXPECT_EQ(parse_update(long_data)->callback_data.size(), 64u);
+  json bad = cb;
+  bad["callback_query"]["id"] = 5;
+  EXPECT_EQ(parse_update(bad)->content, Content::none);
+}
+
+TEST(TelegramWebhook, SecretPathAndSecretRules) {
+  struct Match {
+    const char* got;
+    const char* want;
+    bool ok;
+  } matches[] = {{"abc", "abc", true}, {"abd", "abc", false}, {"ab", "abc", false}, {"abcd", "abc", false},
+                 {"", "abc", false},   {"", "", false},         {"ABC", "abc", false}};
+  for (const auto& m : matches) EXPECT_EQ(secret_matches(m.got, m.want), m.ok) << m.got << " vs " << m.want;
+  struct Path {
+    const char* url;
+    const char* path;  // "" : refused
+  } paths[] = {{"https://bot.example.org/tg/hook", "/tg/hook"},
+               {"https://bot.example.org:8443/a_b-c.d?x=1", "/a_b-c.d"},
+               {"https://bot.example.org/h#frag", "/h"},
+               {"https://bot.example.org", ""},
+               {"https://bot.example.org/", ""},
+               {"http://bot.example.org/tg", ""},
+               {"https://bot.example.org/{id}", ""},
+               {"https://bot.example.org/a%20b", ""}};
+  for (const auto& p : paths) {
+    auto r = webhook_path(p.url);
+    if (*p.path) {
+      ASSERT_TRUE(r) << p.url;
+      EXPECT_EQ(*r, p.path);
+    } else {
+      EXPECT_FALSE(r) << p.url;
+    }
+  }
+  Settings s;
+  EXPECT_FALSE(read_webhook_secret(s));  // none set
+  s.telegram.webhook_secret = " ok_Secret-9\n";
+  EXPECT_EQ(*read_webhook_secret(s), "ok_Secret-9");
+  for (std::string bad : {std::string("has space"), std::string("semi;colon"), std::string(257, 'a')}) {
+    s.telegram.webhook_secret = bad;
+    auto r = read_webhook_secret(s);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message.find(bad), std::string::npos);  // never the secret itself
+  }
 }
 
 // A server that answers every request with `body` (chunked when `chunked`).
@@ -279,13 +425,18 @@ TEST(TelegramClient, TokenNeverInAnError) {
   EXPECT_EQ(api.redact("https://x/bot77:VERY-SECRET/getMe"), "https://x/bot<token>/getMe");
 }
 
-TEST(TelegramSender, WaitsOutRateLimitsAndStopsAtABlockedChat) {
+// A Bot API client on a FakeBotApi, for the Sender's tests.
+struct FakeClient {
   test::FakeBotApi fake;
-  ApiParams p;
-  p.api_url = fake.url();
-  p.token = fake.token();
-  BotApi api(p);
+  BotApi api{ApiParams{fake.url(), fake.token()}};
   std::atomic<bool> stop{false};
+};
+
+TEST(TelegramSender, WaitsOutRateLimitsAndStopsAtABlockedChat) {
+  FakeClient c;
+  auto& fake = c.fake;
+  auto& api = c.api;
+  auto& stop = c.stop;
   std::int64_t blocked = 0;
   Sender sender(api, stop, [&](std::int64_t c) { blocked = c; }, BackoffParams{10ms, 50ms});
   fake.fail_next("sendMessage", 429, 1, 1);
@@ -302,6 +453,37 @@ TEST(TelegramSender, WaitsOutRateLimitsAndStopsAtABlockedChat) {
   auto m = fake.messages(5);
   auto same = sender.send("editMessageText", {{"chat_id", 5}, {"message_id", m[0].id}, {"text", "hi"}}, 5);
   EXPECT_EQ(same.status, Sent::ignored);
+}
+
+// Patience::defer: a 429 on one chat is not waited out in the call; that chat is refused until
+// its retry_after has passed, and every other chat is served at once.
+TEST(TelegramSender, ARateLimitedChatWaitsAloneWhenDeferring) {
+  FakeClient c;
+  auto& fake = c.fake;
+  Sender sender(c.api, c.stop, nullptr, BackoffParams{10ms, 50ms});
+  fake.fail_next("sendMessage", 429, 1, 30, /*chat=*/5);
+  auto a = sender.send("sendMessage", {{"chat_id", 5}, {"text", "a"}}, 5, Patience::defer);
+  EXPECT_EQ(a.status, Sent::deferred);
+  EXPECT_EQ(a.wait, 30s);
+  EXPECT_FALSE(sender.ready(5));
+  EXPECT_TRUE(sender.ready(6));
+  EXPECT_EQ(sender.send("sendMessage", {{"chat_id", 6}, {"text", "b"}}, 6, Patience::defer).status, Sent::ok);
+  EXPECT_EQ(sender.send("sendMessage", {{"chat_id", 5}, {"text", "a"}}, 5, Patience::defer).status, Sent::deferred);
+  EXPECT_EQ(fake.calls("sendMessage").size(), 2u);  // chat 5's second try never reached the API
+  EXPECT_TRUE(fake.messages(5).empty());
+  // A backoff (500) is short here: once it is over the chat is served, and forgotten.
+  fake.fail_next("sendMessage", 500, 1, 0, 7);
+  EXPECT_EQ(sender.send("sendMessage", {{"chat_id", 7}, {"text", "c"}}, 7, Patience::defer).status, Sent::deferred);
+  ASSERT_TRUE(test::eventually([&] { return sender.ready(7); }, 5s));
+  EXPECT_EQ(sender.send("sendMessage", {{"chat_id", 7}, {"text", "c"}}, 7, Patience::defer).status, Sent::ok);
+  EXPECT_EQ(fake.messages(7).size(), 1u);
+  // Out of attempts: failed, not deferred for ever.
+  sender.max_attempts = 2;
+  fake.fail_next("sendMessage", 500, 2, 0, 8);
+  EXPECT_EQ(sender.send("sendMessage", {{"chat_id", 8}, {"text", "d"}}, 8, Patience::defer).status, Sent::deferred);
+  ASSERT_TRUE(test::eventually([&] { return sender.ready(8); }, 5s));
+  EXPECT_EQ(sender.send("sendMessage", {{"chat_id", 8}, {"text", "d"}}, 8, Patience::defer).status, Sent::failed);
+  EXPECT_TRUE(sender.ready(8));
 }
 
 }  // namespace
