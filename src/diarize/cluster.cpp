@@ -119,9 +119,13 @@ class BicClusterer final : public Clusterer {
     if (units.empty()) return {};
     if (units.size() == 1) return {0};
     Dendrogram d = build_dendrogram(units);
-    double per_cluster = p_.lambda * 0.5 * gauss_params(units[0].dim()) *
-                         std::log(std::max(2.0, total_frames(units)));
-    int k = choose_count(d.loglik_by_k, per_cluster, range);
+    const double frames = total_frames(units);
+    const double counted = p_.frames_cap > 0 ? std::min(frames, p_.frames_cap) : frames;
+    double per_cluster =
+        p_.lambda * 0.5 * gauss_params(units[0].dim()) * std::log(std::max(2.0, counted));
+    std::vector<double> evidence = d.loglik_by_k;
+    for (auto& l : evidence) l *= counted / std::max(frames, 1.0);
+    int k = choose_count(evidence, per_cluster, range);
     return refine(units, labels_at(d, units.size(), static_cast<std::size_t>(k)),
                   p_.refine_iterations);
   }
