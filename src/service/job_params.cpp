@@ -1,6 +1,7 @@
 // JobParams: what a transcription job asks for, as stored in the queue; rendering its result.
 #include "service/job_params.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -165,6 +166,11 @@ Rendered render(const pipeline::Transcript& t, ResponseFormat f) {
       return {"application/json", j.dump()};
     }
     case ResponseFormat::text:
+      // Diarized: a "Speaker 1: ..." line per turn (the CLI's txt), else OpenAI's plain text.
+      if (std::any_of(t.segments.begin(), t.segments.end(), [](const auto& s) { return s.speaker.has_value(); })) {
+        pipeline::write_txt(out, t);
+        return {"text/plain; charset=utf-8", out.str()};
+      }
       return {"text/plain; charset=utf-8", t.text() + "\n"};
     case ResponseFormat::srt:
       pipeline::write_srt(out, t);

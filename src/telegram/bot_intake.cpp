@@ -171,6 +171,9 @@ void Bot::submit(TakenUpdate row, const Incoming& in, const std::string& path, L
   frontend::Submission sub;
   sub.params.model = s->telegram.model;
   sub.params.response_format = "json";
+  // Speakers on: the job diarizes, the number of voices found by itself.
+  if (auto prefs = store_->prefs(in.chat_id); prefs && prefs->speakers == "on")
+    sub.params.diarize = worker::DiarizeRequest{};
   std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);
   const std::string name = in.media->file_name.empty() ? std::string(to_string(in.media->kind)) : in.media->file_name;

@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS chats(
   chat_id INTEGER PRIMARY KEY,
   lang TEXT NOT NULL DEFAULT '',
   format TEXT NOT NULL DEFAULT '',
+  speakers TEXT NOT NULL DEFAULT '',
   blocked INTEGER NOT NULL DEFAULT 0);
 )sql";
 
@@ -30,6 +31,7 @@ CREATE TABLE IF NOT EXISTS chats(
 // file that has the column: the error is the expected case and ignored).
 constexpr const char* kAdded[] = {
     "ALTER TABLE updates ADD COLUMN document_id INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE chats ADD COLUMN speakers TEXT NOT NULL DEFAULT ''",
 };
 
 constexpr const char* kColumns = "update_id, chat_id, payload, coalesce(job_id, ''), reply_id, done, document_id";
@@ -153,13 +155,13 @@ Result<std::int64_t> BotStore::purge(std::int64_t older_than_ms) {
 
 Result<ChatPrefs> BotStore::prefs(std::int64_t chat_id) {
   std::lock_guard lock(mu_);
-  auto q = db_.query("SELECT lang, format, blocked FROM chats WHERE chat_id = ?1");
+  auto q = db_.query("SELECT lang, format, blocked, speakers FROM chats WHERE chat_id = ?1");
   if (!q) return std::unexpected(q.error());
   q->bind(1, chat_id);
   auto row = q->step();
   if (!row) return std::unexpected(row.error());
   if (!*row) return ChatPrefs{};
-  return ChatPrefs{q->text(0), q->text(1), q->i64(2) != 0};
+  return ChatPrefs{q->text(0), q->text(1), q->text(3), q->i64(2) != 0};
 }
 
 Result<void> BotStore::set_lang(std::int64_t chat_id, const std::string& lang) {
@@ -175,6 +177,10 @@ Result<void> BotStore::set_pref(std::int64_t chat_id, Pref pref, const std::stri
   switch (pref) {
     case Pref::lang: return set_lang(chat_id, value);
     case Pref::format: return set_format(chat_id, value);
+    case Pref::speakers:
+      return exec1(
+          "INSERT INTO chats(chat_id, speakers) VALUES(?1, ?2) ON CONFLICT(chat_id) DO UPDATE SET speakers = ?2",
+          chat_id, value, std::nullopt);
   }
   return {};
 }

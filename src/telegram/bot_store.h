@@ -31,11 +31,12 @@ struct TakenUpdate {
 struct ChatPrefs {
   std::string lang;    // "en", "ru"; "" : from the user's language_code
   std::string format;  // "text", "srt", "vtt", "file"; "" : text
+  std::string speakers;  // "on": diarize (speaker turns in the transcript); "off", "": not
   bool blocked = false;  // 403: the user blocked the bot; nothing more is sent there
 };
 
 // A preference /settings offers (settings_keyboard.h); each is a column of the chats table.
-enum class Pref { lang, format };
+enum class Pref { lang, format, speakers };
 
 // Thread-safe (one connection under a mutex, like the job store).
 class BotStore {

@@ -21,13 +21,14 @@ struct Row {
   std::vector<Option> options;
 };
 
-// One entry per row of the keyboard. A new preference (speakers on/off) is one more row here,
-// a Pref, a ChatPrefs field and its column in BotStore.
+// One entry per row of the keyboard. A new preference is one more row here, a Pref, a
+// ChatPrefs field and its column in BotStore.
 const std::vector<Row>& rows() {
   static const std::vector<Row> kRows = {
       {Pref::lang, "lang", "Language", "Язык", {{"en", "English", "English"}, {"ru", "Русский", "Русский"}}},
       {Pref::format, "fmt", "Format", "Формат",
        {{"text", "Text", "Текст"}, {"srt", "SRT", "SRT"}, {"vtt", "VTT", "VTT"}, {"file", "File", "Файл"}}},
+      {Pref::speakers, "spk", "Speakers", "Спикеры", {{"off", "Off", "Выкл."}, {"on", "On", "Вкл."}}},
   };
   return kRows;
 }
@@ -64,6 +65,7 @@ std::string pref_value(const ChatPrefs& p, Pref pref, Lang lang) {
   switch (pref) {
     case Pref::lang: return p.lang.empty() ? code(lang) : p.lang;
     case Pref::format: return p.format.empty() ? "text" : p.format;
+    case Pref::speakers: return p.speakers == "on" ? "on" : "off";
   }
   return {};
 }

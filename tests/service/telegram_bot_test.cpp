@@ -415,6 +415,37 @@ TEST_F(TelegramBot, SettingsKeyboardStoresTheChoiceAndShowsIt) {
   EXPECT_EQ(api.messages(kChat).front().edits, edits);
 }
 
+// Speakers on (the /settings row): the job diarizes and the transcript shows the turns of a
+// two-voice dialogue made by the test (slt and awb, a second between turns).
+TEST_F(TelegramBot, SpeakersOnShowsTheTurnsOfADialogue) {
+  const std::string dir = make_temp_dir("soroka-tg-dialogue-");
+  std::string parts;
+  const char* lines[][2] = {{"slt", "good morning, how was your trip to the mountains last week"},
+                            {"awb", "it was wonderful, we walked for hours every single day"},
+                            {"slt", "did the weather hold up for the whole time you were there"},
+                            {"awb", "mostly yes, only one afternoon of heavy rain near the end"}};
+  for (int i = 0; i < 4; ++i) {
+    const std::string wav = dir + "/t" + std::to_string(i) + ".wav";
+    ASSERT_EQ(run({"/usr/bin/flite", "-voice", lines[i][0], "-t", lines[i][1], "-o", wav}).exit_code, 0);
+    parts += wav + " " + (i < 3 ? dir + "/gap.wav " : "");
+  }
+  ASSERT_EQ(run({"/usr/bin/sox", "-n", "-r", "16000", "-c", "1", "-b", "16", dir + "/gap.wav", "trim", "0", "1"}).exit_code, 0);
+  ASSERT_EQ(run({"/bin/sh", "-c", "sox " + parts + " -r 16000 -c 1 " + dir + "/d.wav && ffmpeg -nostdin -y -i " + dir +
+                                 "/d.wav -c:a libopus -b:a 24k " + dir + "/d.ogg"}).exit_code, 0);
+  BotInstance bot(api, {});
+  ASSERT_TRUE(bot.start()) << bot.log();
+  api.push_text(kChat, "/settings");
+  ASSERT_TRUE(eventually([&] { return any_with(api, kChat, "Speakers: Off"); }, 20s)) << bot.log();
+  const auto kb = api.messages(kChat).front();
+  api.push_callback(kChat, kb.id, kb.markup["inline_keyboard"][2][1]["callback_data"]);
+  ASSERT_TRUE(eventually([&] { return any_with(api, kChat, "Speakers: On"); }, 20s)) << bot.log();
+  api.push_media(kChat, "voice", ServeInstance::read_all(dir + "/d.ogg"), 17, "audio/ogg", "");
+  ASSERT_TRUE(eventually([&] { return any_with(api, kChat, "Speaker 2:"); }, 240s)) << bot.log();
+  EXPECT_EQ(count_with(api, kChat, "Speaker 1:"), 1);
+  EXPECT_EQ(count_with(api, kChat, "Speaker 3:"), 0);
+  std::filesystem::remove_all(dir);
+}
+
 // Each kind of media Telegram delivers, made from real speech by the test: one transcript each.
 TEST_F(TelegramBot, EachMediaTypeFromRealFilesGetsOneTranscript) {
   struct Row {

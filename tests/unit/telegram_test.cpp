@@ -188,6 +188,10 @@ TEST(TelegramStore, TakesOnceKeepsOffsetAndPrefsAcrossReopen) {
   EXPECT_EQ((*s)->prefs(1)->format, "vtt");
   EXPECT_EQ((*s)->prefs(1)->lang, "ru");
   EXPECT_EQ((*s)->prefs(2)->lang, "en");
+  EXPECT_EQ((*s)->prefs(1)->speakers, "");
+  ASSERT_TRUE((*s)->set_pref(1, Pref::speakers, "on"));
+  EXPECT_EQ((*s)->prefs(1)->speakers, "on");
+  EXPECT_EQ((*s)->prefs(1)->format, "vtt");
   EXPECT_EQ(*(*s)->purge(std::numeric_limits<std::int64_t>::max()), 1);  // the done one
   std::filesystem::remove_all(dir);
 }
@@ -233,9 +237,13 @@ TEST(TelegramSettingsKeyboard, RowsTickTheChoiceInForceAndOnlyItsOwnDataParses) 
   ChatPrefs p;
   p.format = "srt";
   const json kb = settings_keyboard(p, Lang::en);
-  ASSERT_EQ(kb["inline_keyboard"].size(), 2u);
+  ASSERT_EQ(kb["inline_keyboard"].size(), 3u);
   const json& lang_row = kb["inline_keyboard"][0];
   const json& fmt_row = kb["inline_keyboard"][1];
+  const json& spk_row = kb["inline_keyboard"][2];
+  ASSERT_EQ(spk_row.size(), 2u);
+  EXPECT_EQ(spk_row[0]["text"], "✓ Off");  // no choice: speakers off
+  EXPECT_EQ(spk_row[1]["text"], "On");
   ASSERT_EQ(lang_row.size(), 2u);
   ASSERT_EQ(fmt_row.size(), 4u);
   EXPECT_EQ(lang_row[0]["text"], "✓ English");  // no choice: the language in use
@@ -249,14 +257,21 @@ TEST(TelegramSettingsKeyboard, RowsTickTheChoiceInForceAndOnlyItsOwnDataParses) 
       EXPECT_TRUE(parse_choice(data)) << data;  // every button's data comes back
     }
   EXPECT_EQ(settings_keyboard(p, Lang::ru)["inline_keyboard"][0][1]["text"], "✓ Русский");
-  EXPECT_EQ(settings_text(p, Lang::en), "Settings (tap to change):\nLanguage: English\nFormat: SRT");
+  EXPECT_EQ(settings_text(p, Lang::en),
+            "Settings (tap to change):\nLanguage: English\nFormat: SRT\nSpeakers: Off");
+  ChatPrefs on = p;
+  on.speakers = "on";
+  EXPECT_EQ(settings_keyboard(on, Lang::ru)["inline_keyboard"][2][1]["text"], "✓ Вкл.");
+  auto sp = parse_choice(choice_data(Pref::speakers, "on"));
+  ASSERT_TRUE(sp);
+  EXPECT_EQ(sp->pref, Pref::speakers);
   EXPECT_NE(settings_text(p, Lang::ru).find("Формат: SRT"), std::string::npos);
   auto c = parse_choice(choice_data(Pref::format, "vtt"));
   ASSERT_TRUE(c);
   EXPECT_EQ(c->pref, Pref::format);
   EXPECT_EQ(c->value, "vtt");
   for (const char* bad : {"", "p:", "p:fmt", "p:fmt:mp3", "p:lang:de", "p:x:en", "lang:en", "p:fmt:srt:x",
-                          "p:lang:en\n"})
+                          "p:lang:en\n", "p:spk:yes"})
     EXPECT_FALSE(parse_choice(bad)) << bad;
 }
 
