@@ -2,6 +2,8 @@
 // checked and turned into job parameters, the way OpenAI's endpoint reads them.
 #include "api/form_fields.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "engine/factory.h"
@@ -25,9 +27,11 @@ std::expected<FormRequest, ApiError> read_form(const std::map<std::string, std::
   f.params.model = described->name;
   const std::string lang = field("language");
   f.params.language = lang.empty() ? "en" : lang;
-  if (f.params.language != "en")
-    return std::unexpected(bad_request(fmt::format("language '{}' is not supported (supported: en)",
-                                                   log_escape(f.params.language, 32)),
+  const auto& langs = described->languages;
+  if (std::find(langs.begin(), langs.end(), f.params.language) == langs.end())
+    return std::unexpected(bad_request(fmt::format("language '{}' is not supported by {} (supported: {})",
+                                                   log_escape(f.params.language, 32), described->name,
+                                                   fmt::join(langs, ", ")),
                                        "language", "unsupported_language"));
   const std::string rf = field("response_format");
   f.params.response_format = rf.empty() ? "json" : rf;

@@ -11,6 +11,8 @@
 #include "api/responses.h"
 #include "api/sync_waiter.h"
 #include "api/upload.h"
+#include "engine/factory.h"
+#include "util/text.h"
 
 namespace soroka::api {
 
@@ -37,6 +39,23 @@ Rejection rejection_of(const ApiError& e) {
   return e.status == 413   ? Rejection::too_large
          : e.status == 503 ? Rejection::queue_full
                            : Rejection::bad_request;
+}
+
+// The "engines" part of /healthz; true when one of them cannot be reached.
+bool engines_json(const std::vector<engine::remote::EngineHealth>& list, nlohmann::json& j) {
+  if (list.empty()) return false;
+  bool degraded = false;
+  nlohmann::json e = nlohmann::json::object();
+  for (const auto& h : list) {
+    const bool down = h.checked && h.reachable == 0;
+    degraded = degraded || down;
+    e[h.name] = {{"status", !h.checked ? "unknown" : down ? "unreachable" : "ok"},
+                 {"urls", h.urls},
+                 {"reachable", h.reachable}};
+    if (!h.last_error.empty()) e[h.name]["error"] = h.last_error;
+  }
+  j["engines"] = std::move(e);
+  return degraded;
 }
 
 }  // namespace
@@ -67,6 +86,7 @@ struct HttpApi::Impl {
   http::Response get_job(const http::Request& req);
   http::Response delete_job(const http::Request& req);
   http::Response healthz() const;
+  http::Response models(const http::Request& req) const;
   http::Response metrics(const http::Server& server) const;
 };
 
@@ -205,8 +225,29 @@ http::Response HttpApi::Impl::healthz() const {
     j["reason"] = issue->reason;
     return json_response(503, j);
   }
-  j["status"] = "ok";
+  j["status"] = engines_json(ctx.engines ? ctx.engines() : std::vector<engine::remote::EngineHealth>{}, j)
+                    ? "degraded"
+                    : "ok";
   return json_response(200, j);
+}
+
+// GET /v1/models and /v1/models/{id}: what `model` may name, in OpenAI's shape.
+http::Response HttpApi::Impl::models(const http::Request& req) const {
+  const auto settings = ctx.settings.current();
+  nlohmann::json data = nlohmann::json::array();
+  for (const auto& name : engine::model_names(settings->engine)) {
+    const auto* r = find_remote(settings->engine.remote, name);
+    nlohmann::json m{{"id", name},
+                     {"object", "model"},
+                     {"created", 0},
+                     {"owned_by", r ? std::string("remote:") + to_string(r->type) : std::string("soroka")}};
+    if (!req.captures.empty() && req.captures.at(0) == name) return json_response(200, m);
+    data.push_back(std::move(m));
+  }
+  if (!req.captures.empty())
+    return to_response(ApiError{404, fmt::format("model '{}' does not exist", log_escape(req.captures.at(0), 64)),
+                                "invalid_request_error", "model", "model_not_found", 0});
+  return json_response(200, nlohmann::json{{"object", "list"}, {"data", std::move(data)}});
 }
 
 http::Response HttpApi::Impl::metrics(const http::Server& server) const {
@@ -313,6 +354,13 @@ void HttpApi::install(http::Server& server) {
   d.method = "DELETE";
   d.make = plain([p](const http::Request& req) { return p->delete_job(req); });
   server.add(d);
+
+  http::Route models = g;
+  models.pattern = "/v1/models";
+  models.make = plain([p](const http::Request& req) { return p->models(req); });
+  server.add(models);
+  models.pattern = "/v1/models/{id}";
+  server.add(models);
 
   http::Route h;
   h.method = "GET";
