@@ -71,8 +71,12 @@ std::optional<ApiError> UploadReceiver::on_form(const http::FormChunk& c) {
       return bad_request("a form field has no valid name");
     if (current_ == "file") {
       if (auto e = start_file(c)) return e;
-    } else if (up_.fields.contains(current_)) {
-      return bad_request(fmt::format("form field '{}' is given twice", log_escape(current_, 64)), current_);
+    } else if (auto it = up_.fields.find(current_); it != up_.fields.end()) {
+      // OpenAI's array fields (timestamp_granularities[]) come once per item: kept joined by
+      // ',', within the same max_field_bytes.
+      if (!current_.ends_with("[]"))
+        return bad_request(fmt::format("form field '{}' is given twice", log_escape(current_, 64)), current_);
+      it->second += ',';
     }
   }
   if (current_ == "file") {
