@@ -108,8 +108,8 @@ bool valid_name(std::string_view n) {
 }
 
 bool valid_url(std::string_view u) {
-  const bool scheme = u.starts_with("http://") || u.starts_with("https://");
-  return scheme && u.size() > 8 && u.size() <= 2048 &&
+  const std::size_t scheme = u.starts_with("http://") ? 7 : u.starts_with("https://") ? 8 : 0;
+  return scheme > 0 && u.size() > scheme && u[scheme] != '/' && u.size() <= 2048 &&
          std::none_of(u.begin(), u.end(), [](unsigned char c) { return c <= ' ' || c == 0x7f; });
 }
 
