@@ -61,13 +61,18 @@ RemoteSession::~RemoteSession() {
   for (auto& t : senders_) t.join();
 }
 
-Error RemoteSession::chunk_error(const Chunk& c, FailureKind kind, const std::string& why) const {
-  std::string msg = fmt::format("remote engine '{}': the audio at {}: {}", s_.name, clock_text(c.start_s(kRate)), why);
-  // A server may echo the key it refused ("Incorrect API key provided: sk-..."): never pass it on.
+// A server may echo the key it refused ("Incorrect API key provided: sk-..."): whatever it
+// says passes through here before it is logged or becomes an error.
+std::string RemoteSession::redact(std::string text) const {
   const std::string& key = shared_->api_key;
   if (!key.empty())
-    for (auto at = msg.find(key); at != std::string::npos; at = msg.find(key, at)) msg.replace(at, key.size(), "<api key>");
-  return Error{kind == FailureKind::invalid_request ? EINVAL : EIO, std::move(msg), kind};
+    for (auto at = text.find(key); at != std::string::npos; at = text.find(key, at)) text.replace(at, key.size(), "<api key>");
+  return text;
+}
+
+Error RemoteSession::chunk_error(const Chunk& c, FailureKind kind, const std::string& why) const {
+  std::string msg = fmt::format("remote engine '{}': the audio at {}: {}", s_.name, clock_text(c.start_s(kRate)), why);
+  return Error{kind == FailureKind::invalid_request ? EINVAL : EIO, redact(std::move(msg)), kind};
 }
 
 Result<SegmentText> RemoteSession::transcribe(const segment::Segment& seg) {
@@ -226,6 +231,12 @@ Result<std::vector<SegmentText>> RemoteSession::send(const Sealed& s) {
     net::HttpAnswer a = shared_->client.post_form(endpoint(s_.type, url), form, headers, s_.timeout, &abort_);
     shared_->balancer.done(idx, !a.connect_failed);
     if (abort_) return fail(FailureKind::internal, "cancelled", ECANCELED);
+    // Another URL may answer: try it at once; the balancer has set this one aside.
+    if (a.connect_failed && shared_->balancer.any_healthy()) {
+      spdlog::warn("event=remote_unreachable engine={} url=\"{}\" error=\"{}\"", s_.name, log_escape(url),
+                   log_escape(a.transport));
+      continue;
+    }
     const auto now = Clock::now();
     if (a.connect_failed && !unreachable) unreachable_since = now;
     unreachable = a.connect_failed;
@@ -246,7 +257,7 @@ Result<std::vector<SegmentText>> RemoteSession::send(const Sealed& s) {
       case Next::retry:
       case Next::wait:
         spdlog::warn("event=remote_retry engine={} url=\"{}\" chunk={} tries={} wait_ms={} error=\"{}\"", s_.name,
-                     log_escape(url), s.chunk.seq, tries, d.wait.count(), log_escape(describe(a)));
+                     log_escape(url), s.chunk.seq, tries, d.wait.count(), log_escape(redact(describe(a))));
         pause(d.wait);
         continue;
       case Next::fail_request:

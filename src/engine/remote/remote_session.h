@@ -63,6 +63,7 @@ class RemoteSession final : public Session {
   void sender();
   Result<std::vector<SegmentText>> send(const Sealed& s);
   std::string prompt_for(std::uint64_t seq);
+  std::string redact(std::string text) const;
   Error chunk_error(const Chunk& c, FailureKind kind, const std::string& why) const;
 
   std::shared_ptr<RemoteEngine::Shared> shared_;
