@@ -32,9 +32,10 @@ audio_s=$((MINUTES * 60))
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# Starts n back ends; writes the front's config with their URLs.
+# Starts n back ends; writes the front's config with their URLs, max_concurrency $2 (default
+# 2n) and chunk_seconds $3 (default 60).
 start_backends() {
-  local n=$1 urls="" sim=false
+  local n=$1 conc=${2:-$((2 * $1))} chunk=${3:-60} urls="" sim=false
   case $BACKEND in sim-*) sim=true ;; esac
   for i in $(seq 1 "$n"); do
     local port
@@ -54,8 +55,8 @@ type = "openai"
 urls = [${urls%,}]
 api_key = "$KEY"
 $model
-max_concurrency = $((2 * n))
-chunk_seconds = 60
+max_concurrency = $conc
+chunk_seconds = $chunk
 timeout_ms = 600000
 TOML
 }
@@ -75,7 +76,6 @@ front() {
   CPU=$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')
 }
 
-last_n=1
 for n in $COUNTS; do
   start_backends "$n"
   front "$BENCH_TMP/long.ogg" "$BENCH_TMP/long.txt"
@@ -84,11 +84,13 @@ for n in $COUNTS; do
     printf "remote-engine: %d back end(s) (%s): %d min in %.1f s = %.1fx realtime; front %.1f CPU s per audio hour, peak RSS %.1f MiB (%d words)\n",
       n, b, a / 60, e, a / e, c * 3600 / a, r / 1024, w
   }'
-  last_n=$n
   stop_backends
 done
 
-start_backends "$last_n"
+# Memory: 30 s chunks, two in flight, so that the 1-minute input already holds as many chunks
+# at once as the hour will (with 8 in flight the minute could not fill them: the comparison
+# would measure the in-flight bound, which session_bytes accounts, not growth with length).
+start_backends 1 2 30
 front "$BENCH_TMP/short.ogg" "$BENCH_TMP/short.txt"
 short_rss=$MAXRSS
 front "$BENCH_TMP/long.ogg" "$BENCH_TMP/long.txt"
