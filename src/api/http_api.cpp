@@ -295,6 +295,19 @@ void HttpApi::set_keys(ApiKeys keys) {
 
 namespace {
 
+// GET /v1/models and /v1/models/{id}: OpenAI's clients list models before they transcribe.
+void add_model_routes(http::Server& server, HttpApi::Impl* p) {
+  http::Route r;
+  r.method = "GET";
+  for (const char* pattern : {"/v1/models", "/v1/models/{id}"}) {
+    r.pattern = pattern;
+    r.make = [p](const http::Request& req, std::optional<http::Response>&) -> std::unique_ptr<http::Handler> {
+      return std::make_unique<PlainHandler>([p, req] { return p->models(req); });
+    };
+    server.add(r);
+  }
+}
+
 // The server's own answers (404, 405, 413, 503...) in OpenAI's error shape.
 http::Response server_error_body(int status, std::string message) {
   ApiError e{
@@ -355,12 +368,7 @@ void HttpApi::install(http::Server& server) {
   d.make = plain([p](const http::Request& req) { return p->delete_job(req); });
   server.add(d);
 
-  http::Route models = g;
-  models.pattern = "/v1/models";
-  models.make = plain([p](const http::Request& req) { return p->models(req); });
-  server.add(models);
-  models.pattern = "/v1/models/{id}";
-  server.add(models);
+  add_model_routes(server, p);
 
   http::Route h;
   h.method = "GET";

@@ -83,6 +83,13 @@ const std::map<std::string, Setter, std::less<>>& setters() {
       {"chunk_seconds", with<std::uint64_t>(count_of, [](E& e, std::uint64_t v) { e.chunk_seconds = static_cast<double>(v); })},
       {"max_tries", with<std::uint64_t>(count_of, [](E& e, std::uint64_t v) { e.max_tries = v; })},
       {"unreachable_wait_ms", with<std::uint64_t>(count_of, [](E& e, std::uint64_t v) { e.unreachable_wait = ms(v); })},
+      {"audio_format", [](E& e, const toml::node& n) -> Result<void> {
+         auto t = text_of(n);
+         if (!t) return std::unexpected(t.error());
+         if (*t != "flac" && *t != "wav") return fail("expected \"flac\" or \"wav\"", EINVAL);
+         e.audio_format = *t;
+         return {};
+       }},
       {"fallback", with<std::string>(text_of, [](E& e, std::string v) { e.fallback = std::move(v); })},
   };
   return m;

@@ -40,6 +40,10 @@ struct RemoteEngineSettings {
   // A server that cannot be reached at all is waited for this long (not counted in max_tries);
   // after it a job fails, or starts on `fallback` when that is set.
   std::chrono::milliseconds unreachable_wait{std::chrono::minutes(2)};
+  // How chunks are uploaded: "flac" (half the bytes; OpenAI, Groq, faster-whisper servers and
+  // whisper.cpp's server from 1.7 read it) or "wav" (what any whisper.cpp server reads, even
+  // without --convert). "" : flac for openai, wav for whisper.cpp.
+  std::string audio_format;
   std::string fallback;  // a local model ("pocketsphinx") used while this one is unreachable
 };
 

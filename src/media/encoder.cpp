@@ -114,4 +114,32 @@ Result<std::string> encode_flac(std::span<const std::int16_t> pcm, int sample_ra
   return std::move(w.out);
 }
 
+std::string encode_wav(std::span<const std::int16_t> pcm, int sample_rate) {
+  const auto data = static_cast<std::uint32_t>(pcm.size() * sizeof(std::int16_t));
+  const auto rate = static_cast<std::uint32_t>(sample_rate);
+  std::string out;
+  out.reserve(44 + data);
+  auto u32 = [&](std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
+  auto u16 = [&](std::uint16_t v) {
+    out.push_back(static_cast<char>(v & 0xff));
+    out.push_back(static_cast<char>(v >> 8));
+  };
+  out += "RIFF";
+  u32(36 + data);
+  out += "WAVEfmt ";
+  u32(16);
+  u16(1);  // PCM
+  u16(1);  // mono
+  u32(rate);
+  u32(rate * 2);
+  u16(2);   // block align
+  u16(16);  // bits per sample
+  out += "data";
+  u32(data);
+  for (std::int16_t s : pcm) u16(static_cast<std::uint16_t>(s));  // little-endian, whatever the host
+  return out;
+}
+
 }  // namespace soroka::media

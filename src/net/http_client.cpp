@@ -39,6 +39,12 @@ int seek_part(void* arg, curl_off_t offset, int origin) {
   return CURL_SEEKFUNC_OK;
 }
 
+HttpAnswer no_handle() {
+  HttpAnswer a;
+  a.transport = "curl_easy_init failed";  // out of memory
+  return a;
+}
+
 }  // namespace
 
 HttpAnswer HttpClient::perform(EasyHandle& h, const std::string& url,
@@ -84,11 +90,7 @@ HttpAnswer HttpClient::post_form(const std::string& url, const std::vector<FormP
                                  const std::vector<std::string>& headers,
                                  std::chrono::milliseconds total, const std::atomic<bool>* aborting) {
   auto h = pool_.take();
-  if (!h->curl) {
-    HttpAnswer a;
-    a.transport = "curl_easy_init failed";
-    return a;
-  }
+  if (!h->curl) return no_handle();
   CURL* c = h->curl.get();
   std::unique_ptr<curl_mime, MimeDeleter> mime(curl_mime_init(c));
   std::vector<Cursor> cursors(parts.size());  // sized once: curl keeps pointers into it
@@ -115,11 +117,7 @@ HttpAnswer HttpClient::post_form(const std::string& url, const std::vector<FormP
 HttpAnswer HttpClient::get(const std::string& url, const std::vector<std::string>& headers,
                            std::chrono::milliseconds total, const std::atomic<bool>* aborting) {
   auto h = pool_.take();
-  if (!h->curl) {
-    HttpAnswer a;
-    a.transport = "curl_easy_init failed";
-    return a;
-  }
+  if (!h->curl) return no_handle();
   curl_easy_setopt(h->curl.get(), CURLOPT_HTTPGET, 1L);
   auto a = perform(*h, url, headers, total, aborting);
   pool_.give_back(std::move(h));

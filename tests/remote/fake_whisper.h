@@ -65,6 +65,7 @@ class FakeWhisper {
     std::string path, authorization, model, prompt, response_format, language;
     std::vector<std::string> granularities;
     std::size_t file_bytes = 0;
+    std::string file_name, file_magic;  // the upload's name and first 4 bytes ("fLaC", "RIFF")
   };
   // A scripted answer for the next request: a status with a body (and Retry-After), a delay
   // before the normal answer, a connection cut mid-answer, or a 200 that is not JSON.
@@ -130,6 +131,8 @@ class FakeWhisper {
     auto range = req.files.equal_range("timestamp_granularities[]");
     for (auto it = range.first; it != range.second; ++it) r.granularities.push_back(it->second.content);
     r.file_bytes = field("file").size();
+    if (req.has_file("file")) r.file_name = req.get_file_value("file").filename;
+    r.file_magic = field("file").substr(0, 4);
     std::lock_guard l(mu_);
     requests_.push_back(std::move(r));
   }

@@ -73,6 +73,12 @@ class RemoteEngineTest : public ::testing::Test {
     EXPECT_EQ(k, kBursts);
   }
 
+  void expect_transcribed(RemoteEngine& engine) const {
+    auto t = run(engine);
+    ASSERT_TRUE(t) << t.error().message;
+    expect_all_words(*t);
+  }
+
   static constexpr int kBursts = 46;  // 0.5 + 46 * 1.5 = 69.5 s
   std::string dir_, wav_;
 };
@@ -96,6 +102,8 @@ TEST_F(RemoteEngineTest, OpenAiProtocolChunksSendsAtMostMaxConcurrencyAndStitche
     EXPECT_EQ(r.language, "en");
     EXPECT_EQ(r.granularities, (std::vector<std::string>{"segment", "word"}));
     EXPECT_LT(r.file_bytes, 30u * 16000 * 2);  // FLAC, smaller than the chunk's PCM
+    EXPECT_EQ(r.file_magic, "fLaC");
+    EXPECT_EQ(r.file_name, "chunk.flac");
   }
   EXPECT_LE(fake.high_water(), 2);
   EXPECT_EQ(fake.high_water(), 2);  // the decoder is far ahead of 400 ms answers
@@ -106,9 +114,7 @@ TEST_F(RemoteEngineTest, OneAtATimePassesThePreviousChunksLastWordsAsPrompt) {
   auto s = settings(fake.openai_url());
   s.max_concurrency = 1;
   RemoteEngine engine(s, kKey);
-  auto t = run(engine);
-  ASSERT_TRUE(t) << t.error().message;
-  expect_all_words(*t);
+  expect_transcribed(engine);
   auto reqs = fake.requests();
   ASSERT_GE(reqs.size(), 3u);
   EXPECT_TRUE(reqs[0].prompt.empty());
@@ -126,14 +132,21 @@ TEST_F(RemoteEngineTest, WhisperCppProtocol) {
   auto s = settings(fake.base());
   s.type = RemoteProtocol::whisper_cpp;
   RemoteEngine engine(s, "");
-  auto t = run(engine);
-  ASSERT_TRUE(t) << t.error().message;
-  expect_all_words(*t);
+  expect_transcribed(engine);
   for (const auto& r : fake.requests()) {
     EXPECT_EQ(r.path, "/inference");
     EXPECT_TRUE(r.model.empty());
     EXPECT_TRUE(r.authorization.empty());
+    EXPECT_EQ(r.file_magic, "RIFF");  // WAV: what any whisper.cpp server reads
   }
+  // audio_format = "flac" for a server that reads it (whisper.cpp >= 1.7, --convert).
+  s.audio_format = "flac";
+  RemoteEngine flac(s, "");
+  const auto before = fake.requests().size();
+  auto t2 = run(flac);
+  ASSERT_TRUE(t2) << t2.error().message;
+  expect_all_words(*t2);
+  EXPECT_EQ(fake.requests().at(before).file_magic, "fLaC");
 }
 
 TEST_F(RemoteEngineTest, TextOnlyAnswersKeepEveryWordOnce) {
@@ -151,9 +164,7 @@ TEST_F(RemoteEngineTest, FaultsAreRetriedAndNoAudioIsLost) {
   auto s = settings(fake.openai_url());
   s.max_tries = 6;
   RemoteEngine engine(s, kKey);
-  auto t = run(engine);
-  ASSERT_TRUE(t) << t.error().message;
-  expect_all_words(*t);
+  expect_transcribed(engine);
   const auto chunks = fake.requests().size() - 5;
   EXPECT_GE(chunks, 3u);
 }
@@ -164,9 +175,7 @@ TEST_F(RemoteEngineTest, ATimeoutIsRetried) {
   auto s = settings(fake.openai_url());
   s.timeout = std::chrono::milliseconds(1000);
   RemoteEngine engine(s, kKey);
-  auto t = run(engine);
-  ASSERT_TRUE(t) << t.error().message;
-  expect_all_words(*t);
+  expect_transcribed(engine);
 }
 
 TEST_F(RemoteEngineTest, A4xxFailsWithTheServersMessage) {
@@ -227,9 +236,7 @@ TEST_F(RemoteEngineTest, SeveralUrlsShareTheWorkAndADownOneIsSetAside) {
   s.urls = {a.openai_url(), down, b.openai_url()};
   s.max_concurrency = 2;
   RemoteEngine engine(s, kKey);
-  auto t = run(engine);
-  ASSERT_TRUE(t) << t.error().message;
-  expect_all_words(*t);
+  expect_transcribed(engine);
   EXPECT_GE(a.requests().size(), 1u);
   EXPECT_GE(b.requests().size(), 1u);
   EXPECT_LE(a.high_water() + b.high_water(), 2 + 1);  // never more than 2 at once in all

@@ -45,6 +45,7 @@ chunk_seconds = 300
 max_tries = 3
 unreachable_wait_ms = 5000
 fallback = "pocketsphinx"
+audio_format = "flac"
 [engines.groq]
 url = "https://api.groq.com/openai/v1"
 api_key_file = "/run/credentials/groq"
@@ -63,6 +64,9 @@ api_key_file = "/run/credentials/groq"
   EXPECT_EQ(w.max_tries, 3u);
   EXPECT_EQ(w.unreachable_wait, 5000ms);
   EXPECT_EQ(w.fallback, "pocketsphinx");
+  EXPECT_FALSE(uploads_wav(w));  // asked for FLAC
+  const auto& g0 = *find_remote(s->engine.remote, "groq");
+  EXPECT_FALSE(uploads_wav(g0));  // openai: FLAC by default
   const auto& g = *find_remote(s->engine.remote, "groq");
   EXPECT_EQ(g.type, RemoteProtocol::openai);
   EXPECT_EQ(g.api_key_file, "/run/credentials/groq");
@@ -98,6 +102,7 @@ TEST(RemoteSettings, RefusesWithTheKeyNamed) {
       {"[engines.sim-x]\nurl = \"http://x\"\n", "built-in"},
       {"[engines.\"a b\"]\nurl = \"http://x\"\n", "invalid engine name"},
       {"[engines]\nw = 1\n", "must be a table"},
+      {"[engines.w]\nurl = \"http://x\"\naudio_format = \"mp3\"\n", "engines.w.audio_format"},
   };
   for (const auto& c : cases) {
     auto s = from_toml(c.toml);
@@ -367,6 +372,20 @@ TEST(RemoteFlac, EncodesWhatTheDecoderReadsBack) {
   }
   ASSERT_EQ(back.size(), pcm.size());
   EXPECT_EQ(back, pcm);  // lossless, and no resampling at 16 kHz mono
+  // WAV: the same samples back, 44 bytes of header.
+  const auto wav = media::encode_wav(pcm, kRate);
+  EXPECT_EQ(wav.size(), 44 + pcm.size() * 2);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << wav;
+  auto wdec = media::AudioDecoder::open(path.string(), {});
+  ASSERT_TRUE(wdec) << wdec.error().message;
+  std::vector<std::int16_t> wback;
+  for (;;) {
+    auto n = wdec->read(buf);
+    ASSERT_TRUE(n);
+    if (*n == 0) break;
+    wback.insert(wback.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*n));
+  }
+  EXPECT_EQ(wback, pcm);
   std::filesystem::remove(path);
 }
 

@@ -36,7 +36,7 @@ class FallbackSession final : public Session {
 
 std::uint64_t session_bytes(const RemoteEngineSettings& s) {
   const auto pcm = static_cast<std::uint64_t>(s.chunk_seconds * kRate * 2);
-  const std::uint64_t flac = std::min(pcm, s.max_request_bytes);
+  const std::uint64_t flac = std::min(pcm + 44, s.max_request_bytes);  // FLAC, at most a WAV
   // FFmpeg's FLAC encoder and muxer: ~200 KB measured; curl's buffers per handle ~100 KB.
   constexpr std::uint64_t kEncoderBytes = 512u << 10, kCurlBytes = 256u << 10;
   return s.max_concurrency * (pcm + flac + kMaxAnswerBytes + kCurlBytes) + pcm + flac + kEncoderBytes;

@@ -75,11 +75,16 @@ Error RemoteSession::chunk_error(const Chunk& c, FailureKind kind, const std::st
   return Error{kind == FailureKind::invalid_request ? EINVAL : EIO, redact(std::move(msg)), kind};
 }
 
+Result<std::string> RemoteSession::encode(const Chunk& c) const {
+  if (uploads_wav(s_)) return media::encode_wav(c.pcm, kRate);
+  return media::encode_flac(c.pcm, kRate);
+}
+
 Result<SegmentText> RemoteSession::transcribe(const segment::Segment& seg) {
   Sealed s;
   segment::Segment copy = seg;
   s.chunk.add(std::move(copy));
-  auto flac = media::encode_flac(s.chunk.pcm, kRate);
+  auto flac = encode(s.chunk);
   if (!flac) return std::unexpected(flac.error());
   s.flac = std::move(*flac);
   auto texts = send(s);
@@ -151,7 +156,7 @@ Result<void> RemoteSession::wait_for_room() {
 
 Result<void> RemoteSession::enqueue(Chunk&& c) {
   if (auto r = wait_for_room(); !r) return r;
-  auto flac = media::encode_flac(c.pcm, kRate);
+  auto flac = encode(c);
   if (!flac) return std::unexpected(flac.error());
   const std::uint64_t budget = s_.max_request_bytes > kFormOverhead ? s_.max_request_bytes - kFormOverhead : 0;
   if (flac->size() > budget) {

@@ -48,13 +48,14 @@ class RemoteSession final : public Session {
  private:
   struct Sealed {
     Chunk chunk;  // pcm emptied unless keep_audio
-    std::string flac;
+    std::string flac;  // or WAV: the file uploaded
   };
   struct Done {
     Chunk chunk;
     std::vector<SegmentText> texts;
   };
 
+  Result<std::string> encode(const Chunk& c) const;  // FLAC or WAV (uploads_wav)
   Result<void> seal();
   Result<void> enqueue(Chunk&& c);
   Result<void> wait_for_room();

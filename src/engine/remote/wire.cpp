@@ -59,14 +59,19 @@ void read_words(const json& arr, std::vector<WireWord>& out) {
 
 }  // namespace
 
+bool uploads_wav(const RemoteEngineSettings& e) {
+  return e.audio_format.empty() ? e.type == RemoteProtocol::whisper_cpp : e.audio_format == "wav";
+}
+
 std::string endpoint(RemoteProtocol type, std::string_view base) {
   return trimmed_base(base) + (type == RemoteProtocol::openai ? "/audio/transcriptions" : "/inference");
 }
 
-std::vector<net::FormPart> request_form(const RemoteEngineSettings& e, std::string_view flac,
+std::vector<net::FormPart> request_form(const RemoteEngineSettings& e, std::string_view audio,
                                         std::string_view language, std::string_view prompt) {
   std::vector<net::FormPart> parts;
-  parts.push_back({"file", flac, "chunk.flac", "audio/flac"});
+  if (uploads_wav(e)) parts.push_back({"file", audio, "chunk.wav", "audio/wav"});
+  else parts.push_back({"file", audio, "chunk.flac", "audio/flac"});
   parts.push_back({"response_format", "verbose_json", "", ""});
   if (e.type == RemoteProtocol::openai) {
     parts.push_back({"model", e.model.empty() ? std::string_view("whisper-1") : std::string_view(e.model), "", ""});

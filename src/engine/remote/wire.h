@@ -28,14 +28,17 @@ struct ChunkAnswer {
   std::vector<WireWord> words;        // empty: no word timings
 };
 
+// Whether chunks go up as WAV (audio_format, else by protocol: whisper.cpp WAV, openai FLAC).
+bool uploads_wav(const RemoteEngineSettings& e);
+
 // The endpoint for a base URL: {base}/audio/transcriptions (openai) or {base}/inference.
 std::string endpoint(RemoteProtocol type, std::string_view base);
 
-// The form: the audio as file "chunk.flac", response_format verbose_json (word and segment
+// The form: the audio as file "chunk.flac" (or "chunk.wav", uploads_wav), response_format verbose_json (word and segment
 // timestamps asked for; servers that ignore it still answer text), the language, the model
 // when set, the prompt when not empty. The parts point into the arguments (net::FormPart):
 // keep them alive while the form is used.
-std::vector<net::FormPart> request_form(const RemoteEngineSettings& e, std::string_view flac,
+std::vector<net::FormPart> request_form(const RemoteEngineSettings& e, std::string_view audio,
                                         std::string_view language, std::string_view prompt);
 
 // The headers: Authorization: Bearer KEY when there is a key.
