@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,9 @@ struct SessionParams {
   // Whether Session::submit() must hand each segment's samples back (a stage reads them). A
   // remote session that may drop them frees each chunk's PCM as soon as it is encoded.
   bool keep_audio = true;
+  // Requested when the transcription is cancelled: a session that waits on its own (a remote
+  // engine waiting for answers) gives up with ECANCELED instead of waiting on.
+  std::stop_token stop;
 };
 
 // What an engine needs in memory, for admission. A remote engine (a Whisper HTTP server)

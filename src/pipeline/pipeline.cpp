@@ -120,7 +120,8 @@ class Run {
     auto session = engine_.start(engine::SessionParams{.language = options_.language,
                                                        .degrade = options_.degrade,
                                                        .still_working = [this] { repeat_progress(); },
-                                                       .keep_audio = !options_.stages.empty()});
+                                                       .keep_audio = !options_.stages.empty(),
+                                                       .stop = options_.stop});
     if (!session) return std::unexpected(session.error());
     session_ = std::move(*session);
     for (const auto& make : options_.stages) stages_.push_back(make());

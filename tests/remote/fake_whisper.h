@@ -70,7 +70,7 @@ class FakeWhisper {
   // A scripted answer for the next request: a status with a body (and Retry-After), a delay
   // before the normal answer, a connection cut mid-answer, or a 200 that is not JSON.
   struct Fault {
-    enum Kind { status, delay, reset, garbled } kind = status;
+    enum Kind { status, delay, reset, garbled, huge } kind = status;
     int code = 500;
     int retry_after_s = -1;
     std::string body = R"({"error":{"message":"injected"}})";
@@ -86,6 +86,7 @@ class FakeWhisper {
     while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   ~FakeWhisper() {
+    closing_ = true;  // slow answers end now
     server_.stop();
     thread_.join();
   }
@@ -142,9 +143,9 @@ class FakeWhisper {
     for (int hw = high_water_; now > hw && !high_water_.compare_exchange_weak(hw, now);) {
     }
     record(req);
-    std::this_thread::sleep_for(std::chrono::milliseconds(slow_ms_.load()));
+    pause(slow_ms_.load());
     auto fault = next_fault();
-    if (fault && fault->kind == Fault::delay) std::this_thread::sleep_for(std::chrono::milliseconds(fault->delay_ms));
+    if (fault && fault->kind == Fault::delay) pause(fault->delay_ms);
     if (fault && fault->kind == Fault::status) {
       if (fault->retry_after_s >= 0) res.set_header("Retry-After", std::to_string(fault->retry_after_s));
       res.status = fault->code;
@@ -152,12 +153,25 @@ class FakeWhisper {
     } else if (fault && fault->kind == Fault::reset) {
       // Headers promise a body that never comes: the client sees the connection cut.
       res.set_content_provider(1000, "application/json", [](std::size_t, std::size_t, httplib::DataSink&) { return false; });
+    } else if (fault && fault->kind == Fault::huge) {
+      // 64 MiB of a transcription that never ends, streamed without a length.
+      res.set_chunked_content_provider("application/json", [](std::size_t offset, httplib::DataSink& sink) {
+        static const std::string block(1 << 20, 'a');
+        if (offset >= (64u << 20)) return sink.done(), true;
+        sink.write(offset == 0 ? "{\"text\":\"" : block.data(), offset == 0 ? 9 : block.size());
+        return true;
+      });
     } else if (fault && fault->kind == Fault::garbled) {
       res.set_content("<html>502 Bad Gateway</html>", "text/html");
     } else {
       res.set_content(transcribe(req).dump(), "application/json");
     }
     --in_flight_;
+  }
+
+  void pause(int ms) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (!closing_ && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 
   struct Burst {
@@ -230,7 +244,7 @@ class FakeWhisper {
   std::optional<Fault> always_;
   std::vector<Request> requests_;
   std::atomic<int> in_flight_{0}, high_water_{0}, slow_ms_{0}, files_{0};
-  std::atomic<bool> text_only_{false};
+  std::atomic<bool> text_only_{false}, closing_{false};
 };
 
 }  // namespace soroka::test

@@ -205,6 +205,36 @@ TEST_F(RemoteEngineTest, AChunkThatKeepsFailingFailsTheJobAfterMaxTries) {
   EXPECT_EQ(fake.requests().size(), 2u);
 }
 
+TEST_F(RemoteEngineTest, AnAnswerOverTheBoundIsCutOffAndRetried) {
+  FakeWhisper fake;
+  fake.always(Fault{Fault::huge});
+  auto s = settings(fake.openai_url());
+  s.max_tries = 2;
+  s.max_concurrency = 1;
+  RemoteEngine engine(s, kKey);
+  auto t = run(engine);
+  ASSERT_FALSE(t);
+  EXPECT_NE(t.error().message.find("answer over 4194304 bytes"), std::string::npos) << t.error().message;
+  EXPECT_EQ(fake.requests().size(), 2u);
+}
+
+TEST_F(RemoteEngineTest, CancellingEndsTheWaitForAnswers) {
+  FakeWhisper fake;
+  fake.slow(30'000);  // answers that would take half a minute
+  RemoteEngine engine(settings(fake.openai_url()), kKey);
+  std::stop_source stop;
+  auto options = pipeline::default_options();
+  options.stop = stop.get_token();
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    stop.request_stop();
+  });
+  auto t = pipeline::transcribe_file(engine, wav_, options);
+  canceller.join();
+  ASSERT_FALSE(t);  // not the transcript the answers would have given after 30 s
+  EXPECT_EQ(t.error().code, ECANCELED) << t.error().message;
+}
+
 TEST_F(RemoteEngineTest, TheApiKeyIsSentButNeverLoggedNorInErrors) {
   FakeWhisper fake;
   // A server that echoes the key it refuses, after failures that are logged as retries.

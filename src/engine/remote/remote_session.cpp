@@ -104,14 +104,7 @@ Result<std::vector<Recognised>> RemoteSession::submit(segment::Segment&& seg) {
 Result<std::vector<Recognised>> RemoteSession::drain() {
   if (auto r = seal(); !r) return std::unexpected(r.error());
   std::unique_lock l(mu_);
-  while (in_flight_ > 0 && !failed_) {
-    cv_.wait_for(l, kAliveEvery);
-    if (p_.still_working) {
-      l.unlock();
-      p_.still_working();
-      l.lock();
-    }
-  }
+  if (auto r = wait_while(l, [&] { return in_flight_ > 0; }); !r) return std::unexpected(r.error());
   return take_ready();
 }
 
@@ -142,7 +135,17 @@ Result<void> RemoteSession::seal() {
 
 Result<void> RemoteSession::wait_for_room() {
   std::unique_lock l(mu_);
-  while (in_flight_ >= s_.max_concurrency && !failed_) {
+  return wait_while(l, [&] { return in_flight_ >= s_.max_concurrency; });
+}
+
+// Waits on the pipeline's thread while `busy()`, saying it is alive every second; ends early
+// on a chunk's failure (returned) or a cancellation (ECANCELED, and requests in flight end).
+Result<void> RemoteSession::wait_while(std::unique_lock<std::mutex>& l, const std::function<bool()>& busy) {
+  while (busy() && !failed_) {
+    if (p_.stop.stop_requested()) {
+      abort_ = true;
+      return fail(FailureKind::internal, "cancelled", ECANCELED);
+    }
     cv_.wait_for(l, kAliveEvery);
     if (p_.still_working) {
       l.unlock();

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -59,6 +60,7 @@ class RemoteSession final : public Session {
   Result<void> seal();
   Result<void> enqueue(Chunk&& c);
   Result<void> wait_for_room();
+  Result<void> wait_while(std::unique_lock<std::mutex>& l, const std::function<bool()>& busy);
   void pause(std::chrono::milliseconds d);
   Result<std::vector<Recognised>> take_ready();  // under mu_
   void sender();
