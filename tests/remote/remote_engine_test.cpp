@@ -79,6 +79,16 @@ class RemoteEngineTest : public ::testing::Test {
     expect_all_words(*t);
   }
 
+  // One request at a time, two tries, every answer `fault`.
+  Result<pipeline::Transcript> fail_twice(FakeWhisper& fake, Fault fault) const {
+    fake.always(std::move(fault));
+    auto s = settings(fake.openai_url());
+    s.max_tries = 2;
+    s.max_concurrency = 1;
+    RemoteEngine engine(s, kKey);
+    return run(engine);
+  }
+
   static constexpr int kBursts = 46;  // 0.5 + 46 * 1.5 = 69.5 s
   std::string dir_, wav_;
 };
@@ -192,12 +202,7 @@ TEST_F(RemoteEngineTest, A4xxFailsWithTheServersMessage) {
 
 TEST_F(RemoteEngineTest, AChunkThatKeepsFailingFailsTheJobAfterMaxTries) {
   FakeWhisper fake;
-  fake.always(Fault{Fault::status, 500});
-  auto s = settings(fake.openai_url());
-  s.max_tries = 2;
-  s.max_concurrency = 1;
-  RemoteEngine engine(s, kKey);
-  auto t = run(engine);
+  auto t = fail_twice(fake, Fault{Fault::status, 500});
   ASSERT_FALSE(t);
   EXPECT_EQ(t.error().kind, FailureKind::internal);
   EXPECT_NE(t.error().message.find("failed after 2 tries"), std::string::npos) << t.error().message;
@@ -207,12 +212,7 @@ TEST_F(RemoteEngineTest, AChunkThatKeepsFailingFailsTheJobAfterMaxTries) {
 
 TEST_F(RemoteEngineTest, AnAnswerOverTheBoundIsCutOffAndRetried) {
   FakeWhisper fake;
-  fake.always(Fault{Fault::huge});
-  auto s = settings(fake.openai_url());
-  s.max_tries = 2;
-  s.max_concurrency = 1;
-  RemoteEngine engine(s, kKey);
-  auto t = run(engine);
+  auto t = fail_twice(fake, Fault{Fault::huge});
   ASSERT_FALSE(t);
   EXPECT_NE(t.error().message.find("answer over 4194304 bytes"), std::string::npos) << t.error().message;
   EXPECT_EQ(fake.requests().size(), 2u);
