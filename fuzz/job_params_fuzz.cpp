@@ -14,6 +14,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(again.has_value());
   FUZZ_CHECK(again->model == p->model && again->language == p->language &&
              again->response_format == p->response_format &&
-             again->duration_s == p->duration_s);
+             again->duration_s == p->duration_s && again->diarize == p->diarize);
   return 0;
 }

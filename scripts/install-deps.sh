@@ -9,6 +9,8 @@ PKGS=(
   libsqlite3-dev libcurl4-openssl-dev libsystemd-dev libmicrohttpd-dev libssl-dev libcpp-httplib-dev libseccomp-dev
   libavformat-dev libavcodec-dev libavutil-dev libswresample-dev
   libpocketsphinx-dev libsphinxbase-dev pocketsphinx pocketsphinx-en-us pocketsphinx-testdata
+  libfftw3-dev libeigen3-dev
+  asterisk-core-sounds-en-wav asterisk-core-sounds-fr-wav asterisk-core-sounds-ru-wav
   flite sox ffmpeg python3 python3-psutil time curl systemd strace wrk
 )
 # `--fuzz` (make fuzz) adds the libFuzzer toolchain: clang 16, whose runtime package carries

@@ -20,8 +20,9 @@ namespace {
 
 using service::Rejection;
 
-// Multipart framing and the small form fields around the file.
-constexpr std::uint64_t kFormOverhead = 1ull << 20;
+// Multipart framing and the form fields around the file: 1 MiB, plus the known voices' clips
+// (10 data URLs of at most 1 MiB decoded, 4/3 of that in base64).
+constexpr std::uint64_t kFormOverhead = (1ull << 20) + 10 * ((4ull << 20) / 3 + 4096);
 constexpr int kRetryAfterS = 5;
 
 ApiError unauthorized() {
@@ -180,7 +181,10 @@ void HttpApi::Impl::submit(SubmitHandler& h, const std::shared_ptr<http::Reply>&
   };
   if (auto e = h.rx().finish()) return refuse(*e);
   const ReceivedUpload& up = h.rx().upload();
-  auto form = read_form(up.fields, h.settings().engine);
+  FormSpeakers speakers;
+  if (auto it = up.lists.find("known_speaker_names[]"); it != up.lists.end()) speakers.names = it->second;
+  speakers.clips = up.clips;
+  auto form = read_form(up.fields, h.settings().engine, speakers);
   if (!form) return refuse(form.error());
   frontend::Submission s{form->params, {up.path, up.original_name, up.file_bytes}, std::nullopt};
   auto done = ctx.jobs.submit(h.caller(), std::move(s), frontend::quotas_from(h.settings()));

@@ -90,7 +90,10 @@ nlohmann::json job_json(const frontend::JobView& v) {
   if (j.started_at) o["started_at"] = unix_s(*j.started_at);
   if (j.finished_at) o["finished_at"] = unix_s(*j.finished_at);
   if (j.observed_peak_bytes) o["peak_bytes"] = j.observed_peak_bytes;
-  if (auto p = service::parse_job_params(j.spec.params)) o["model"] = p->model;
+  if (auto p = service::parse_job_params(j.spec.params)) {
+    o["model"] = p->model;
+    if (p->diarize) o["diarize"] = true;
+  }
   if (v.waiting_for_memory) o["waiting_for"] = "memory";
   if (!j.last_error.empty()) o["error"] = {{"message", j.last_error}};
   if (j.state == jobs::JobState::failed) {

@@ -460,8 +460,7 @@ int serve(const ServeOptions& o, Settings initial) {
           spdlog::warn("event=disk_low dir=\"{}\" free_mib={} floor_mib={}", log_escape(state), to_mib(*free),
                        to_mib(cfg->service.min_free_disk));
         if (auto p = checked_store.purge(cutoff); p && p->jobs > 0) {
-          std::error_code e;
-          for (const auto& f : p->files) fs::remove(f, e);
+          for (const auto& f : p->files) service::remove_input(f);  // an input's clips go with it
           spdlog::info("event=purge jobs={} files={}", p->jobs, p->files.size());
         }
         sweep_state(checked_store, sweep, false);

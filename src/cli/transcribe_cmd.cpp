@@ -5,7 +5,9 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <expected>
 #include <iostream>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -18,6 +20,8 @@
 #include "pipeline/formats.h"
 #include "pipeline/output.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/speaker_options.h"
+#include "pipeline/speakers.h"
 #include "util/log.h"
 
 namespace soroka::cli {
@@ -34,6 +38,9 @@ struct TranscribeArgs {
   std::string model{engine::kDefaultModel};
   std::string model_dir;  // "": engine.model_dir
   bool quiet = false;
+  bool diarize = false;
+  int speakers = 0, min_speakers = 0, max_speakers = 0;
+  std::vector<std::string> speaker_clips;  // "Name=clip.ogg"
 };
 
 void print_error(const std::string& what, const std::string& reason) {
@@ -189,6 +196,43 @@ std::unique_ptr<engine::Engine> open_engine(const TranscribeArgs& a, const Setti
   return std::move(*engine);
 }
 
+// What the speaker options ask, checked: nullopt without diarization; a usage error's message
+// otherwise. Any speaker option turns diarization on; rttm needs it.
+std::expected<std::optional<pipeline::SpeakerRequest>, std::string> speaker_request(const TranscribeArgs& a,
+                                                                                     pipeline::Format format) {
+  const bool wanted = a.diarize || a.speakers != 0 || a.min_speakers != 0 || a.max_speakers != 0 ||
+                      !a.speaker_clips.empty();
+  if (!wanted) {
+    if (format == pipeline::Format::rttm) return std::unexpected("--format rttm needs --diarize");
+    return std::nullopt;
+  }
+  pipeline::SpeakerRequest r{a.speakers, a.min_speakers, a.max_speakers, {}};
+  for (const auto& arg : a.speaker_clips) {
+    auto clip = pipeline::parse_speaker_arg(arg);
+    if (!clip) return std::unexpected(fmt::format("--speaker takes NAME=CLIP, not '{}'", arg));
+    r.known.push_back(std::move(*clip));
+  }
+  if (auto p = pipeline::speaker_params(r); !p) return std::unexpected(p.error());
+  return r;
+}
+
+// The diarization stage for every file, its memory in admission's estimate; the known voices'
+// clips decoded once, before any file. False after saying why not.
+bool add_diarization(const pipeline::SpeakerRequest& r, oomguard::ModelRegistry& registry,
+                     pipeline::TranscribeOptions& popts) {
+  auto params = pipeline::load_known(*pipeline::speaker_params(r), r.known);
+  if (!params) {
+    print_error("--speaker", params.error().message);
+    return false;
+  }
+  pipeline::DiarizeSetup setup;
+  setup.params = std::move(*params);
+  setup.registry = &registry;
+  popts.stages.push_back([setup](double duration_s) { return pipeline::make_diarize_stage(setup, duration_s); });
+  popts.stage_bytes = [](double duration_s) { return diarize::working_bytes(duration_s); };
+  return true;
+}
+
 int run_transcribe(const TranscribeArgs& a, const Global& g) {
   auto settings = load_settings(g.config_path, current_environment());
   if (!settings) {
@@ -209,11 +253,15 @@ int run_transcribe(const TranscribeArgs& a, const Global& g) {
   const std::uint64_t floor = settings->monitor.thresholds.min_available_bytes;
   oomguard::MemoryBudget budget(memory_for_us(*snap, floor));
   oomguard::ModelRegistry registry(budget, oomguard::ModelRegistry::Params{});
-  auto engine = open_engine(a, *settings, registry);
-  if (!engine) return kUsage;
-
   const pipeline::Format format = pipeline::output_format(
       a.format.empty() ? std::nullopt : pipeline::parse_format(a.format), a.output);
+  auto speakers = speaker_request(a, format);
+  if (!speakers) {
+    print_error("--diarize", speakers.error());
+    return kUsage;
+  }
+  auto engine = open_engine(a, *settings, registry);
+  if (!engine) return kUsage;
   auto output = pipeline::open_output(a.output, format, a.files, std::cout);
   if (!output) {
     print_error(a.output, output.error().message);
@@ -223,6 +271,7 @@ int run_transcribe(const TranscribeArgs& a, const Global& g) {
   popts.language = a.language;
   popts.admission = settings->admission;
   popts.min_available_bytes = floor;
+  if (*speakers && !add_diarization(**speakers, registry, popts)) return kUsage;
   return transcribe_all(*engine, *sampler, a, popts, **output) ? kOk : kFailure;
 }
 
@@ -242,14 +291,25 @@ Runner add_transcribe_command(CLI::App& app, const Global& g) {
       "exit status is 1 if any failed, 64 for bad arguments.");
   sub->add_option("files", o->files, "Audio or video files")->required()->type_name("FILE...");
   sub->add_option("-f,--format", o->format,
-                  "txt, srt, vtt or json (default: from -o FILE's extension, else txt)")
-      ->check(CLI::IsMember({"txt", "srt", "vtt", "json"}));
+                  "txt, srt, vtt, json or rttm (default: from -o FILE's extension, else txt); rttm "
+                  "needs --diarize")
+      ->check(CLI::IsMember({"txt", "srt", "vtt", "json", "rttm"}));
   sub->add_option("-o,--output", o->output, "Output FILE or DIR/ ('-': standard output)");
   sub->add_option("-l,--language", o->language, "Language code (pocketsphinx: en)")
       ->capture_default_str();
   sub->add_option("--model", o->model, "Engine/model name: pocketsphinx, a configured [engines.NAME] (a Whisper server), sim-* with engine.simulation")
       ->capture_default_str();
   sub->add_option("--model-dir", o->model_dir, "pocketsphinx model directory (default: engine.model_dir)");
+  sub->add_flag("--diarize", o->diarize,
+                "Tell who spoke when: 'Speaker 1:' lines (txt), [Speaker 1] (srt), <v Speaker 1> (vtt), "
+                "speaker fields (json), rttm. Implied by the other speaker options");
+  sub->add_option("--speakers", o->speakers, "The exact number of speakers, when known (1-32)");
+  sub->add_option("--min-speakers", o->min_speakers, "At least this many speakers (default 1)");
+  sub->add_option("--max-speakers", o->max_speakers, "At most this many speakers (default 8)");
+  sub->add_option("--speaker", o->speaker_clips,
+                  "A known voice: NAME=CLIP, a clip (any media, at most 60 s) of only that voice; its "
+                  "turns are labelled NAME. Repeatable, at most 10")
+      ->type_name("NAME=CLIP");
   sub->add_flag("-q,--quiet", o->quiet, "No progress on stderr (errors are still printed)");
   return [o, &g] { return run_transcribe(*o, g); };
 }

@@ -24,7 +24,9 @@ struct SegmentText {
   double start_s = 0, end_s = 0;
   std::string text;
   std::vector<Word> words;  // empty when the engine gives no word timings
-  std::optional<std::string> speaker;  // filled by a diarization stage, later
+  // Filled by the diarization stage (pipeline/speakers.h): then every word of the segment is
+  // this speaker's (a segment that spans a change is split).
+  std::optional<std::string> speaker;
 };
 
 struct SessionParams {

@@ -237,8 +237,7 @@ Outcome<JobState> JobService::cancel(const std::string& id, const Caller& caller
                log_escape(why, 64));
   // Cancelled before it ran: nothing else will ever read its file.
   if (*st == JobState::cancelled && v->job.state == JobState::queued) {
-    std::error_code ec;
-    std::filesystem::remove(v->job.spec.input_path, ec);
+    service::remove_input(v->job.spec.input_path);
   }
   return *st;
 }

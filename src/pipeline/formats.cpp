@@ -1,10 +1,11 @@
-// Output writers for transcripts: cue cutting, timestamp syntax and the four formats.
+// Output writers for transcripts: cue cutting, timestamp syntax, speaker turns and the formats.
 #include "pipeline/formats.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 namespace soroka::pipeline {
@@ -133,6 +134,7 @@ std::optional<Format> parse_format(std::string_view name) noexcept {
   if (name == "srt") return Format::srt;
   if (name == "vtt") return Format::vtt;
   if (name == "json") return Format::json;
+  if (name == "rttm") return Format::rttm;
   return std::nullopt;
 }
 
@@ -142,6 +144,7 @@ const char* to_string(Format f) noexcept {
     case Format::srt: return "srt";
     case Format::vtt: return "vtt";
     case Format::json: return "json";
+    case Format::rttm: return "rttm";
   }
   return "txt";
 }
@@ -160,7 +163,7 @@ std::vector<Cue> make_cues(const Transcript& t, const CueParams& params) {
     double start = 0, end = 0;
     auto flush = [&] {
       if (text.empty()) return;
-      cues.push_back({to_ms(start), to_ms(end), text.take()});
+      cues.push_back({to_ms(start), to_ms(end), text.take(), seg.speaker});
     };
     for (const auto& w : words) {
       bool too_long = !text.empty() && w.end_s - start > params.max_cue_s;
@@ -190,7 +193,45 @@ std::vector<Cue> make_cues(const Transcript& t, const CueParams& params) {
   return cues;
 }
 
+std::vector<SpeakerTurn> speaker_turns(const Transcript& t, double max_gap_s) {
+  std::vector<SpeakerTurn> turns;
+  for (const auto& seg : t.segments) {
+    if (!seg.speaker) continue;
+    const bool same = !turns.empty() && turns.back().speaker == *seg.speaker &&
+                      (max_gap_s < 0 || seg.start_s - turns.back().end_s <= max_gap_s);
+    if (!same) {
+      turns.push_back({seg.start_s, seg.end_s, *seg.speaker, seg.text});
+      continue;
+    }
+    auto& last = turns.back();
+    last.end_s = std::max(last.end_s, seg.end_s);
+    if (!seg.text.empty()) last.text += (last.text.empty() ? "" : " ") + seg.text;
+  }
+  return turns;
+}
+
+std::string rttm_token(std::string_view name) {
+  if (name.empty()) return "<NA>";
+  std::string out(name);
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) <= ' ' || c == '\x7f') c = '_';
+  return out;
+}
+
+namespace {
+bool diarized(const Transcript& t) {
+  return std::any_of(t.segments.begin(), t.segments.end(), [](const auto& s) { return s.speaker.has_value(); });
+}
+}  // namespace
+
 void write_txt(std::ostream& out, const Transcript& t) {
+  if (diarized(t)) {
+    for (const auto& turn : speaker_turns(t, -1)) {
+      std::string text = clean_text(turn.text);
+      if (!text.empty()) out << clean_text(turn.speaker) << ": " << text << '\n';
+    }
+    return;
+  }
   for (const auto& seg : t.segments) {
     std::string text = clean_text(seg.text);
     if (!text.empty()) out << text << '\n';
@@ -203,8 +244,9 @@ void write_srt(std::ostream& out, const Transcript& t) {
     if (i > 0) out << '\n';
     out << i + 1 << '\n'
         << format_timestamp(cues[i].start_ms, ',') << " --> "
-        << format_timestamp(cues[i].end_ms, ',') << '\n'
-        << cues[i].text << '\n';
+        << format_timestamp(cues[i].end_ms, ',') << '\n';
+    if (cues[i].speaker) out << '[' << clean_text(*cues[i].speaker) << "] ";
+    out << cues[i].text << '\n';
   }
 }
 
@@ -212,8 +254,10 @@ void write_vtt(std::ostream& out, const Transcript& t) {
   out << "WEBVTT\n";
   for (const auto& c : make_cues(t)) {
     out << '\n'
-        << format_timestamp(c.start_ms, '.') << " --> " << format_timestamp(c.end_ms, '.') << '\n'
-        << vtt_escape(c.text) << '\n';
+        << format_timestamp(c.start_ms, '.') << " --> " << format_timestamp(c.end_ms, '.') << '\n';
+    // A voice span's annotation ends at '>' and holds no line break.
+    if (c.speaker) out << "<v " << vtt_escape(clean_text(*c.speaker)) << '>';
+    out << vtt_escape(c.text) << '\n';
   }
 }
 
@@ -241,6 +285,7 @@ void write_json(std::ostream& out, const Transcript& t) {
         wj["end"] = std::max(ws, json_time(w.end_s, t.duration_s));
         wj["word"] = w.text;
         if (w.confidence) wj["confidence"] = std::round(*w.confidence * 1000.0) / 1000.0;
+        if (seg.speaker) wj["speaker"] = *seg.speaker;  // assign_speakers: a segment's words are its speaker's
         words.push_back(std::move(wj));
       }
       s["words"] = std::move(words);
@@ -253,12 +298,23 @@ void write_json(std::ostream& out, const Transcript& t) {
   out << j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
 }
 
+void write_rttm(std::ostream& out, const Transcript& t) {
+  const std::string file = rttm_token(std::filesystem::path(t.file).stem().string());
+  for (const auto& turn : speaker_turns(t, kTurnGapS)) {
+    const double start = json_time(turn.start_s, t.duration_s);
+    const double dur = std::max(0.0, json_time(turn.end_s, t.duration_s) - start);
+    out << fmt::format("SPEAKER {} 1 {:.3f} {:.3f} <NA> <NA> {} <NA> <NA>\n", file, start, dur,
+                       rttm_token(turn.speaker));
+  }
+}
+
 void write(std::ostream& out, const Transcript& t, Format f) {
   switch (f) {
     case Format::txt: return write_txt(out, t);
     case Format::srt: return write_srt(out, t);
     case Format::vtt: return write_vtt(out, t);
     case Format::json: return write_json(out, t);
+    case Format::rttm: return write_rttm(out, t);
   }
 }
 

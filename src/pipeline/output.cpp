@@ -16,7 +16,8 @@ namespace {
 namespace fs = std::filesystem;
 
 void write_item(std::ostream& out, const Transcript& t, Format f, std::size_t index, bool combined) {
-  if (!combined) return write(out, t, f);
+  // RTTM lines name their file themselves: combined, they are simply concatenated.
+  if (!combined || f == Format::rttm) return write(out, t, f);
   if (f == Format::json) {
     out << (index == 0 ? "[\n" : ",\n");
     write_json(out, t);

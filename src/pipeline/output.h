@@ -16,7 +16,8 @@ namespace soroka::pipeline {
 
 // Transcripts are added one by one, in input order, then the output is closed. Several
 // inputs into one stream or file ("combined"): txt, srt and vtt get a "==> FILE <==" line
-// before each transcript, json becomes an array. Not thread-safe.
+// before each transcript, json becomes an array, rttm lines (which name their file) follow
+// each other. Not thread-safe.
 class Output {
  public:
   virtual ~Output() = default;

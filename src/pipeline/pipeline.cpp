@@ -64,14 +64,14 @@ void normalise(Transcript& t) {
 }  // namespace
 
 std::uint64_t estimate_cost(const engine::MemoryCost& cost, double duration_s,
-                            const segment::SegmenterParams& seg) {
+                            const segment::SegmenterParams& seg, std::uint64_t stage_bytes) {
   // The segmenter holds at most one segment plus padding and the pause that ends it; the
   // sink gets it by move, the engine may copy it once.
   double held_s = seg.max_segment_s + 2 * seg.pad_s + seg.min_silence_s;
   auto segment_bytes = static_cast<std::uint64_t>(held_s * seg.sample_rate) * sizeof(std::int16_t) * 2;
   double secs = std::isfinite(duration_s) && duration_s > 0 ? duration_s : 0;
   return cost.to_load_bytes + cost.session_bytes + kDecodeBytes + segment_bytes +
-         transcript_bytes(secs);
+         transcript_bytes(secs) + stage_bytes;
 }
 
 namespace {
@@ -97,7 +97,8 @@ Result<media::AudioDecoder> admit_and_open(engine::Engine& engine, const std::st
       opened = media::AudioDecoder::open(p, options.decode);
       duration = *opened ? (*opened)->info().duration_s : options.decode.max_duration_s;
     }
-    auto cost = estimate_cost(engine.memory_cost(), duration, seg);
+    const std::uint64_t stages = options.stage_bytes ? options.stage_bytes(duration) : 0;
+    auto cost = estimate_cost(engine.memory_cost(), duration, seg, stages);
     spdlog::debug("event=admission bytes={} duration_s={:.1f} cost_mib={}", file_bytes, duration, to_mib(cost));
     return cost;
   };
@@ -124,7 +125,11 @@ class Run {
                                                        .stop = options_.stop});
     if (!session) return std::unexpected(session.error());
     session_ = std::move(*session);
-    for (const auto& make : options_.stages) stages_.push_back(make());
+    for (const auto& make : options_.stages) {
+      auto stage = make(total_s_);
+      if (!stage) return std::unexpected(stage.error());
+      stages_.push_back(std::move(*stage));
+    }
     t_.file = path;
     t_.language = options_.language;
     t_.engine = session_->label().empty() ? engine_.name() : session_->label();

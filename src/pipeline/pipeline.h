@@ -18,6 +18,8 @@
 
 namespace soroka::pipeline {
 
+using StageFactory = std::function<Result<std::unique_ptr<engine::Stage>>(double duration_s)>;
+
 struct TranscribeOptions {
   std::string language = "en";
   oomguard::AdmissionParams admission;
@@ -35,8 +37,13 @@ struct TranscribeOptions {
   // Cheaper settings after an OOM kill: segments halve per level (20 -> 10 -> 5 s, at most
   // twice) and the engine is told (SessionParams::degrade).
   int degrade = 0;
-  // Each transcription gets fresh stages from these factories, run in this order.
-  std::vector<std::function<std::unique_ptr<engine::Stage>()>> stages;
+  // Each transcription gets fresh stages from these factories, run in this order; a factory
+  // is given the input's duration (the known one, else the container's; 0 when neither says)
+  // and may refuse (its memory not reserved, its parameters wrong): the transcription fails.
+  std::vector<StageFactory> stages;
+  // The working memory the stages add for an input of this many seconds (diarization's), in
+  // admission's estimate. May be empty: none.
+  std::function<std::uint64_t(double duration_s)> stage_bytes;
   // Requesting a stop makes transcribe_file return ECANCELED at the next chunk.
   std::stop_token stop;
 };
@@ -57,10 +64,11 @@ constexpr std::uint64_t transcript_bytes(double duration_s) {
   return duration_s > 0 ? static_cast<std::uint64_t>(duration_s * kTranscriptBytesPerSecond) : 0;
 }
 
-// The memory cost of transcribing `duration_s` seconds with `cost` from the engine; what
-// admission compares with the free memory. Pure; exposed for tests and the server.
+// The memory cost of transcribing `duration_s` seconds with `cost` from the engine and
+// `stage_bytes` for the stages (TranscribeOptions::stage_bytes); what admission compares with
+// the free memory. Pure; exposed for tests and the server.
 std::uint64_t estimate_cost(const engine::MemoryCost& cost, double duration_s,
-                            const segment::SegmenterParams& seg);
+                            const segment::SegmenterParams& seg, std::uint64_t stage_bytes = 0);
 
 // Transcribes one file. Memory stays bounded by one segment plus the transcript, whatever
 // the input's length. Errors are user-facing and do not repeat the path ("file not found",

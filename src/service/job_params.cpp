@@ -1,6 +1,8 @@
 // JobParams: what a transcription job asks for, as stored in the queue; rendering its result.
 #include "service/job_params.h"
 
+#include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -8,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pipeline/formats.h"
+#include "pipeline/speaker_options.h"
 
 namespace soroka::service {
 
@@ -17,15 +20,28 @@ std::optional<ResponseFormat> parse_response_format(std::string_view s) noexcept
   if (s == "srt") return ResponseFormat::srt;
   if (s == "vtt") return ResponseFormat::vtt;
   if (s == "verbose_json") return ResponseFormat::verbose_json;
+  if (s == "diarized_json") return ResponseFormat::diarized_json;
   return std::nullopt;
 }
 
 std::string to_json(const JobParams& p) {
-  return nlohmann::json{{"model", p.model},
-                        {"language", p.language},
-                        {"response_format", p.response_format},
-                        {"duration_s", p.duration_s}}
-      .dump();
+  nlohmann::json j{{"model", p.model},
+                   {"language", p.language},
+                   {"response_format", p.response_format},
+                   {"duration_s", p.duration_s}};
+  if (p.diarize) j["diarize"] = worker::to_json(*p.diarize);
+  return j.dump();
+}
+
+std::string clip_path(const std::string& input_path, std::size_t i) {
+  return fmt::format("{}.speaker{}", input_path, i);
+}
+
+void remove_input(const std::string& input_path) {
+  if (input_path.empty()) return;
+  std::error_code ec;
+  std::filesystem::remove(input_path, ec);
+  for (std::size_t i = 0; i < pipeline::kMaxKnownSpeakers; ++i) std::filesystem::remove(clip_path(input_path, i), ec);
 }
 
 namespace {
@@ -58,6 +74,11 @@ Result<JobParams> parse_job_params(std::string_view json) {
   // no upload comes from, a double could overflow the conversion.
   if (!read_member(j, "duration_s", p.duration_s) || !(p.duration_s >= 0 && p.duration_s <= 1e9))
     return fail("job params: duration_s must be a number of seconds in [0, 1e9]", EINVAL);
+  if (auto d = j.find("diarize"); d != j.end()) {
+    auto dr = worker::diarize_from_json(*d);
+    if (!dr) return fail("job params: " + dr.error().message, EINVAL);
+    p.diarize = std::move(*dr);
+  }
   return p;
 }
 
@@ -86,6 +107,10 @@ Result<pipeline::Transcript> parse_transcript(std::string_view json, std::string
       if (!s.is_object() || !read_member(s, "start", seg.start_s) ||
           !read_member(s, "end", seg.end_s) || !read_member(s, "text", seg.text))
         return wrong("a segment");
+      if (auto sp = s.find("speaker"); sp != s.end()) {
+        if (!sp->is_string()) return wrong("a segment's speaker");
+        seg.speaker = sp->get<std::string>();
+      }
       if (auto w = s.find("words"); w != s.end() && w->is_array()) {
         for (const auto& wj : *w) {
           engine::Word word;
@@ -101,16 +126,39 @@ Result<pipeline::Transcript> parse_transcript(std::string_view json, std::string
   return t;
 }
 
+namespace {
+// OpenAI's diarized_json: every segment carries a speaker (a transcript not diarized, which
+// the API does not produce for this format, says "Speaker 1"); usage is by duration as OpenAI
+// bills audio, in whole seconds rounded up.
+nlohmann::json diarized_json(const pipeline::Transcript& t) {
+  nlohmann::json segs = nlohmann::json::array();
+  std::size_t id = 0;
+  for (const auto& s : t.segments)
+    segs.push_back({{"type", "transcript.text.segment"}, {"id", fmt::format("seg_{}", id++)}, {"start", s.start_s},
+                    {"end", s.end_s}, {"text", s.text}, {"speaker", s.speaker.value_or("Speaker 1")}});
+  const double secs = std::isfinite(t.duration_s) && t.duration_s > 0 ? std::ceil(t.duration_s) : 0;
+  return {{"task", "transcribe"},
+          {"duration", t.duration_s},
+          {"text", t.text()},
+          {"segments", std::move(segs)},
+          {"usage", {{"type", "duration"}, {"seconds", static_cast<std::int64_t>(secs)}}}};
+}
+}  // namespace
+
 Rendered render(const pipeline::Transcript& t, ResponseFormat f) {
   std::ostringstream out;
   switch (f) {
     case ResponseFormat::json:
       return {"application/json", nlohmann::json{{"text", t.text()}}.dump()};
+    case ResponseFormat::diarized_json:
+      return {"application/json", diarized_json(t).dump()};
     case ResponseFormat::verbose_json: {
       nlohmann::json segs = nlohmann::json::array();
       int id = 0;
-      for (const auto& s : t.segments)
+      for (const auto& s : t.segments) {
         segs.push_back({{"id", id++}, {"start", s.start_s}, {"end", s.end_s}, {"text", s.text}});
+        if (s.speaker) segs.back()["speaker"] = *s.speaker;
+      }
       nlohmann::json j{{"task", "transcribe"},  {"language", t.language},
                        {"duration", t.duration_s}, {"text", t.text()},
                        {"segments", segs}};

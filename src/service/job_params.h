@@ -7,11 +7,12 @@
 
 #include "pipeline/transcript.h"
 #include "util/result.h"
+#include "worker/protocol.h"
 
 namespace soroka::service {
 
 // OpenAI's response_format values.
-enum class ResponseFormat { json, text, srt, vtt, verbose_json };
+enum class ResponseFormat { json, text, srt, vtt, verbose_json, diarized_json };
 std::optional<ResponseFormat> parse_response_format(std::string_view s) noexcept;
 
 struct JobParams {
@@ -19,7 +20,17 @@ struct JobParams {
   std::string language = "en";
   std::string response_format = "json";
   double duration_s = 0;  // probed at upload; drives the memory estimate
+  // Present: diarize (who spoke when). Stored as "diarize" in the params' JSON, the same
+  // object the worker's job line carries; known voices' clips are files beside the input
+  // (clip_path), removed with it (remove_input).
+  std::optional<worker::DiarizeRequest> diarize;
 };
+
+// Where the i-th known voice's clip of the job whose input is `input_path` is kept: beside the
+// input, so the state dir's sweep keeps it while the job refers to the input.
+std::string clip_path(const std::string& input_path, std::size_t i);
+// Removes a job's input and any clips beside it (pipeline::kMaxKnownSpeakers at most).
+void remove_input(const std::string& input_path);
 
 std::string to_json(const JobParams& p);
 Result<JobParams> parse_job_params(std::string_view json);
@@ -34,7 +45,9 @@ struct Rendered {
   std::string body;
 };
 // json -> {"text"}; verbose_json -> {task, language, duration, text, segments[{id,start,end,
-// text}]}; text/srt/vtt as text/plain.
+// text, speaker?}]}; diarized_json -> OpenAI's {task, duration, text, segments[{type:
+// "transcript.text.segment", id: "seg_N", start, end, text, speaker}], usage: {type:
+// "duration", seconds}}; text/srt/vtt as text/plain (srt and vtt mark speakers).
 Rendered render(const pipeline::Transcript& t, ResponseFormat f);
 
 }  // namespace soroka::service

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "diarize/diarizer.h"
 #include "pipeline/pipeline.h"
 #include "util/units.h"
 
@@ -16,9 +17,12 @@ constexpr std::uint64_t kMinWorkerBytes = 64 * kMiB;
 
 Sizing size_job(const SizingInput& in) {
   std::uint64_t need = in.base_bytes + pipeline::transcript_bytes(in.duration_s);
-  if (in.job_peak > 0) need = std::max(need, in.job_peak + in.job_peak / 4);
   if (in.model_peak > 0 && in.job_peak == 0)
     need = std::min(need, std::max(in.model_peak + in.model_peak / 2, kMinWorkerBytes));
+  // Added after the model's peaks lowered the guess: those may come from runs that did not
+  // diarize. This job's own peak (next) includes its diarizer already.
+  if (in.diarize) need += diarize::working_bytes(in.duration_s);
+  if (in.job_peak > 0) need = std::max(need, in.job_peak + in.job_peak / 4);
   if (in.max_bytes > 0) need = std::min(need, in.max_bytes);
   if (need <= in.capacity) return {need, true};
   if (in.job_peak > 0 && in.capacity > 0) return {in.capacity, true};  // grown by its peaks

@@ -215,6 +215,7 @@ bool Scheduler::size(Run& run) {
   if (params_.model_bytes)
     if (std::uint64_t b = params_.model_bytes(run.params.model); b > 0) in.base_bytes = b;
   in.duration_s = run.params.duration_s;
+  in.diarize = run.params.diarize.has_value();
   in.job_peak = run.job.observed_peak_bytes;
   in.capacity = budget_.capacity();
   const Sizing s = size_job(in);
@@ -304,7 +305,7 @@ void Scheduler::give_up(Run& run, const GiveUp& why) {
       (void)store_.release(run.job.id, lease);
       break;
   }
-  if (after && jobs::is_terminal(*after)) remove_file(run.job.spec.input_path);
+  if (after && jobs::is_terminal(*after)) remove_input(run.job.spec.input_path);
   done_cv_.notify_all();
 }
 
@@ -371,7 +372,8 @@ void Scheduler::converse(Run& run) {
                          .result = run.result_path,
                          .language = run.params.language,
                          .degrade = run.job.degrade,
-                         .duration_s = run.params.duration_s};
+                         .duration_s = run.params.duration_s,
+                         .diarize = run.params.diarize};
   if (params_.stall_timeout.count() > 0) req.heartbeat = worker_heartbeat(params_.stall_timeout);
   // A worker that cannot take the line in 5 s is stuck: stopping it ends the loop below.
   if (auto sent = run.conn->send(worker::encode(req), 5s); !sent) run.conn->terminate(0ms);
@@ -540,7 +542,7 @@ void Scheduler::record(Run& run, const Outcome& o, std::uint64_t peak) {
   }
   if (after) {
     spdlog::info("event=job_{} job={} run={}", jobs::to_string(*after), id, run.job.runs);
-    if (jobs::is_terminal(*after)) remove_file(run.job.spec.input_path);
+    if (jobs::is_terminal(*after)) remove_input(run.job.spec.input_path);
   }
   // Unrecorded or not a success: the next run writes its own result file; this one would
   // only hold disk.

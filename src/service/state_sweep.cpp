@@ -93,7 +93,11 @@ Result<SweepReport> sweep_orphans(jobs::JobQueue& store, const SweepParams& para
 
   // 3. Remove the rest.
   for (auto& c : candidates) {
-    if (names.contains(c.name) || ids.contains(c.name.substr(0, c.name.find('.')))) continue;
+    // A known voice's clip beside a job's input ("<input>.speaker0", job_params.h) lives
+    // as long as the input does.
+    if (names.contains(c.name) || names.contains(c.name.substr(0, c.name.rfind('.'))) ||
+        ids.contains(c.name.substr(0, c.name.find('.'))))
+      continue;
     if (::unlink(c.path.c_str()) != 0) {
       if (errno != ENOENT) report.errors.push_back(c.path + ": " + std::strerror(errno));
       continue;

@@ -21,11 +21,47 @@ bool is_true(const nlohmann::json& j, const char* key) {
 }
 }  // namespace
 
+nlohmann::json to_json(const DiarizeRequest& d) {
+  nlohmann::json known = nlohmann::json::array();
+  for (const auto& k : d.known) known.push_back({{"name", k.name}, {"clip", k.clip}});
+  return {{"speakers", d.speakers}, {"min_speakers", d.min_speakers}, {"max_speakers", d.max_speakers},
+          {"known", std::move(known)}};
+}
+
+Result<DiarizeRequest> diarize_from_json(const nlohmann::json& j) {
+  // Generous bounds on the shape only: pipeline::speaker_params says what is allowed (at most
+  // 32 speakers, 10 clips), with a message for the user.
+  constexpr std::int64_t kMaxCount = 1000;
+  constexpr std::size_t kMaxKnown = 16;
+  if (!j.is_object()) return fail("diarize is not an object", EPROTO);
+  DiarizeRequest d;
+  for (auto [key, out] : {std::pair{"speakers", &d.speakers}, std::pair{"min_speakers", &d.min_speakers},
+                          std::pair{"max_speakers", &d.max_speakers}}) {
+    const auto* m = member(j, key);
+    if (!m) continue;
+    if (!m->is_number_integer() || m->get<std::int64_t>() < 0 || m->get<std::int64_t>() > kMaxCount)
+      return fail(std::string("diarize: ") + key + " is not an integer in 0..1000", EPROTO);
+    *out = static_cast<int>(m->get<std::int64_t>());
+  }
+  if (const auto* k = member(j, "known")) {
+    if (!k->is_array() || k->size() > kMaxKnown) return fail("diarize: known is not a short array", EPROTO);
+    for (const auto& e : *k) {
+      const auto* name = e.is_object() ? member(e, "name") : nullptr;
+      const auto* clip = e.is_object() ? member(e, "clip") : nullptr;
+      if (!name || !clip || !name->is_string() || !clip->is_string())
+        return fail("diarize: a known speaker needs string name and clip", EPROTO);
+      d.known.push_back({name->get<std::string>(), clip->get<std::string>()});
+    }
+  }
+  return d;
+}
+
 std::string encode(const JobRequest& r) {
   nlohmann::json j = {{"job", r.id},           {"input", r.input},
                       {"result", r.result},    {"language", r.language},
                       {"degrade", r.degrade},  {"heartbeat_ms", r.heartbeat.count()}};
   if (r.duration_s > 0) j["duration_s"] = r.duration_s;
+  if (r.diarize) j["diarize"] = to_json(*r.diarize);
   return j.dump();
 }
 
@@ -60,6 +96,11 @@ Result<JobRequest> decode_job_request(std::string_view line) {
   if (const auto* d = member(j, "duration_s"); d && d->is_number()) {
     const double v = d->get<double>();
     if (std::isfinite(v) && v > 0) r.duration_s = v;
+  }
+  if (const auto* d = member(j, "diarize")) {
+    auto dr = diarize_from_json(*d);
+    if (!dr) return std::unexpected(dr.error());
+    r.diarize = std::move(*dr);
   }
   return r;
 }

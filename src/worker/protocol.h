@@ -4,7 +4,9 @@
 // One JSON object a line on the worker's stdin and stdout (the service's end is
 // service/scheduler.cpp, the worker's worker/runner.cpp; both use only what is here):
 //   to the worker    {"job":ID,"input":PATH,"result":PATH,"language":"en","degrade":0,
-//                     "heartbeat_ms":N,"duration_s":S}        run a job
+//                     "heartbeat_ms":N,"duration_s":S,
+//                     "diarize":{"speakers":N,"min_speakers":N,"max_speakers":N,
+//                                "known":[{"name":S,"clip":PATH}]}}   run a job
 //                    shed                                     memory is critical: drop caches
 //                    end of input                             exit 0
 //   from the worker  {"ready":true,"rss_bytes":N,"sandbox":{...}}   model loaded, sandbox on
@@ -21,6 +23,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "util/failure_kind.h"
 #include "util/result.h"
@@ -39,6 +44,24 @@ inline constexpr std::string_view kShedLine = "shed";
 // (2 min) to see four lines in it even if one is late.
 inline constexpr std::chrono::milliseconds kDefaultHeartbeat{10000};
 
+// Diarization as a job asks for it: the same object in the job's stored params and in its job
+// line. Counts are as the user gave them (0: not given); the worker checks them
+// (pipeline::speaker_params) and decodes the clips, never the service.
+struct DiarizeRequest {
+  int speakers = 0, min_speakers = 0, max_speakers = 0;
+  struct Known {
+    std::string name;
+    std::string clip;  // a file beside the job's input, in the uploads dir
+    bool operator==(const Known&) const = default;
+  };
+  std::vector<Known> known;
+  bool operator==(const DiarizeRequest&) const = default;
+};
+nlohmann::json to_json(const DiarizeRequest& d);
+// EPROTO unless an object whose counts are integers in 0..1000 and whose known (at most 16)
+// are objects with string name and clip.
+Result<DiarizeRequest> diarize_from_json(const nlohmann::json& j);
+
 // A job line the service sends to `soroka worker`.
 struct JobRequest {
   std::string id, input, result, language = "en";
@@ -47,9 +70,11 @@ struct JobRequest {
   std::chrono::milliseconds heartbeat = kDefaultHeartbeat;
   // The input's duration as the service's probe found it; 0: unknown (the worker probes).
   double duration_s = 0;
+  std::optional<DiarizeRequest> diarize;  // present: run the diarization stage
 };
 std::string encode(const JobRequest& r);
-// EPROTO unless an object with string fields job, input, result (and language if present).
+// EPROTO unless an object with string fields job, input, result (and language if present),
+// and a well-formed diarize if present.
 Result<JobRequest> decode_job_request(std::string_view line);
 
 // A line `soroka worker` writes, as the service reads it; fields the line lacks, or that

@@ -20,6 +20,8 @@
 #include "oomguard/probe/process.h"
 #include "pipeline/formats.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/speaker_options.h"
+#include "pipeline/speakers.h"
 #include "util/durable.h"
 #include "util/fd.h"
 #include "util/file_reader.h"
@@ -164,6 +166,26 @@ nlohmann::json sandbox_self(const RunnerParams& p) {
   return j;
 }
 
+// The diarization stage a job asks for: its options checked and its known voices' clips
+// decoded here, in the sandboxed worker (untrusted media never reach the service's FFmpeg).
+// Errors are the request's (invalid_request): the job fails without a retry.
+Result<pipeline::StageFactory> diarize_stage(const DiarizeRequest& d, Loaded& loaded, pipeline::ShedPoint& shed,
+                                             const pipeline::DiarizerMaker& make) {
+  pipeline::SpeakerRequest r{d.speakers, d.min_speakers, d.max_speakers, {}};
+  for (const auto& k : d.known) r.known.push_back({k.name, k.clip});
+  auto params = pipeline::speaker_params(r);
+  if (!params) return fail(FailureKind::invalid_request, params.error(), EINVAL);
+  auto loaded_params = pipeline::load_known(std::move(*params), r.known);
+  if (!loaded_params) return std::unexpected(loaded_params.error());
+  pipeline::DiarizeSetup setup;
+  setup.params = std::move(*loaded_params);
+  setup.registry = &loaded.registry;
+  setup.shed = &shed;
+  setup.make = make;
+  return pipeline::StageFactory(
+      [setup = std::move(setup)](double duration_s) { return pipeline::make_diarize_stage(setup, duration_s); });
+}
+
 // The pipeline's options for a job the service admitted already: here admission only guards
 // against a file that changed since; memory is the cgroup's to bound.
 pipeline::TranscribeOptions job_options(const JobRequest& job) {
@@ -189,7 +211,7 @@ Result<void> write_result(const std::string& path, pipeline::Transcript& t, cons
 class Worker {
  public:
   Worker(const RunnerParams& p, Loaded& loaded)
-      : loaded_(loaded), out_(p.out_fd), inbox_(p.in_fd, [this] { shed(); }) {}
+      : loaded_(loaded), make_diarizer_(p.make_diarizer), out_(p.out_fd), inbox_(p.in_fd, [this] { shed(); }) {}
 
   int serve(const nlohmann::json& sandbox) {
     out_.send(encode_ready(PeakRss::now().rss_bytes, sandbox.dump()));
@@ -210,7 +232,13 @@ class Worker {
   bool run_one(const JobRequest& job) {
     spdlog::info("event=worker_job job={} degrade={} pid={}", log_escape(job.id), job.degrade, ::getpid());
     peak_.reset();
-    auto t = pipeline::transcribe_file(*loaded_.engine, job.input, job_options(job), progress_for(job));
+    auto opts = job_options(job);
+    if (job.diarize) {
+      auto stage = diarize_stage(*job.diarize, loaded_, shed_point_, make_diarizer_);
+      if (!stage) return report_failure(job, stage.error());
+      opts.stages.push_back(std::move(*stage));
+    }
+    auto t = pipeline::transcribe_file(*loaded_.engine, job.input, opts, progress_for(job));
     auto written = t ? write_result(job.result, *t, job.input) : Result<void>(std::unexpected(t.error()));
     if (!written) return report_failure(job, written.error());
     const std::uint64_t peak = PeakRss::now().hwm_bytes;
@@ -244,13 +272,18 @@ class Worker {
     };
   }
 
+  // Read from stdin on the job's thread (Inbox::poll_now in the progress callback), so the
+  // running diarizer may be told directly.
   void shed() {
+    shed_point_.shed();
     const std::uint64_t freed = loaded_.registry.unload_idle();
     ::malloc_trim(0);
     spdlog::info("event=worker_shed freed_mib={}", to_mib(freed));
   }
 
   Loaded& loaded_;
+  pipeline::DiarizerMaker make_diarizer_;
+  pipeline::ShedPoint shed_point_;  // the running job's diarizer, if any
   Out out_;
   Inbox inbox_;
   PeakRss peak_;

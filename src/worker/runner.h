@@ -20,6 +20,7 @@
 
 #include "config/settings.h"
 #include "engine/factory.h"
+#include "pipeline/speakers.h"
 
 namespace soroka::worker {
 
@@ -31,6 +32,8 @@ struct RunnerParams {
   std::string sandbox_input, sandbox_results;
   bool sandbox_network = false;  // a remote engine's worker: SandboxParams::network
   int in_fd = STDIN_FILENO, out_fd = STDOUT_FILENO;
+  // Makes the diarizer of a job that asks for one (tests inject a fake).
+  pipeline::DiarizerMaker make_diarizer = diarize::make_diarizer;
 };
 
 // Runs the worker until end of input or its own failure; returns the exit code (protocol.h).

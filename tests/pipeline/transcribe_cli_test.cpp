@@ -98,6 +98,21 @@ TEST_F(TranscribeCli, Table) {
       {"simulations need engine.simulation", {"transcribe", "-q", "--model", "sim-tiny", "{good}"}, 64, {},
        {"engine.simulation"}, {}},
       {"the engine by its name", {"transcribe", "-q", "--model", "pocketsphinx", "{good}"}, 0, {"morning"}, {}, {}, true},
+      {"rttm needs --diarize", {"transcribe", "-q", "-f", "rttm", "{good}"}, 64, {}, {"--format rttm needs --diarize"}, {}},
+      {"rttm by the output's extension needs --diarize too", {"transcribe", "-q", "-o", "{dir}/x.rttm", "{good}"}, 64,
+       {}, {"--format rttm needs --diarize"}, {}},
+      {"min above max", {"transcribe", "-q", "--min-speakers", "3", "--max-speakers", "2", "{good}"}, 64, {},
+       {"min_speakers (3) is above max_speakers (2)"}, {}},
+      {"speakers out of range", {"transcribe", "-q", "--diarize", "--speakers", "0", "--max-speakers", "40", "{good}"},
+       64, {}, {"max_speakers must be between 1 and 32"}, {}},
+      {"--speaker takes NAME=CLIP", {"transcribe", "-q", "--speaker", "Anna", "{good}"}, 64, {},
+       {"--speaker takes NAME=CLIP, not 'Anna'"}, {}},
+      {"a speaker's clip must be media", {"transcribe", "-q", "--speaker", "Anna={bad}", "{good}"}, 64, {},
+       {"the clip of 'Anna': "}, {}},
+      {"a speaker's clip must exist", {"transcribe", "-q", "--speaker", "Anna={missing}", "{good}"}, 64, {},
+       {"the clip of 'Anna': file not found"}, {}},
+      {"a name twice", {"transcribe", "-q", "--speaker", "A={good}", "--speaker", "A={other}", "{good}"}, 64, {},
+       {"the speaker name 'A' is given twice"}, {}},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);

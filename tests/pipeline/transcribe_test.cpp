@@ -8,6 +8,7 @@
 #include <sstream>
 #include <thread>
 
+#include "diarize/diarizer.h"
 #include "engine/pocketsphinx_engine.h"
 #include "oomguard/budget.h"
 #include "oomguard/model_registry.h"
@@ -209,6 +210,41 @@ TEST(Admission, CostGrowsWithDurationAndShrinksOnceLoaded) {
   EXPECT_LT(estimate_cost(fresh, 3600, seg) - estimate_cost(fresh, 60, seg), 8 * kMiB);
 }
 
+TEST(Admission, TheStagesWorkingMemoryIsInTheEstimate) {
+  segment::SegmenterParams seg;
+  engine::MemoryCost cost{.model_bytes = 91 * kMiB, .to_load_bytes = 0, .session_bytes = 32 * kMiB};
+  EXPECT_EQ(estimate_cost(cost, 600, seg, diarize::working_bytes(600)) - estimate_cost(cost, 600, seg),
+            diarize::working_bytes(600));
+  // Through transcribe_file: room for the transcription alone, not with a stage's 2 GiB, so the
+  // file is refused before any stage is made, and the stage is asked with the file's duration.
+  TempDir dir;
+  const std::string speech = speak(dir.path(), "s", "slt", "good morning");
+  const double seconds = media::probe_media(speech)->duration_s;
+  double asked_for = -1;
+  bool made = false;
+  TranscribeOptions o;
+  o.available_bytes = estimate_cost(stack().engine.memory_cost(), seconds, seg) + 64 * kMiB;
+  o.stage_bytes = [&](double d) {
+    asked_for = d;
+    return std::uint64_t{2} << 30;
+  };
+  o.stages.push_back([&](double) -> Result<std::unique_ptr<engine::Stage>> {
+    made = true;
+    return fail("not reached", EINVAL);
+  });
+  auto t = transcribe_file(stack().engine, speech, o);
+  ASSERT_FALSE(t);
+  EXPECT_EQ(t.error().code, ENOMEM) << t.error().message;
+  EXPECT_NEAR(asked_for, seconds, 0.05);
+  EXPECT_FALSE(made);
+  // With room, the factory's refusal fails the transcription.
+  o.stage_bytes = [](double) { return std::uint64_t{0}; };
+  auto refused = transcribe_file(stack().engine, speech, o);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message, "not reached");
+  EXPECT_TRUE(made);
+}
+
 // A diarization-like stage: labels each segment, then relabels in finish().
 class CountingStage final : public engine::Stage {
  public:
@@ -238,7 +274,9 @@ TEST(Stages, RunOnEverySegmentAndFinishOnce) {
   std::string all = concat_wavs({a, gap, b}, dir / "all.wav");
   int finished = 0;
   TranscribeOptions o;
-  o.stages.push_back([&] { return std::make_unique<CountingStage>(&finished); });
+  o.stages.push_back([&](double) -> Result<std::unique_ptr<engine::Stage>> {
+    return std::make_unique<CountingStage>(&finished);
+  });
   auto t = transcribe_file(stack().engine, all, o);
   ASSERT_TRUE(t) << t.error().message;
   EXPECT_EQ(finished, 1);

@@ -4,8 +4,12 @@
 
 #include <fcntl.h>
 
+#include <unistd.h>
+
 #include <fstream>
+#include <set>
 #include <sstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -107,6 +111,106 @@ TEST(WorkerRunner, ItsOwnFailureEndsItAndAModelNoWorkerCanLoadIsAnInputError) {
     ASSERT_EQ(r.lines.size(), 1u);
     EXPECT_EQ(r.lines[0].value("kind", ""), "invalid_request") << r.lines[0].dump();
   }
+}
+
+// A fake diarizer: the turns it is given; on its first add() it writes "shed" into the
+// worker's stdin (the service's request arriving mid-job), and counts the sheds it gets.
+struct FakeLog {
+  int added = 0, shed = 0;
+  diarize::Params params;
+};
+class FakeDiarizer final : public diarize::Diarizer {
+ public:
+  FakeDiarizer(std::vector<diarize::Turn> turns, FakeLog* log, int shed_fd)
+      : turns_(std::move(turns)), log_(log), shed_fd_(shed_fd) {}
+  Result<void> add(const segment::Segment&) override {
+    if (log_->added++ == 0 && shed_fd_ >= 0) (void)!::write(shed_fd_, "shed\n", 5);
+    return {};
+  }
+  Result<std::vector<diarize::Turn>> finish() override { return turns_; }
+  void shed() override { ++log_->shed; }
+
+ private:
+  std::vector<diarize::Turn> turns_;
+  FakeLog* log_;
+  int shed_fd_;
+};
+
+TEST(WorkerRunner, DiarizesWithTheStageItBuildsAndShedsItsDiarizer) {
+  TempDir dir;
+  const std::string a = test::speak(dir.path(), "a", "slt", "good morning my friend");
+  const std::string b = test::speak(dir.path(), "b", "awb", "hello there how are you");
+  const std::string both = dir / "both.wav";
+  // a, 1 s of silence, b: one file, two voices.
+  test::sh("sox -n -r 16000 -c 1 -b 16 '" + dir / "gap.wav" + "' trim 0 1.0");
+  test::sh("sox '" + a + "' '" + dir / "gap.wav" + "' '" + b + "' -r 16000 -c 1 '" + both + "'");
+  const double a_end = media::probe_media(a)->duration_s;
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  FakeLog log;
+  RunnerParams p;
+  p.model = "pocketsphinx";
+  p.settings.log_level = "warn";
+  p.make_diarizer = [&](const diarize::Params& params) -> Result<std::unique_ptr<diarize::Diarizer>> {
+    log.params = params;
+    return std::make_unique<FakeDiarizer>(
+        std::vector<diarize::Turn>{{0, a_end + 0.5, 0, "Speaker 1"}, {a_end + 0.5, 100, 1, "Anna"}}, &log, fds[1]);
+  };
+  JobRequest ok{.id = "d", .input = both, .result = dir / "d.json"};
+  ok.diarize = DiarizeRequest{.speakers = 2, .known = {{"Anna", b}}};
+  JobRequest bad_clip{.id = "e", .input = both, .result = dir / "e.json"};
+  bad_clip.diarize = DiarizeRequest{.known = {{"Anna", dir / "missing.ogg"}}};
+  JobRequest bad_counts{.id = "f", .input = both, .result = dir / "f.json"};
+  bad_counts.diarize = DiarizeRequest{.min_speakers = 3, .max_speakers = 2};
+  const std::string lines = encode(ok) + "\n" + encode(bad_clip) + "\n" + encode(bad_counts) + "\n";
+  ASSERT_EQ(::write(fds[1], lines.data(), lines.size()), static_cast<ssize_t>(lines.size()));
+  const std::string out = dir / "stdout";
+  p.in_fd = fds[0];
+  p.out_fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  std::thread closer([&] {  // end of input once the three jobs have answered
+    for (int i = 0; i < 600; ++i) {
+      std::ifstream f(out);
+      std::string all((std::istreambuf_iterator<char>(f)), {});
+      if (all.find("\"job\":\"f\"") != std::string::npos) break;
+      std::this_thread::sleep_for(100ms);
+    }
+    ::close(fds[1]);
+  });
+  const int code = run_worker(p);
+  closer.join();
+  ::close(fds[0]);
+  ::close(p.out_fd);
+  EXPECT_EQ(code, kExitOk);
+  EXPECT_EQ(log.params.speakers, 2);
+  ASSERT_EQ(log.params.known.size(), 1u);
+  EXPECT_EQ(log.params.known[0].name, "Anna");
+  EXPECT_GT(log.params.known[0].samples.size(), 16000u) << "the clip decoded in the worker";
+  EXPECT_GE(log.added, 2) << "both utterances fed";
+  EXPECT_GE(log.shed, 1) << "a shed mid-job reaches the running diarizer";
+
+  std::ifstream rf(dir / "d.json");
+  auto result = nlohmann::json::parse(rf, nullptr, false);
+  std::set<std::string> speakers;
+  std::size_t words = 0;
+  for (const auto& s : result["segments"]) {
+    speakers.insert(s.value("speaker", "<none>"));
+    words += s.value("words", nlohmann::json::array()).size();
+    for (const auto& w : s["words"]) EXPECT_EQ(w["speaker"], s["speaker"]);
+  }
+  EXPECT_EQ(speakers, (std::set<std::string>{"Speaker 1", "Anna"})) << result.dump();
+  EXPECT_GE(words, 6u) << "pocketsphinx gives word timings (Capabilities::word_timings): words are assigned";
+  std::ifstream lf(out);
+  std::vector<nlohmann::json> said;
+  for (std::string l; std::getline(lf, l);) said.push_back(nlohmann::json::parse(l, nullptr, false));
+  auto about = [&](const char* job) {
+    for (const auto& l : said)
+      if (l.value("job", "") == job && (l.contains("error") || l.contains("done"))) return l;
+    return nlohmann::json();
+  };
+  EXPECT_TRUE(about("d").value("done", false)) << about("d").dump();
+  EXPECT_EQ(about("e").value("kind", ""), "invalid_request") << about("e").dump();
+  EXPECT_NE(about("e").value("error", "").find("the clip of 'Anna'"), std::string::npos);
+  EXPECT_EQ(about("f").value("kind", ""), "invalid_request") << about("f").dump();
 }
 
 TEST(ProgressDue, Table) {

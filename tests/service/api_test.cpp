@@ -1,4 +1,6 @@
-// API table tests against a real `soroka serve`: status codes, error shapes, formats, jobs.
+// API table tests against a real `soroka serve`: status codes, error shapes, formats, jobs,
+// diarization's fields and clips.
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <regex>
@@ -37,6 +39,32 @@ httplib::MultipartFormDataItems form(const std::string& content, const std::stri
 std::string multipart(const std::string& boundary, const std::string& file_bytes) {
   return "--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.wav\"\r\n"
          "Content-Type: application/octet-stream\r\n\r\n" + file_bytes + "\r\n--" + boundary + "--\r\n";
+}
+
+std::string base64(std::string_view in) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); i += 3) {
+    unsigned v = static_cast<unsigned char>(in[i]) << 16;
+    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
+    if (i + 2 < in.size()) v |= static_cast<unsigned char>(in[i + 2]);
+    out += kAlphabet[v >> 18 & 63];
+    out += kAlphabet[v >> 12 & 63];
+    out += i + 1 < in.size() ? kAlphabet[v >> 6 & 63] : '=';
+    out += i + 2 < in.size() ? kAlphabet[v & 63] : '=';
+  }
+  return out;
+}
+
+std::string data_url(std::string_view bytes) { return "data:audio/wav;base64," + base64(bytes); }
+
+// Files in the uploads dir: uploads and the clips beside them.
+std::vector<std::string> uploads_of(const ServeInstance& s) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(s.state_dir() + "/uploads", ec))
+    names.push_back(e.path().filename());
+  return names;
 }
 
 class ApiTest : public ::testing::Test {
@@ -249,6 +277,101 @@ TEST_F(ApiTest, MetricsExposition) {
 }
 
 // Per-key limits come from the settings snapshot of each request: a SIGHUP changes them.
+// Diarization's requests: every bad value is a 400 naming its field, hostile clips are bounded
+// while they stream, and known voices' clips are stored beside the upload, never decoded by
+// the service, and removed with the job.
+TEST_F(ApiTest, DiarizeBadValuesAre400NamingTheFieldAndLeaveNoFiles) {
+  auto speech = short_speech_sample();
+  ASSERT_TRUE(speech) << speech.error().message;
+  const std::string wav = ServeInstance::read_all(speech->path);
+  const std::string clip = data_url(wav.substr(0, 64000));
+  std::vector<std::pair<std::string, std::string>> eleven;
+  for (int i = 0; i < 11; ++i) {
+    eleven.push_back({"known_speaker_names[]", "n" + std::to_string(i)});
+    eleven.push_back({"known_speaker_references[]", clip});
+  }
+  struct Case {
+    std::string what;
+    std::vector<std::pair<std::string, std::string>> fields;
+    std::string param;
+  };
+  const std::vector<Case> cases = {
+      {"diarize not a boolean", {{"diarize", "maybe"}}, "diarize"},
+      {"speakers not a number", {{"speakers", "two"}}, "speakers"},
+      {"speakers out of range", {{"speakers", "40"}}, "speakers"},
+      {"min above max", {{"min_speakers", "4"}, {"max_speakers", "2"}}, "min_speakers"},
+      {"speakers outside min..max", {{"speakers", "5"}, {"max_speakers", "3"}}, "speakers"},
+      {"off yet diarized_json", {{"diarize", "false"}, {"response_format", "diarized_json"}}, "diarize"},
+      {"a name without a clip", {{"known_speaker_names[]", "Anna"}}, "known_speaker_references[]"},
+      {"a clip without a name", {{"known_speaker_references[]", clip}}, "known_speaker_names[]"},
+      {"a name twice",
+       {{"known_speaker_names[]", "Anna"}, {"known_speaker_references[]", clip},
+        {"known_speaker_names[]", "Anna"}, {"known_speaker_references[]", clip}},
+       "known_speaker_names[]"},
+      {"eleven clips", eleven, "known_speaker_references[]"},
+      {"a clip that is a URL", {{"known_speaker_names[]", "A"}, {"known_speaker_references[]", "https://x/a.wav"}},
+       "known_speaker_references[]"},
+      {"a clip over 1 MiB",
+       {{"known_speaker_names[]", "A"}, {"known_speaker_references[]", data_url(std::string((1 << 20) + 3, 'x'))}},
+       "known_speaker_references[]"},
+      {"a clip cut off", {{"known_speaker_names[]", "A"}, {"known_speaker_references[]", clip + "A"}},
+       "known_speaker_references[]"},
+  };
+  auto c = server->client();
+  const auto before = uploads_of(*server);  // other tests' jobs may still hold theirs
+  for (const auto& k : cases) {
+    SCOPED_TRACE(k.what);
+    auto r = c.Post("/v1/audio/transcriptions", form(wav, "talk.wav", k.fields));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << r->body;
+    EXPECT_EQ(json::parse(r->body)["error"]["param"], k.param) << r->body;
+  }
+  EXPECT_EQ(uploads_of(*server), before) << "refused uploads and their clips are removed";
+}
+
+TEST_F(ApiTest, DiarizeClipsAreKeptBesideTheUploadUntilTheJobEnds) {
+  auto speech = short_speech_sample();
+  ASSERT_TRUE(speech) << speech.error().message;
+  const std::string wav = ServeInstance::read_all(speech->path);
+  // Not audio at all: the service must not care (it never parses a clip); the worker does.
+  const std::string clip_bytes = "RIFF not really a wave file";
+  auto r = server->client().Post(
+      "/v1/jobs", form(wav, "talk.wav", {{"model", "gpt-4o-transcribe-diarize"},
+                             {"known_speaker_names[]", "Anna"},
+                             {"known_speaker_references[]", data_url(clip_bytes)},
+                             {"known_speaker_names[]", "Борис"},
+                             {"known_speaker_references[]", data_url(wav.substr(0, 32000))}}));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 202) << r->body;
+  const std::string id = json::parse(r->body)["id"];
+  std::vector<std::string> clips;
+  for (const auto& n : uploads_of(*server))
+    if (n.find(".speaker") != std::string::npos) clips.push_back(n);
+  ASSERT_EQ(clips.size(), 2u) << "two clips beside the upload";
+  std::sort(clips.begin(), clips.end());
+  EXPECT_TRUE(clips[0].ends_with(".upload.speaker0"));
+  EXPECT_EQ(ServeInstance::read_all(server->state_dir() + "/uploads/" + clips[0]), clip_bytes);
+  EXPECT_EQ(ServeInstance::read_all(server->state_dir() + "/uploads/" + clips[1]), wav.substr(0, 32000));
+
+  auto j = server->wait_final(id, std::chrono::seconds(120));
+  ASSERT_TRUE(j.is_object());
+  // Anna's clip is not audio: the worker refuses the request, once, without a retry.
+  EXPECT_EQ(j["state"], "failed") << j.dump();
+  EXPECT_EQ(j["failure_kind"], "invalid_request") << j.dump();
+  EXPECT_NE(j["error"]["message"].get<std::string>().find("the clip of 'Anna'"), std::string::npos) << j.dump();
+  EXPECT_EQ(j["attempts"], 1) << j.dump();
+  // The scheduler removes the files just after it records the end: give it a moment.
+  const std::string input = clips[0].substr(0, clips[0].rfind('.'));
+  auto ours_left = [&] {
+    std::vector<std::string> left;
+    for (const auto& n : uploads_of(*server))
+      if (n == input || n.starts_with(input + ".")) left.push_back(n);
+    return left;
+  };
+  for (int i = 0; i < 50 && !ours_left().empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(ours_left(), std::vector<std::string>{}) << "the input and its clips go when the job ends";
+}
+
 TEST(ApiReload, SubmissionRateFollowsTheReloadedConfig) {
   const std::string dir = make_temp_dir("soroka-api-hup-");
   const std::string config = dir + "/soroka.toml";

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <map>
 #include <set>
 
 #include <fmt/format.h>
@@ -301,6 +302,41 @@ std::vector<std::string> normalise_words(std::string_view text) {
   }
   if (!cur.empty()) words.push_back(cur);
   return words;
+}
+
+std::vector<std::string> validate_rttm(std::string_view text, double duration_s) {
+  std::vector<std::string> errors;
+  if (text.empty()) return errors;
+  if (text.back() != '\n') errors.push_back("the file does not end with a newline");
+  std::map<std::string, double> last_end;
+  std::size_t n = 0;
+  for (auto line : split_lines(text)) {
+    ++n;
+    std::vector<std::string_view> f;
+    for (std::size_t i = 0; i <= line.size();) {
+      auto j = line.find(' ', i);
+      if (j == std::string_view::npos) j = line.size();
+      f.push_back(line.substr(i, j - i));
+      i = j + 1;
+    }
+    if (f.size() != 10) {
+      errors.push_back(fmt::format("line {}: {} fields, not 10", n, f.size()));
+      continue;
+    }
+    if (f[0] != "SPEAKER" || f[2] != "1" || f[5] != "<NA>" || f[6] != "<NA>" || f[8] != "<NA>" ||
+        f[9] != "<NA>" || f[1].empty() || f[7].empty())
+      errors.push_back(fmt::format("line {}: not a SPEAKER line: {}", n, line));
+    double start = -1, dur = -1;
+    std::from_chars(f[3].data(), f[3].data() + f[3].size(), start);
+    std::from_chars(f[4].data(), f[4].data() + f[4].size(), dur);
+    if (start < 0 || dur < 0) errors.push_back(fmt::format("line {}: bad start or duration", n));
+    if (duration_s >= 0 && start + dur > duration_s + 0.0005)
+      errors.push_back(fmt::format("line {}: ends after the audio ({:.3f} s)", n, duration_s));
+    auto& prev = last_end.try_emplace(std::string(f[1]), 0.0).first->second;
+    if (start + 0.0005 < prev) errors.push_back(fmt::format("line {}: starts before the previous turn ends", n));
+    prev = start + dur;
+  }
+  return errors;
 }
 
 double word_error_rate(std::string_view reference, std::string_view hypothesis) {

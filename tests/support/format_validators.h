@@ -42,6 +42,11 @@ std::vector<std::string> validate_vtt(std::string_view text, double duration_s,
 // (string). `text` equals the segment texts joined by spaces.
 std::vector<std::string> validate_json(std::string_view text, double duration_s);
 
+// NIST RTTM speaker lines: exactly ten space-separated fields "SPEAKER <file> 1 <start> <dur>
+// <NA> <NA> <name> <NA> <NA>", start and dur non-negative decimals, start + dur <= duration,
+// lines of one file in time order and not overlapping; the file ends with a newline.
+std::vector<std::string> validate_rttm(std::string_view text, double duration_s);
+
 // Word error rate of `hypothesis` against `reference`: (substitutions + deletions +
 // insertions) / reference words, on lower-cased words with punctuation dropped.
 double word_error_rate(std::string_view reference, std::string_view hypothesis);

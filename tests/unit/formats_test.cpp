@@ -1,4 +1,4 @@
-// Transcript writers (txt, srt, vtt, json) checked against the format rules, and the
+// Transcript writers (txt, srt, vtt, json, rttm; with and without speakers) checked against the format rules, and the
 // validators themselves checked against broken documents.
 #include <gtest/gtest.h>
 
@@ -7,6 +7,7 @@
 
 #include "engine/pocketsphinx_engine.h"
 #include "pipeline/formats.h"
+#include "pipeline/speakers.h"
 #include "support/format_validators.h"
 
 namespace soroka::pipeline {
@@ -16,6 +17,7 @@ using engine::SegmentText;
 using engine::Word;
 using test::validate_json;
 using test::validate_srt;
+using test::validate_rttm;
 using test::validate_vtt;
 
 std::string render(const Transcript& t, Format f) {
@@ -85,7 +87,7 @@ TEST(Timestamp, SyntaxAndRollover) {
 }
 
 TEST(Formats, ParseAndName) {
-  for (Format f : {Format::txt, Format::srt, Format::vtt, Format::json})
+  for (Format f : {Format::txt, Format::srt, Format::vtt, Format::json, Format::rttm})
     EXPECT_EQ(parse_format(to_string(f)), f);
   EXPECT_FALSE(parse_format("SRT"));
   EXPECT_FALSE(parse_format("doc"));
@@ -232,6 +234,97 @@ TEST(Cues, TextCannotBreakTheCueSyntax) {
 }
 
 // The validators must catch what they claim to: each broken document yields an error.
+diarize::Turn turn(double a, double b, int id, std::string name) { return {a, b, id, std::move(name)}; }
+Word w(double a, double b, std::string t) { return Word{a, b, std::move(t), std::nullopt}; }
+
+// The formats with speakers: a dialogue where the second segment changes speaker midway.
+Transcript dialogue() {
+  Transcript t;
+  t.file = "/tmp/my talk.ogg";
+  t.duration_s = 9;
+  t.language = "en";
+  t.engine = "pocketsphinx";
+  t.segments = {seg(0.5, 1.75, "hello world", {w(0.5, 1.0, "hello"), w(1.05, 1.75, "world")}),
+                seg(2.0, 5.0, "fine thanks and you",
+                    {w(2.0, 2.5, "fine"), w(2.6, 3.0, "thanks"), w(3.9, 4.2, "and"), w(4.3, 5.0, "you")}),
+                seg(7.0, 8.0, "good", {w(7.0, 8.0, "good")})};
+  assign_speakers(t.segments, {turn(0, 1.9, 0, "Speaker 1"), turn(1.9, 3.5, 1, "Anna <A&B>"),
+                               turn(3.5, 6, 0, "Speaker 1"), turn(6.5, 9, 0, "Speaker 1")});
+  return t;
+}
+
+TEST(SpeakerFormats, Txt) {
+  EXPECT_EQ(render(dialogue(), Format::txt),
+            "Speaker 1: hello world\nAnna <A&B>: fine thanks\nSpeaker 1: and you good\n");
+}
+
+TEST(SpeakerFormats, Srt) {
+  const std::string srt = render(dialogue(), Format::srt);
+  EXPECT_EQ(srt,
+            "1\n00:00:00,500 --> 00:00:01,750\n[Speaker 1] hello world\n\n"
+            "2\n00:00:02,000 --> 00:00:03,000\n[Anna <A&B>] fine thanks\n\n"
+            "3\n00:00:03,900 --> 00:00:05,000\n[Speaker 1] and you\n\n"
+            "4\n00:00:07,000 --> 00:00:08,000\n[Speaker 1] good\n");
+  EXPECT_EQ(validate_srt(srt, 9), std::vector<std::string>{});
+}
+
+TEST(SpeakerFormats, VttVoiceSpansEscaped) {
+  const std::string vtt = render(dialogue(), Format::vtt);
+  EXPECT_EQ(vtt,
+            "WEBVTT\n"
+            "\n00:00:00.500 --> 00:00:01.750\n<v Speaker 1>hello world\n"
+            "\n00:00:02.000 --> 00:00:03.000\n<v Anna &lt;A&amp;B&gt;>fine thanks\n"
+            "\n00:00:03.900 --> 00:00:05.000\n<v Speaker 1>and you\n"
+            "\n00:00:07.000 --> 00:00:08.000\n<v Speaker 1>good\n");
+  EXPECT_EQ(validate_vtt(vtt, 9), std::vector<std::string>{});
+}
+
+TEST(SpeakerFormats, JsonSpeakerOnSegmentsAndWords) {
+  const std::string text = render(dialogue(), Format::json);
+  EXPECT_EQ(validate_json(text, 9), std::vector<std::string>{});
+  auto j = nlohmann::json::parse(text);
+  ASSERT_EQ(j["segments"].size(), 4u);
+  EXPECT_EQ(j["segments"][1]["speaker"], "Anna <A&B>");
+  EXPECT_EQ(j["segments"][1]["text"], "fine thanks");
+  for (const auto& s : j["segments"])
+    for (const auto& word : s["words"]) EXPECT_EQ(word["speaker"], s["speaker"]);
+}
+
+TEST(SpeakerFormats, RttmOneLinePerTurn) {
+  const std::string rttm = render(dialogue(), Format::rttm);
+  // "and you" (to 5.0) and "good" (from 7.0) are one speaker, but 2 s apart: two lines.
+  EXPECT_EQ(rttm,
+            "SPEAKER my_talk 1 0.500 1.250 <NA> <NA> Speaker_1 <NA> <NA>\n"
+            "SPEAKER my_talk 1 2.000 1.000 <NA> <NA> Anna_<A&B> <NA> <NA>\n"
+            "SPEAKER my_talk 1 3.900 1.100 <NA> <NA> Speaker_1 <NA> <NA>\n"
+            "SPEAKER my_talk 1 7.000 1.000 <NA> <NA> Speaker_1 <NA> <NA>\n");
+  EXPECT_EQ(validate_rttm(rttm, 9), std::vector<std::string>{});
+}
+
+TEST(SpeakerFormats, RttmTokens) {
+  const std::vector<std::pair<std::string, std::string>> table = {
+      {"Speaker 1", "Speaker_1"}, {"Anna", "Anna"}, {"", "<NA>"}, {"a\tb\nc", "a_b_c"}, {"Ёлка 2", "Ёлка_2"}};
+  for (const auto& [in, want] : table) EXPECT_EQ(rttm_token(in), want) << in;
+}
+
+TEST(SpeakerFormats, WithoutSpeakersNothingChanges) {
+  Transcript t = dialogue();
+  for (auto& s : t.segments) s.speaker.reset();
+  EXPECT_EQ(render(t, Format::txt), "hello world\nfine thanks\nand you\ngood\n");
+  EXPECT_EQ(render(t, Format::srt).find('['), std::string::npos);
+  EXPECT_EQ(render(t, Format::vtt).find("<v"), std::string::npos);
+  EXPECT_EQ(render(t, Format::json).find("speaker"), std::string::npos);
+  EXPECT_EQ(render(t, Format::rttm), "");
+}
+
+TEST(SpeakerFormats, RttmValidatorCatchesBrokenLines) {
+  EXPECT_FALSE(validate_rttm("SPEAKER f 1 0.0 1.0 <NA> <NA> A <NA>\n", 9).empty());
+  EXPECT_FALSE(validate_rttm("SPEAKER f 1 5.0 6.0 <NA> <NA> A <NA> <NA>\n", 9).empty());
+  EXPECT_FALSE(validate_rttm("SPEAKER f 1 2.0 1.0 <NA> <NA> A <NA> <NA>\n"
+                                   "SPEAKER f 1 1.0 1.0 <NA> <NA> B <NA> <NA>\n", 9).empty());
+  EXPECT_FALSE(validate_rttm("SPEAKER f 1 0.0 1.0 <NA> <NA> A <NA> <NA>", 9).empty());
+}
+
 TEST(Validators, RejectBrokenSrt) {
   const std::string good = "1\n00:00:00,500 --> 00:00:01,000\nhi\n\n2\n00:00:02,000 --> 00:00:03,000\nyo\n";
   EXPECT_TRUE(validate_srt(good, 5).empty());

@@ -1,6 +1,7 @@
 // Unit: the scheduler's pure parts: job sizing, the outcome of a run, the pressure policy.
 #include <gtest/gtest.h>
 
+#include "diarize/diarizer.h"
 #include "service/job_outcome.h"
 #include "service/job_sizing.h"
 #include "service/pressure_policy.h"
@@ -48,6 +49,22 @@ TEST(JobSizing, TheWorkerCapAndTheCapacity) {
   auto grown = size_job({.base_bytes = 256 * kMiB, .job_peak = 900 * kMiB, .capacity = kGiB});
   EXPECT_TRUE(grown.fits);
   EXPECT_EQ(grown.need, kGiB);
+}
+
+TEST(JobSizing, DiarizingAddsTheDiarizersWorkingMemory) {
+  const std::uint64_t plain = size_job({.base_bytes = 256 * kMiB, .duration_s = 3600, .capacity = kGiB}).need;
+  auto s = size_job({.base_bytes = 256 * kMiB, .duration_s = 3600, .diarize = true, .capacity = kGiB});
+  EXPECT_EQ(s.need, plain + diarize::working_bytes(3600));
+  // Also on top of a guess lowered by the model's peaks (which may come from plain runs)...
+  EXPECT_EQ(size_job({.base_bytes = 256 * kMiB, .diarize = true, .model_peak = 60 * kMiB, .capacity = kGiB}).need,
+            90 * kMiB + diarize::working_bytes(0));
+  // ...but a job's own peak already holds its diarizer.
+  const std::uint64_t peak = 400 * kMiB + diarize::working_bytes(0);
+  EXPECT_EQ(size_job({.base_bytes = 100 * kMiB, .diarize = true, .job_peak = peak, .capacity = 2 * kGiB}).need,
+            peak + peak / 4);
+  // And it can make a job too big for the service.
+  EXPECT_TRUE(size_job({.base_bytes = kGiB, .capacity = kGiB}).fits);
+  EXPECT_FALSE(size_job({.base_bytes = kGiB, .diarize = true, .capacity = kGiB}).fits);
 }
 
 // --- outcome ---

@@ -110,6 +110,20 @@ TEST_F(StateSweep, RemovesOldUnreferencedFilesOnlyAndCountsThem) {
   EXPECT_EQ(again->bytes, 0u);
 }
 
+TEST_F(StateSweep, KnownVoicesClipsLiveAsLongAsTheirInput) {
+  const std::string in = file(uploads, "Q.upload", 10, 1h);
+  submit(in);
+  const std::string clip0 = file(uploads, "Q.upload.speaker0", 5, 1h);
+  const std::string clip9 = file(uploads, "Q.upload.speaker9", 5, 1h);
+  // A clip whose upload was refused or purged (its input gone from every job).
+  const std::string orphan = file(uploads, "GONE.upload.speaker0", 6, 1h);
+  auto r = sweep_orphans(*store, params);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->files, 1u);
+  EXPECT_FALSE(fs::exists(orphan));
+  for (const auto& kept : {in, clip0, clip9}) EXPECT_TRUE(fs::exists(kept)) << kept;
+}
+
 TEST_F(StateSweep, MatchesByFileNameWhateverTheStateDirWasCalled) {
   // Recorded under another spelling of the same directory (relative, doubled slash).
   const std::string in = file(uploads, "C.upload", 10, 1h);

@@ -35,6 +35,28 @@ TEST(DecodeJobRequest, MalformedIsEproto) {
   }
 }
 
+TEST(DecodeJobRequest, DiarizeRoundTripsAndIsChecked) {
+  JobRequest r{.id = "j", .input = "/u/a.upload", .result = "/r/j.json"};
+  EXPECT_FALSE(decode_job_request(encode(r))->diarize) << "no diarize: none decoded";
+  r.diarize = DiarizeRequest{.speakers = 2, .min_speakers = 1, .max_speakers = 3,
+                             .known = {{"Anna", "/u/a.upload.speaker0"}, {"Борис", "/u/a.upload.speaker1"}}};
+  auto back = decode_job_request(encode(r));
+  ASSERT_TRUE(back) << back.error().message;
+  ASSERT_TRUE(back->diarize);
+  EXPECT_EQ(*back->diarize, *r.diarize);
+  const std::string head = R"({"job":"j","input":"i","result":"r","diarize":)";
+  for (const char* bad : {R"([])", R"({"speakers":-1})", R"({"speakers":1.5})", R"({"max_speakers":"3"})",
+                          R"({"speakers":1001})", R"({"known":[{"name":"A"}]})", R"({"known":{"name":"A"}})",
+                          R"({"known":[{"name":"A","clip":3}]})"}) {
+    auto d = decode_job_request(head + bad + "}");
+    ASSERT_FALSE(d) << bad;
+    EXPECT_EQ(d.error().code, EPROTO) << bad;
+  }
+  std::string many = head + R"({"known":[)";
+  for (int i = 0; i < 17; ++i) many += std::string(i ? "," : "") + R"({"name":"n","clip":"c"})";
+  EXPECT_FALSE(decode_job_request(many + "]}}")) << "more than 16 known speakers";
+}
+
 TEST(DecodeWorkerMessage, EachKindOfLine) {
   auto ready = decode_worker_message(R"({"ready":true,"rss_bytes":95813632})");
   ASSERT_TRUE(ready);

@@ -1,0 +1,39 @@
+// Speaker features from speech audio: the interface the diarizer extracts through, and the
+// MFCC extractor behind it (a neural speaker-embedding front end can replace it).
+#pragma once
+
+#include <Eigen/Core>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace soroka::diarize {
+
+// Feature frames of one stretch of audio: one row per kept frame, and each row's time.
+struct Frames {
+  Eigen::MatrixXf x;           // rows = frames, cols = dim()
+  std::vector<float> time_s;   // centre of each kept frame, relative to the audio's start
+};
+
+class FeatureExtractor {
+ public:
+  virtual ~FeatureExtractor() = default;
+  virtual int dim() const = 0;
+  virtual double hop_s() const = 0;
+  // Frames of `pcm`, keeping only those loud enough to carry the voice (pauses inside the
+  // speech and the segmenter's padding say nothing about who speaks).
+  virtual Frames extract(std::span<const std::int16_t> pcm) = 0;
+  // Scratch memory held between calls at most, for a chunk of `max_samples`.
+  virtual std::size_t scratch_bytes(std::size_t max_samples) const = 0;
+  virtual void shed() {}
+};
+
+// MFCC c1..c19 from 26 mel bands over 25 ms Hamming frames every 10 ms (FFTW for the FFT).
+std::unique_ptr<FeatureExtractor> make_mfcc(int sample_rate);
+
+// Which frames to keep: those within kKeepDb of the loudest frame of the stretch. A pure
+// function over the frames' log energies (natural log of the power), for the tests.
+std::vector<bool> loud_frames(std::span<const float> log_energy);
+
+}  // namespace soroka::diarize
