@@ -2,6 +2,8 @@
 // parameters, the way OpenAI's endpoint reads them.
 #include "api/form_fields.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include <charconv>
@@ -88,9 +90,11 @@ std::expected<FormRequest, ApiError> read_form(const Fields& fields, const Engin
   f.params.model = described->name;
   const std::string lang = field(fields, "language");
   f.params.language = lang.empty() ? "en" : lang;
-  if (f.params.language != "en")
-    return std::unexpected(bad_request(fmt::format("language '{}' is not supported (supported: en)",
-                                                   log_escape(f.params.language, 32)),
+  const auto& langs = described->languages;
+  if (std::find(langs.begin(), langs.end(), f.params.language) == langs.end())
+    return std::unexpected(bad_request(fmt::format("language '{}' is not supported by {} (supported: {})",
+                                                   log_escape(f.params.language, 32), described->name,
+                                                   fmt::join(langs, ", ")),
                                        "language", "unsupported_language"));
   const std::string rf = field(fields, "response_format");
   f.params.response_format = rf.empty() ? "json" : rf;

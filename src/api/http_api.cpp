@@ -11,6 +11,8 @@
 #include "api/responses.h"
 #include "api/sync_waiter.h"
 #include "api/upload.h"
+#include "engine/factory.h"
+#include "util/text.h"
 
 namespace soroka::api {
 
@@ -38,6 +40,23 @@ Rejection rejection_of(const ApiError& e) {
   return e.status == 413   ? Rejection::too_large
          : e.status == 503 ? Rejection::queue_full
                            : Rejection::bad_request;
+}
+
+// The "engines" part of /healthz; true when one of them cannot be reached.
+bool engines_json(const std::vector<engine::remote::EngineHealth>& list, nlohmann::json& j) {
+  if (list.empty()) return false;
+  bool degraded = false;
+  nlohmann::json e = nlohmann::json::object();
+  for (const auto& h : list) {
+    const bool down = h.checked && h.reachable == 0;
+    degraded = degraded || down;
+    e[h.name] = {{"status", !h.checked ? "unknown" : down ? "unreachable" : "ok"},
+                 {"urls", h.urls},
+                 {"reachable", h.reachable}};
+    if (!h.last_error.empty()) e[h.name]["error"] = h.last_error;
+  }
+  j["engines"] = std::move(e);
+  return degraded;
 }
 
 }  // namespace
@@ -68,6 +87,7 @@ struct HttpApi::Impl {
   http::Response get_job(const http::Request& req);
   http::Response delete_job(const http::Request& req);
   http::Response healthz() const;
+  http::Response models(const http::Request& req) const;
   http::Response metrics(const http::Server& server) const;
 };
 
@@ -209,8 +229,29 @@ http::Response HttpApi::Impl::healthz() const {
     j["reason"] = issue->reason;
     return json_response(503, j);
   }
-  j["status"] = "ok";
+  j["status"] = engines_json(ctx.engines ? ctx.engines() : std::vector<engine::remote::EngineHealth>{}, j)
+                    ? "degraded"
+                    : "ok";
   return json_response(200, j);
+}
+
+// GET /v1/models and /v1/models/{id}: what `model` may name, in OpenAI's shape.
+http::Response HttpApi::Impl::models(const http::Request& req) const {
+  const auto settings = ctx.settings.current();
+  nlohmann::json data = nlohmann::json::array();
+  for (const auto& name : engine::model_names(settings->engine)) {
+    const auto* r = find_remote(settings->engine.remote, name);
+    nlohmann::json m{{"id", name},
+                     {"object", "model"},
+                     {"created", 0},
+                     {"owned_by", r ? std::string("remote:") + to_string(r->type) : std::string("soroka")}};
+    if (!req.captures.empty() && req.captures.at(0) == name) return json_response(200, m);
+    data.push_back(std::move(m));
+  }
+  if (!req.captures.empty())
+    return to_response(ApiError{404, fmt::format("model '{}' does not exist", log_escape(req.captures.at(0), 64)),
+                                "invalid_request_error", "model", "model_not_found", 0});
+  return json_response(200, nlohmann::json{{"object", "list"}, {"data", std::move(data)}});
 }
 
 http::Response HttpApi::Impl::metrics(const http::Server& server) const {
@@ -257,6 +298,19 @@ void HttpApi::set_keys(ApiKeys keys) {
 }
 
 namespace {
+
+// GET /v1/models and /v1/models/{id}: OpenAI's clients list models before they transcribe.
+void add_model_routes(http::Server& server, HttpApi::Impl* p) {
+  http::Route r;
+  r.method = "GET";
+  for (const char* pattern : {"/v1/models", "/v1/models/{id}"}) {
+    r.pattern = pattern;
+    r.make = [p](const http::Request& req, std::optional<http::Response>&) -> std::unique_ptr<http::Handler> {
+      return std::make_unique<PlainHandler>([p, req] { return p->models(req); });
+    };
+    server.add(r);
+  }
+}
 
 // The server's own answers (404, 405, 413, 503...) in OpenAI's error shape.
 http::Response server_error_body(int status, std::string message) {
@@ -317,6 +371,8 @@ void HttpApi::install(http::Server& server) {
   d.method = "DELETE";
   d.make = plain([p](const http::Request& req) { return p->delete_job(req); });
   server.add(d);
+
+  add_model_routes(server, p);
 
   http::Route h;
   h.method = "GET";

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "api/auth.h"
+#include "engine/remote/health.h"
 #include "config/settings_store.h"
 #include "frontend/job_service.h"
 #include "http/server.h"
@@ -32,6 +33,9 @@ struct ApiContext {
   std::function<bool()> accepting;                     // false once shutting down
   std::function<std::optional<HealthIssue>()> health;  // nullopt: all well
   service::InFlightFiles* in_flight = nullptr;
+  // Remote engines as last checked (engine/remote/health.h); null or empty: none configured.
+  // One that cannot be reached makes /healthz say "degraded" (still 200: the rest works).
+  std::function<std::vector<engine::remote::EngineHealth>()> engines;
 };
 
 // The HTTP protocol mapped onto the jobs interface: routes, the key check (keys -> the

@@ -29,6 +29,7 @@
 #include "service/probe_child.h"
 #include "service/scheduler.h"
 #include "engine/factory.h"
+#include "engine/remote/health.h"
 #include "service/state_sweep.h"
 #include "service/systemd_notify.h"
 #include "service/store_health.h"
@@ -327,10 +328,17 @@ int serve(const ServeOptions& o, Settings initial) {
     const auto cfg = settings_store.current();
     std::vector<std::string> a = {"--log-level", cfg->log_level, "--model-dir", cfg->engine.model_dir};
     if (cfg->engine.simulation) a.push_back("--simulation");
+    if (!cfg->engine.remote.empty() && !cfg->loaded_from.empty())
+      a.insert(a.end(), {"--engines-config", cfg->loaded_from});
     return a;
   };
+  // Workers of remote engines reach their servers (worker/sandbox.h, "Remote engines").
+  auto needs_network = [&settings_store](const std::string& model) {
+    return engine::is_remote(settings_store.current()->engine, model);
+  };
   ProcessLauncher launcher(**supervisor, metrics,
-                           {o.soroka_exe, settings->service.worker_sandbox, uploads, results, worker_args});
+                           {o.soroka_exe, settings->service.worker_sandbox, uploads, results, worker_args,
+                            needs_network});
   Scheduler scheduler(checked_store, budget, launcher, metrics, sp);
 
   std::atomic<bool> accepting{true};
@@ -384,13 +392,19 @@ int serve(const ServeOptions& o, Settings initial) {
     g.store_healthy = store_health.healthy();
     return g;
   };
+  std::unique_ptr<engine::remote::RemoteHealth> remote_health;  // /healthz's view of them
   std::unique_ptr<api::HttpApi> api;
   if (http_server) {
     api::ApiContext ctx{job_service,   settings_store,
                         metrics,       uploads,
                         gauges,        [&] { return mon.level(); },
                         [&] { return accepting.load(); },
-                        health,        &in_flight};
+                        health,        &in_flight, {}};
+    if (!settings->engine.remote.empty()) {
+      remote_health = std::make_unique<engine::remote::RemoteHealth>(
+          [&settings_store] { return settings_store.current()->engine.remote; });
+      ctx.engines = [h = remote_health.get()] { return h->snapshot(); };
+    }
     spdlog::info("event=api_keys count={}", keys->size());
     api = std::make_unique<api::HttpApi>(ctx, std::move(*keys));
     api->install(*http_server);

@@ -297,7 +297,7 @@ Runner add_transcribe_command(CLI::App& app, const Global& g) {
   sub->add_option("-o,--output", o->output, "Output FILE or DIR/ ('-': standard output)");
   sub->add_option("-l,--language", o->language, "Language code (pocketsphinx: en)")
       ->capture_default_str();
-  sub->add_option("--model", o->model, "Engine/model name: pocketsphinx (sim-* with engine.simulation)")
+  sub->add_option("--model", o->model, "Engine/model name: pocketsphinx, a configured [engines.NAME] (a Whisper server), sim-* with engine.simulation")
       ->capture_default_str();
   sub->add_option("--model-dir", o->model_dir, "pocketsphinx model directory (default: engine.model_dir)");
   sub->add_flag("--diarize", o->diarize,

@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "config/settings.h"
+#include "util/file_reader.h"
 #include "worker/protocol.h"
 #include "worker/runner.h"
 
@@ -14,6 +15,7 @@ namespace {
 struct WorkerFlags {
   worker::RunnerParams params;
   std::string log_level, model_dir;  // "": as the environment (or the defaults) say
+  std::string engines_config;        // the service's config file: its [engines.NAME] tables
   bool simulation = false;
 };
 
@@ -28,6 +30,15 @@ int run(WorkerFlags& f) {
   if (!f.log_level.empty()) s.log_level = f.log_level;
   if (!f.model_dir.empty()) s.engine.model_dir = f.model_dir;
   if (f.simulation) s.engine.simulation = true;
+  if (!f.engines_config.empty()) {
+    auto text = read_file(f.engines_config);
+    auto r = text ? apply_engines_toml(s.engine.remote, *text, f.engines_config)
+                  : Result<void>(std::unexpected(text.error()));
+    if (!r) {
+      std::fprintf(stderr, "soroka worker: %s\n", r.error().message.c_str());
+      return worker::kExitFailure;
+    }
+  }
   return worker::run_worker(f.params);
 }
 
@@ -41,11 +52,15 @@ Runner add_worker_command(CLI::App& app, const Global&) {
   sub->add_option("--model-dir", f->model_dir, "pocketsphinx model directory (engine.model_dir)");
   sub->add_option("--log-level", f->log_level, "log.level")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  sub->add_option("--engines-config", f->engines_config,
+                  "the config file whose [engines.NAME] tables define remote engines");
   sub->add_flag("--simulation", f->simulation, "SIMULATION ONLY: accept sim-* models (engine.simulation)");
   auto* in = sub->add_option("--sandbox-input", f->params.sandbox_input,
                              "sandboxed: the only dir inputs are read from");
   auto* out = sub->add_option("--sandbox-results", f->params.sandbox_results,
                               "sandboxed: the only dir results are written to");
+  sub->add_flag("--sandbox-network", f->params.sandbox_network,
+                "sandboxed, but may open TCP/UDP sockets (a remote engine's worker)");
   in->needs(out);
   out->needs(in);
   return [f] { return run(*f); };

@@ -363,6 +363,7 @@ Result<void> validate(const Settings& s, const std::string& origin) {
     return fail(origin + ": invalid worker.probe_memory = 0: must be positive", EINVAL);
   if (s.engine.model_dir.empty())
     return fail(origin + ": invalid engine.model_dir = \"\": name the pocketsphinx model directory", EINVAL);
+  if (auto r = validate_remote_engines(s.engine.remote, {"pocketsphinx", "whisper-1"}, origin); !r) return r;
   for (const auto* list : {&s.telegram.allowed_users, &s.telegram.admins})
     for (const auto& id : *list)
       if (!parse::i64(id))
@@ -423,6 +424,7 @@ Result<void> apply_toml(Settings& s, std::string_view text, const std::string& o
                 EINVAL);
   }
   for (const auto& [section, node] : tbl) {
+    if (section.str() == "engines") continue;  // [engines.NAME]: apply_engines_toml below
     const toml::table* sec = node.as_table();
     if (!sec)
       return fail(fmt::format("{}: '{}' must be a [section]", origin, section.str()), EINVAL);
@@ -455,6 +457,7 @@ Result<void> apply_toml(Settings& s, std::string_view text, const std::string& o
       if (auto r = assign(s, *f, raw, origin); !r) return r;
     }
   }
+  if (auto r = apply_engines_toml(s.engine.remote, text, origin); !r) return r;
   return validate(s, origin);
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "config/remote_engines.h"
 #include "oomguard/admission.h"
 #include "oomguard/monitor.h"
 #include "util/result.h"
@@ -87,6 +88,9 @@ struct EngineSettings {
   // bigger models' memory profiles, for tests and benchmarks. The environment variable
   // SOROKA_ENABLE_SIM_ENGINE=1 is an older name for SOROKA_ENGINE_SIMULATION=true.
   bool simulation = false;
+  // [engines.NAME] tables: Whisper-class HTTP servers as engines (config/remote_engines.h).
+  // From the config file only (no SOROKA_* variables: a list of tables has no flat names).
+  std::vector<RemoteEngineSettings> remote;
 };
 
 // [telegram]: the bot (telegram/bot.h). It runs when a token is configured.

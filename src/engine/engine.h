@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,12 @@ struct SessionParams {
   // this at least every second meanwhile, so the caller can tell it is not stuck. May be
   // empty; called on the session's thread.
   std::function<void()> still_working;
+  // Whether Session::submit() must hand each segment's samples back (a stage reads them). A
+  // remote session that may drop them frees each chunk's PCM as soon as it is encoded.
+  bool keep_audio = true;
+  // Requested when the transcription is cancelled: a session that waits on its own (a remote
+  // engine waiting for answers) gives up with ECANCELED instead of waiting on.
+  std::stop_token stop;
 };
 
 // What an engine needs in memory, for admission. A remote engine (a Whisper HTTP server)
@@ -53,12 +60,33 @@ struct Capabilities {
   double max_segment_s = 20.0;  // longest segment the engine handles well (Whisper: 30 s)
 };
 
+// A segment handed over on the pipelined path (Session::submit) and what was recognised in it.
+struct Recognised {
+  segment::Segment audio;  // samples empty when SessionParams::keep_audio was false
+  SegmentText text;
+};
+
 // One transcription in progress: fed segment by segment, in order. Not thread-safe; one
 // thread at a time. A segment that holds no recognisable speech gives an empty text.
 class Session {
  public:
   virtual ~Session() = default;
   virtual Result<SegmentText> transcribe(const segment::Segment& seg) = 0;
+  // The pipelined path (what the pipeline uses), for sessions that work on several segments
+  // at once (a remote engine has chunks in flight): submit() hands over the next segment and
+  // returns the segments recognised since, in input order, maybe none; drain() waits for all
+  // the rest. The defaults recognise each segment at once with transcribe().
+  virtual Result<std::vector<Recognised>> submit(segment::Segment&& seg) {
+    auto text = transcribe(seg);
+    if (!text) return std::unexpected(std::move(text.error()));
+    std::vector<Recognised> out;
+    out.push_back({std::move(seg), std::move(*text)});
+    return out;
+  }
+  virtual Result<std::vector<Recognised>> drain() { return std::vector<Recognised>{}; }
+  // The transcript's `engine`: "" is the engine's name(); a fallback session names itself
+  // ("pocketsphinx (fallback for whisper)").
+  virtual std::string label() const { return {}; }
 };
 
 // An engine: loads its model (through oomguard's ModelRegistry) and opens sessions.

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "engine/pocketsphinx_engine.h"
+#include "engine/remote/remote_engine.h"
 #include "engine/sim_engine.h"
 
 namespace soroka::engine {
@@ -47,12 +48,28 @@ Result<Entry> checked_entry(const EngineSettings& engine, std::string_view name)
               EINVAL);
 }
 
+// A remote engine: its key read now (before a worker's sandbox), its fallback made with it.
+Result<std::unique_ptr<Engine>> make_remote(const Settings& settings, const RemoteEngineSettings& r,
+                                            oomguard::ModelRegistry& registry) {
+  auto key = resolve_api_key(r);
+  if (!key) return std::unexpected(key.error());
+  std::unique_ptr<Engine> fallback;
+  if (!r.fallback.empty()) {
+    auto f = make_engine(settings, r.fallback, registry);
+    if (!f) return std::unexpected(f.error());
+    fallback = std::move(*f);
+  }
+  return std::unique_ptr<Engine>(std::make_unique<remote::RemoteEngine>(r, std::move(*key), std::move(fallback)));
+}
+
 }  // namespace
 
 Result<ModelInfo> describe_model(const EngineSettings& engine, std::string_view name) {
+  if (const auto* r = find_remote(engine.remote, name))
+    return ModelInfo{r->name, false, 0, true, r->languages};
   auto e = checked_entry(engine, name);
   if (!e) return std::unexpected(e.error());
-  return ModelInfo{e->name, e->simulated, e->worker_bytes};
+  return ModelInfo{e->name, e->simulated, e->worker_bytes, false, {"en"}};
 }
 
 Result<ModelInfo> describe_model(const Settings& settings, std::string_view name) {
@@ -68,6 +85,7 @@ std::uint64_t worker_base_bytes(std::string_view model, std::uint64_t worker_mem
 
 Result<std::unique_ptr<Engine>> make_engine(const Settings& settings, std::string_view name,
                                             oomguard::ModelRegistry& registry) {
+  if (const auto* r = find_remote(settings.engine.remote, name)) return make_remote(settings, *r, registry);
   auto e = checked_entry(settings.engine, name);
   if (!e) return std::unexpected(e.error());
   return e->make(settings, registry);
@@ -77,7 +95,12 @@ std::vector<std::string> model_names(const EngineSettings& engine) {
   std::vector<std::string> names = {"pocketsphinx", "whisper-1"};
   if (engine.simulation)
     for (auto& n : sim_model_names()) names.push_back(std::move(n));
+  for (const auto& r : engine.remote) names.push_back(r.name);
   return names;
+}
+
+bool is_remote(const EngineSettings& engine, std::string_view name) {
+  return find_remote(engine.remote, name) != nullptr;
 }
 
 }  // namespace soroka::engine

@@ -118,8 +118,11 @@ class Run {
         total_s_(options.known_duration_s > 0 ? options.known_duration_s : decoder_.info().duration_s) {}
 
   Result<Transcript> go(const std::string& path, const segment::SegmenterParams& seg) {
-    auto session = engine_.start(engine::SessionParams{
-        .language = options_.language, .degrade = options_.degrade, .still_working = [this] { repeat_progress(); }});
+    auto session = engine_.start(engine::SessionParams{.language = options_.language,
+                                                       .degrade = options_.degrade,
+                                                       .still_working = [this] { repeat_progress(); },
+                                                       .keep_audio = !options_.stages.empty(),
+                                                       .stop = options_.stop});
     if (!session) return std::unexpected(session.error());
     session_ = std::move(*session);
     for (const auto& make : options_.stages) {
@@ -129,7 +132,7 @@ class Run {
     }
     t_.file = path;
     t_.language = options_.language;
-    t_.engine = engine_.name();
+    t_.engine = session_->label().empty() ? engine_.name() : session_->label();
     if (auto r = decode_all(seg); !r) return std::unexpected(r.error());
     for (auto& stage : stages_)
       if (auto r = stage->finish(t_.segments); !r)
@@ -156,24 +159,30 @@ class Run {
       if (done - reported_s_ >= kProgressStepS) report(done);
     }
     segmenter.finish(sink);
+    if (!failed_) add(session_->drain());
     if (failed_) return std::unexpected(*failed_);
     return {};
   }
 
   void take(segment::Segment&& seg) {
-    if (failed_) return;
-    auto text = session_->transcribe(seg);
-    if (!text) {
-      failed_ = std::move(text.error());
+    if (!failed_) add(session_->submit(std::move(seg)));
+  }
+
+  // Segments recognised (in order): through the stages, into the transcript.
+  void add(Result<std::vector<engine::Recognised>>&& done) {
+    if (!done) {
+      failed_ = std::move(done.error());
       return;
     }
-    for (auto& stage : stages_) {
-      if (auto r = stage->process(seg, *text); !r) {
-        failed_ = std::move(r.error()).with_context(stage->name());
-        return;
+    for (auto& [seg, text] : *done) {
+      for (auto& stage : stages_) {
+        if (auto r = stage->process(seg, text); !r) {
+          failed_ = std::move(r.error()).with_context(stage->name());
+          return;
+        }
       }
+      if (!text.text.empty()) t_.segments.push_back(std::move(text));
     }
-    if (!text->text.empty()) t_.segments.push_back(std::move(*text));
   }
 
   void report(double done_s) {

@@ -61,7 +61,9 @@ Result<std::shared_ptr<WorkerConn>> ProcessLauncher::launch(const std::string& m
   if (launch_.sandbox) {
     spec.argv.insert(spec.argv.end(), {"--sandbox-input", launch_.input_dir, "--sandbox-results",
                                        launch_.results_dir});
-    spec.new_network_namespace = true;
+    const bool network = launch_.needs_network && launch_.needs_network(model);
+    if (network) spec.argv.push_back("--sandbox-network");
+    spec.new_network_namespace = !network;
   }
   spec.inherit_env = true;
   spec.limit_bytes = limit_bytes;

@@ -22,6 +22,9 @@ struct WorkerLaunch {
   // More flags for each worker as it starts (log level, model directory): asked at every start,
   // so a reloaded configuration reaches the workers started after it. Null: none.
   std::function<std::vector<std::string>()> args;
+  // Whether a worker of this model needs the network (a remote engine): started without a
+  // network namespace of its own and told so (--sandbox-network). Null: none does.
+  std::function<bool(const std::string& model)> needs_network;
 };
 
 // Spawns each worker through the supervisor in a cgroup limited to the worker's reservation,

@@ -20,39 +20,6 @@ namespace {
 
 using nlohmann::json;
 
-struct CurlDeleter {
-  void operator()(CURL* c) const noexcept { curl_easy_cleanup(c); }
-};
-struct SlistDeleter {
-  void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
-};
-struct MimeDeleter {
-  void operator()(curl_mime* m) const noexcept { curl_mime_free(m); }
-};
-
-void global_init() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-// The body being read, refused past `limit` bytes (the write callback stops the transfer).
-struct Sink {
-  std::string body;
-  std::size_t limit = 0;
-  bool overflow = false;
-};
-
-std::size_t to_sink(char* data, std::size_t size, std::size_t n, void* user) {
-  auto* s = static_cast<Sink*>(user);
-  const std::size_t len = size * n;
-  if (s->body.size() + len > s->limit) {
-    s->overflow = true;
-    return 0;  // curl ends the transfer with CURLE_WRITE_ERROR
-  }
-  s->body.append(data, len);
-  return len;
-}
-
 // A download: bytes to a file descriptor, at most `limit`.
 struct FileSink {
   int fd = -1;
@@ -124,13 +91,7 @@ ApiResult parse_answer(int http_status, std::string_view body) {
   return std::unexpected(e);
 }
 
-struct BotApi::Handle {
-  std::unique_ptr<CURL, CurlDeleter> curl;
-  char errbuf[CURL_ERROR_SIZE] = {};
-};
-
 BotApi::BotApi(ApiParams p) : p_(std::move(p)) {
-  global_init();
   while (!p_.api_url.empty() && p_.api_url.back() == '/') p_.api_url.pop_back();
 }
 BotApi::~BotApi() = default;
@@ -142,61 +103,14 @@ std::string BotApi::redact(std::string text) const {
   return text;
 }
 
-std::unique_ptr<BotApi::Handle> BotApi::take() {
-  {
-    std::lock_guard lock(mu_);
-    if (!idle_.empty()) {
-      auto h = std::move(idle_.back());
-      idle_.pop_back();
-      curl_easy_reset(h->curl.get());  // keeps the connection cache
-      return h;
-    }
-  }
-  auto h = std::make_unique<Handle>();
-  h->curl.reset(curl_easy_init());
-  return h;
-}
-
-void BotApi::give_back(std::unique_ptr<Handle> h) {
-  std::lock_guard lock(mu_);
-  // Four handles: the poller, the watcher and two message handlers each keep a connection.
-  if (idle_.size() < 8) idle_.push_back(std::move(h));
-}
-
-// curl's progress callback: non-zero ends the transfer (abort_all()).
-static int abort_check(void* flag, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  return static_cast<const std::atomic<bool>*>(flag)->load() ? 1 : 0;
-}
-
-// Options every request shares: TLS verified, no redirects, no signals, timeouts, abortable.
-static void common_options(CURL* c, char* errbuf, long connect_ms, long total_ms,
-                           const std::atomic<bool>* aborting) {
-  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, abort_check);
-  curl_easy_setopt(c, CURLOPT_XFERINFODATA, aborting);
-  errbuf[0] = 0;
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, total_ms);
-  curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-}
-
-ApiResult BotApi::perform_json(Handle& h, std::string_view method, long total_ms) {
+ApiResult BotApi::perform_json(net::EasyHandle& h, std::string_view method, long total_ms) {
   CURL* c = h.curl.get();
   const std::string url = fmt::format("{}/bot{}/{}", p_.api_url, p_.token, method);
-  common_options(c, h.errbuf, static_cast<long>(p_.connect_timeout.count()), total_ms, &aborting_);
+  net::common_options(h, p_.connect_timeout, std::chrono::milliseconds(total_ms), &aborting_);
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  Sink sink;
+  net::BoundedBody sink;
   sink.limit = p_.max_answer_bytes;
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, to_sink);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
-  // A declared Content-Length above the bound is refused before a byte is read.
-  curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(p_.max_answer_bytes));
+  net::read_into(h, sink);
   const CURLcode rc = curl_easy_perform(c);
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -216,10 +130,10 @@ ApiResult BotApi::perform_json(Handle& h, std::string_view method, long total_ms
 }
 
 ApiResult BotApi::call(std::string_view method, const json& params, std::chrono::seconds long_poll) {
-  auto h = take();
+  auto h = pool_.take();
   if (!h->curl) return std::unexpected(ApiError{0, 0, "curl_easy_init failed", 0, "no handle", false});
   const std::string body = params.dump(-1, ' ', false, json::error_handler_t::replace);
-  std::unique_ptr<curl_slist, SlistDeleter> headers(
+  std::unique_ptr<curl_slist, net::SlistDeleter> headers(
       curl_slist_append(nullptr, "Content-Type: application/json"));
   const long total = static_cast<long>(p_.total_timeout.count() + long_poll.count() * 1000);
   // The body and headers first: perform_json sets the rest and performs.
@@ -229,15 +143,15 @@ ApiResult BotApi::call(std::string_view method, const json& params, std::chrono:
   curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   auto r = perform_json(*h, method, total);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
-  give_back(std::move(h));
+  pool_.give_back(std::move(h));
   return r;
 }
 
 ApiResult BotApi::call_multipart(std::string_view method, const json& fields, const Upload& file) {
-  auto h = take();
+  auto h = pool_.take();
   if (!h->curl) return std::unexpected(ApiError{0, 0, "curl_easy_init failed", 0, "no handle", false});
   CURL* c = h->curl.get();
-  std::unique_ptr<curl_mime, MimeDeleter> mime(curl_mime_init(c));
+  std::unique_ptr<curl_mime, net::MimeDeleter> mime(curl_mime_init(c));
   for (const auto& [k, v] : fields.items()) {
     curl_mimepart* part = curl_mime_addpart(mime.get());
     const std::string text = v.is_string() ? v.get<std::string>() : v.dump();
@@ -252,7 +166,7 @@ ApiResult BotApi::call_multipart(std::string_view method, const json& fields, co
   curl_easy_setopt(c, CURLOPT_MIMEPOST, mime.get());
   auto r = perform_json(*h, method, static_cast<long>(p_.total_timeout.count()));
   curl_easy_setopt(c, CURLOPT_MIMEPOST, nullptr);
-  give_back(std::move(h));
+  pool_.give_back(std::move(h));
   return r;
 }
 
@@ -299,11 +213,10 @@ std::expected<std::uint64_t, ApiError> BotApi::download(const std::string& file_
                                                         std::uint64_t max_bytes) {
   auto file = PrivateFile::create(dest);
   if (!file) return std::unexpected(local_file_error(file.error()));
-  auto h = take();
+  auto h = pool_.take();
   CURL* c = h->curl.get();
   const std::string url = fmt::format("{}/file/bot{}/{}", p_.api_url, p_.token, file_path);
-  common_options(c, h->errbuf, static_cast<long>(p_.connect_timeout.count()),
-                 static_cast<long>(p_.download_timeout.count()), &aborting_);
+  net::common_options(*h, p_.connect_timeout, p_.download_timeout, &aborting_);
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   FileSink sink{file->fd(), 0, max_bytes, false, 0};
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, to_file);
@@ -325,7 +238,7 @@ std::expected<std::uint64_t, ApiError> BotApi::download(const std::string& file_
     e.error_code = static_cast<int>(status);
     e.description = "the file download was refused";
   }
-  give_back(std::move(h));
+  pool_.give_back(std::move(h));
   if (rc != CURLE_OK || status != 200 || sink.overflow) return std::unexpected(e);
   if (auto k = file->keep(); !k) return std::unexpected(local_file_error(k.error()));
   return sink.written;

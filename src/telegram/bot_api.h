@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "net/curl_easy.h"
 #include "util/result.h"
 
 namespace soroka::telegram {
@@ -83,15 +84,12 @@ class BotApi {
   const ApiParams& params() const { return p_; }
 
  private:
-  struct Handle;
-  std::unique_ptr<Handle> take();
-  void give_back(std::unique_ptr<Handle> h);
-  ApiResult perform_json(Handle& h, std::string_view method, long total_ms);
+  ApiResult perform_json(net::EasyHandle& h, std::string_view method, long total_ms);
 
   ApiParams p_;
   std::atomic<bool> aborting_{false};
-  std::mutex mu_;
-  std::vector<std::unique_ptr<Handle>> idle_;
+  // Eight idle handles: the poller, the watcher and the message handlers each keep a connection.
+  net::EasyPool pool_{8};
 };
 
 // Copies a file a local Bot API server (--local) left on disk into a new 0600 file `dest`,

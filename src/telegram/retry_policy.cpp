@@ -30,12 +30,7 @@ Decision decide(const ApiError& e, int attempt, double jitter, const BackoffPara
   const bool transient = e.http_status == 0 || e.http_status >= 500 || e.http_status == 409 ||
                          (e.malformed && e.http_status < 400);
   if (!transient) return {Action::give_up, {}};
-  const int shift = std::clamp(attempt, 0, 20);
-  const auto full = std::min<std::chrono::milliseconds>(b.cap, b.first * (1LL << shift));
-  const double j = std::clamp(jitter, 0.0, 1.0);
-  const auto wait = std::chrono::milliseconds(
-      static_cast<std::int64_t>(static_cast<double>(full.count()) * (0.5 + j / 2)));
-  return {Action::backoff, std::max(wait, std::chrono::milliseconds(1))};
+  return {Action::backoff, backoff_wait(attempt, jitter, b)};
 }
 
 }  // namespace soroka::telegram

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "telegram/bot_api.h"
+#include "util/backoff.h"
 
 namespace soroka::telegram {
 
@@ -21,11 +22,8 @@ struct Decision {
   std::chrono::milliseconds wait{0};
 };
 
-struct BackoffParams {
-  std::chrono::milliseconds first{500};
-  // A minute: Telegram's outages last seconds to minutes; a longer sleep only delays recovery.
-  std::chrono::milliseconds cap{60'000};
-};
+// Telegram's outages last seconds to minutes: util/backoff.h's default cap of a minute fits.
+using soroka::BackoffParams;
 
 // `attempt` counts from 0; `jitter` in [0, 1) spreads the wait over [wait/2, wait) so that
 // many clients (or chats) do not retry in step.

@@ -152,10 +152,11 @@ nlohmann::json sandbox_self(const RunnerParams& p) {
   SandboxParams sp;
   sp.read_dirs = {p.sandbox_input, p.settings.engine.model_dir};
   sp.write_dirs = {p.sandbox_results};
+  sp.network = p.sandbox_network;
   auto rep = apply_sandbox(sp);
   nlohmann::json j = {{"applied", true},          {"seccomp", rep.seccomp},
                       {"landlock", rep.landlock}, {"landlock_abi", rep.landlock_abi},
-                      {"not_applied", rep.not_applied}};
+                      {"not_applied", rep.not_applied}, {"network", sp.network}};
   if (rep.own_netns) j["own_netns"] = *rep.own_netns;
   spdlog::info("event=worker_sandbox pid={} {} input_dir=\"{}\" results_dir=\"{}\"", ::getpid(), rep.summary(),
                log_escape(p.sandbox_input), log_escape(p.sandbox_results));

@@ -30,6 +30,7 @@ struct RunnerParams {
   // Both or neither: sandbox the worker once its model is loaded, so that it reads inputs only
   // in the first dir (and the model dir) and writes results only in the second.
   std::string sandbox_input, sandbox_results;
+  bool sandbox_network = false;  // a remote engine's worker: SandboxParams::network
   int in_fd = STDIN_FILENO, out_fd = STDOUT_FILENO;
   // Makes the diarizer of a job that asks for one (tests inject a fake).
   pipeline::DiarizerMaker make_diarizer = diarize::make_diarizer;

@@ -45,8 +45,6 @@ constexpr std::uint32_t kDeny = SCMP_ACT_ERRNO(EPERM);
 // Refused outright, whatever the arguments.
 // clang-format off
 constexpr std::array kDeniedSyscalls = {
-    // network and other daemons (see the header: a worker never creates a socket)
-    "socket",
     // running programs, new processes (threads are clone() with CLONE_THREAD, below)
     "execve", "execveat", "fork", "vfork",
     // namespaces and mounts
@@ -87,7 +85,24 @@ int add_rule(scmp_filter_ctx ctx, std::uint32_t action, const char* name,
   return seccomp_rule_add_array(ctx, action, nr, static_cast<unsigned>(args.size()), args.begin());
 }
 
-Result<void> load_seccomp() {
+// socket(): none at all; with `network` (a remote engine's worker) only AF_INET and AF_INET6,
+// so still no netlink, packet, or Unix sockets to other daemons. A range of families is
+// refused as three rules, because one rule may compare an argument only once.
+Result<void> deny_sockets(scmp_filter_ctx c, bool network) {
+  auto check = [](int r) -> Result<void> {
+    if (r < 0) return fail(fmt::format("seccomp rule socket: {}", errno_text(-r)), -r);
+    return {};
+  };
+  if (!network) return check(add_rule(c, kDeny, "socket"));
+  static_assert(AF_INET < AF_INET6);
+  if (auto r = check(add_rule(c, kDeny, "socket", {SCMP_A0(SCMP_CMP_LT, AF_INET)})); !r) return r;
+  if (auto r = check(add_rule(c, kDeny, "socket", {SCMP_A0(SCMP_CMP_GT, AF_INET6)})); !r) return r;
+  for (scmp_datum_t f = AF_INET + 1; f < AF_INET6; ++f)
+    if (auto r = check(add_rule(c, kDeny, "socket", {SCMP_A0(SCMP_CMP_EQ, f)})); !r) return r;
+  return {};
+}
+
+Result<void> load_seccomp(bool network) {
   std::unique_ptr<void, SeccompCtx> ctx(seccomp_init(SCMP_ACT_ALLOW));
   if (!ctx) return fail("seccomp_init failed", ENOMEM);
   scmp_filter_ctx c = ctx.get();
@@ -101,6 +116,7 @@ Result<void> load_seccomp() {
   };
   for (const char* name : kDeniedSyscalls)
     if (auto r = check(add_rule(c, kDeny, name), name); !r) return r;
+  if (auto r = deny_sockets(c, network); !r) return r;
   const auto self = static_cast<scmp_datum_t>(::getpid());
   for (const char* name : kSelfOnlySignals)
     if (auto r = check(add_rule(c, kDeny, name, {SCMP_A0(SCMP_CMP_NE, self)}), name); !r) return r;
@@ -181,6 +197,13 @@ Result<void> enforce_landlock(int abi, const SandboxParams& p) {
     if (auto r = allow(rs, file, LANDLOCK_ACCESS_FS_READ_FILE, handled); !r) return r;
   for (const auto& d : p.read_dirs)
     if (auto r = allow(rs, d, kRead, handled); !r) return r;
+  // A remote engine's worker resolves names and checks TLS certificates.
+  if (p.network) {
+    for (const char* file : {"/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/gai.conf",
+                             "/etc/host.conf"})
+      if (auto r = allow(rs, file, LANDLOCK_ACCESS_FS_READ_FILE, handled); !r) return r;
+    if (auto r = allow(rs, "/etc/ssl", kRead, handled); !r) return r;
+  }
   // Results: written beside the final name, then renamed within the dir (no REFER needed).
   const std::uint64_t write = kRead | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_MAKE_REG |
                               LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_TRUNCATE;
@@ -255,7 +278,7 @@ SandboxReport apply_sandbox(const SandboxParams& p) {
   }
   if (!p.seccomp) {
     rep.not_applied.push_back("seccomp: turned off");
-  } else if (auto r = load_seccomp(); !r) {
+  } else if (auto r = load_seccomp(p.network); !r) {
     rep.not_applied.push_back("seccomp: " + r.error().message);
   } else {
     rep.seccomp = true;

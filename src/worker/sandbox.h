@@ -47,6 +47,15 @@
 //    Landlock restricts the calling thread and the threads it creates later: call this while
 //    the worker has one thread (it says in the report when it had more).
 //
+// Remote engines (engine/remote/, SandboxParams::network): a worker whose engine is a Whisper
+// server elsewhere has the network, because it is the worker that streams the decoded chunks
+// out, and the media must still be decoded in a sandboxed process (never in the service).
+// Its sandbox keeps seccomp (no exec, fork, namespaces, ptrace, Unix sockets to local
+// daemons) and Landlock (no file outside its dirs); what it gains is TCP/UDP. An exploited
+// decoder in such a worker could therefore talk to the network as the service's user: the
+// operator limits that with a firewall or systemd's IPAddressAllow= to the engines' hosts
+// (docs/remote-engines.en.md). Workers of local models are unchanged: no network at all.
+//
 // What could not be applied is never claimed: the report lists each layer as applied or not,
 // with the reason (kernel without Landlock, seccomp refused, not permitted to unshare).
 #pragma once
@@ -64,6 +73,12 @@ struct SandboxParams {
   std::vector<std::string> write_dirs;  // read-write: the results dir
   bool seccomp = true;
   bool landlock = true;
+  // A remote engine's worker (engine/remote/): it must reach its transcription server, so the
+  // service starts it in the host's network namespace and seccomp lets socket() make
+  // AF_INET/AF_INET6 sockets (no Unix, netlink or packet sockets); Landlock adds the files
+  // name resolution and TLS read (/etc/resolv.conf, hosts, nsswitch.conf, gai.conf,
+  // host.conf, /etc/ssl). Every other layer stays. See "Remote engines" above.
+  bool network = false;
 };
 
 struct SandboxReport {

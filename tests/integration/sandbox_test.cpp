@@ -109,6 +109,7 @@ class SandboxTest : public ::testing::Test {
       (void)!::write(fd, l.data(), l.size());
     };
     SandboxParams sp;
+    sp.network = network_;
     sp.read_dirs = {(state_ / "uploads").string()};
     sp.write_dirs = {(state_ / "results").string()};
     SandboxReport rep = apply_sandbox(sp);
@@ -133,6 +134,8 @@ class SandboxTest : public ::testing::Test {
     put("socket_inet6", ::socket(AF_INET6, SOCK_DGRAM, 0));
     put("socket_unix", ::socket(AF_UNIX, SOCK_STREAM, 0));
     put("socket_netlink", ::socket(AF_NETLINK, SOCK_RAW, 0));
+    put("socket_packet", ::socket(AF_PACKET, SOCK_DGRAM, 0));
+    put("socket_ax25", ::socket(AF_AX25, SOCK_SEQPACKET, 0));
     int sv[2];
     put("socketpair_unix", ::socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
     // Programs and processes.
@@ -181,6 +184,7 @@ class SandboxTest : public ::testing::Test {
   fs::path state_;
   int listener_ = -1;
   int port_ = 0;
+  bool network_ = false;  // SandboxParams::network: a remote engine's worker
 };
 
 TEST_F(SandboxTest, SeccompRefusesNetworkExecAndOtherProcesses) {
@@ -210,6 +214,26 @@ TEST_F(SandboxTest, SeccompRefusesNetworkExecAndOtherProcesses) {
   int fl = ::fcntl(listener_, F_GETFL);
   ::fcntl(listener_, F_SETFL, fl | O_NONBLOCK);
   EXPECT_LT(::accept(listener_, nullptr, nullptr), 0);
+}
+
+// A remote engine's worker: TCP/UDP to its server, and still no Unix, netlink or packet
+// sockets, no programs, no processes.
+TEST_F(SandboxTest, ARemoteEnginesWorkerGetsTcpAndNothingElse) {
+  network_ = true;
+  SandboxReport rep;
+  auto o = probe_in_sandbox(rep);
+  ASSERT_TRUE(rep.seccomp) << "seccomp filter not loaded";
+  EXPECT_TRUE(o["socket_inet"].ok());
+  EXPECT_TRUE(o["connect_tcp"].ok());
+  EXPECT_TRUE(o["socket_inet6"].ok());
+  EXPECT_EQ(o["socket_unix"].err, EPERM);
+  EXPECT_EQ(o["socket_netlink"].err, EPERM);
+  EXPECT_EQ(o["socket_packet"].err, EPERM);
+  EXPECT_EQ(o["socket_ax25"].err, EPERM);  // a family between AF_INET and AF_INET6
+  EXPECT_EQ(o["execve"].err, EPERM);
+  EXPECT_EQ(o["fork"].err, EPERM);
+  EXPECT_EQ(o["kill_parent"].err, EPERM);
+  EXPECT_EQ(o["truncate_db"].err, EPERM);
 }
 
 TEST_F(SandboxTest, LandlockConfinesFilesToUploadsAndResults) {

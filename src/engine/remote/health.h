@@ -1,0 +1,49 @@
+// RemoteHealth: the service's view of its remote engines for /healthz: a thread that asks each
+// engine's URLs now and then whether they answer.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/remote_engines.h"
+#include "net/http_client.h"
+
+namespace soroka::engine::remote {
+
+struct EngineHealth {
+  std::string name;
+  std::size_t urls = 0, reachable = 0;
+  std::string last_error;  // of the last URL that did not answer ("" when all did)
+  bool checked = false;    // false until the first round
+};
+
+// `engines` is asked at each round (a reload reaches it). A URL is reachable when a GET of it
+// gets any HTTP answer within `timeout`. Thread-safe.
+class RemoteHealth {
+ public:
+  RemoteHealth(std::function<std::vector<RemoteEngineSettings>()> engines,
+               std::chrono::milliseconds every = std::chrono::seconds(15),
+               std::chrono::milliseconds timeout = std::chrono::seconds(3));
+  ~RemoteHealth();  // stops the thread
+  std::vector<EngineHealth> snapshot() const;
+  void check_now();  // one round on the caller's thread (tests; the first round)
+
+ private:
+  void loop();
+  std::function<std::vector<RemoteEngineSettings>()> engines_;
+  std::chrono::milliseconds every_, timeout_;
+  net::HttpClient client_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::map<std::string, EngineHealth> state_;
+  std::thread thread_;
+};
+
+}  // namespace soroka::engine::remote

@@ -1,0 +1,89 @@
+// No fake: one `soroka serve` (pocketsphinx, an API key, loopback) is the remote engine of
+// another `soroka serve`, whose sandboxed worker reaches it over the network. The remote
+// transcript must match a direct one within 3 WER points against the LibriVox reference.
+#include <cmath>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "pipeline/samples.h"
+#include "service/serve_instance.h"
+#include "support/format_validators.h"
+
+namespace soroka::test {
+namespace {
+
+constexpr const char* kBackKey = "sk-back-end-0123456789abcdef";
+
+// The five LibriVox utterances twice: 49 s of speech, two 30 s chunks.
+std::string librivox_twice(const std::string& dir, std::string& reference) {
+  const auto refs = librivox_references();
+  std::string files;
+  for (int round = 0; round < 2; ++round)
+    for (const auto& [id, text] : refs) {
+      files += " " + kLibrivoxDir + "/" + id + ".wav";
+      reference += (reference.empty() ? "" : " ") + text;
+    }
+  const std::string out = dir + "/librivox2.wav";
+  sh("sox" + files + " " + out);
+  return out;
+}
+
+std::string job_text(const ServeInstance& s, const std::string& file, const std::string& model, std::string* engine) {
+  const std::string id = s.submit(file, model);
+  if (id.empty()) return "<submit failed>";
+  auto j = s.wait_final(id, std::chrono::seconds(240));
+  if (j.value("state", "") != "succeeded") return "<" + j.dump() + ">";
+  if (engine) *engine = j.value("model", "");
+  return j["result"].value("text", "");
+}
+
+TEST(RemoteEndToEnd, OneServeIsTheRemoteEngineOfAnother) {
+  TempDir dir;
+  std::string reference;
+  const std::string wav = librivox_twice(dir.path(), reference);
+
+  ServeInstance back({std::string("SOROKA_SERVER_API_KEYS=") + kBackKey});
+  const std::string config = dir / "front.toml";
+  std::ofstream(config) << "[engines.back]\ntype = \"openai\"\nurl = \"http://127.0.0.1:" << back.port()
+                        << "/v1\"\napi_key = \"" << kBackKey << "\"\nchunk_seconds = 30\nmax_concurrency = 2\n";
+  ServeInstance front({"SOROKA_CONFIG=" + config});
+
+  // The front offers it by name and checks it.
+  auto models = front.client().Get("/v1/models");
+  ASSERT_TRUE(models && models->status == 200);
+  EXPECT_NE(models->body.find("\"back\""), std::string::npos) << models->body;
+  auto health = nlohmann::json::parse(front.client().Get("/healthz")->body);
+  EXPECT_EQ(health["status"], "ok") << health.dump();
+  EXPECT_TRUE(health["engines"].contains("back")) << health.dump();
+
+  std::string engine;
+  const std::string remote = job_text(front, wav, "back", &engine);
+  const std::string direct = job_text(front, wav, "pocketsphinx", nullptr);
+  EXPECT_EQ(engine, "back");
+  const double wer_remote = word_error_rate(reference, remote);
+  const double wer_direct = word_error_rate(reference, direct);
+  std::cout << "  WER direct " << wer_direct * 100 << " %, through the remote engine " << wer_remote * 100 << " %\n";
+  EXPECT_LE(std::abs(wer_remote - wer_direct), 0.03) << "direct: " << direct << "\nremote: " << remote;
+  // The back end did the work: a request for each chunk (two) and its health checks.
+  EXPECT_GE(std::stoi(metric(back, "soroka_http_requests_total")), 2);
+}
+
+TEST(RemoteEndToEnd, AnUnreachableEngineMakesHealthzDegraded) {
+  TempDir dir;
+  const std::string config = dir / "front.toml";
+  std::ofstream(config) << "[engines.gone]\nurl = \"http://127.0.0.1:" << free_loopback_port() << "/v1\"\n";
+  ServeInstance front({"SOROKA_CONFIG=" + config});
+  nlohmann::json h;
+  for (int i = 0; i < 100; ++i) {
+    h = nlohmann::json::parse(front.client().Get("/healthz")->body);
+    if (h["engines"]["gone"]["status"] != "unknown") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(h["status"], "degraded") << h.dump();
+  EXPECT_EQ(h["engines"]["gone"]["status"], "unreachable") << h.dump();
+}
+
+}  // namespace
+}  // namespace soroka::test
