@@ -172,8 +172,8 @@ void Bot::submit(TakenUpdate row, const Incoming& in, const std::string& path, L
   sub.params.model = s->telegram.model;
   sub.params.response_format = "json";
   // Speakers on: the job diarizes, the number of voices found by itself.
-  if (auto prefs = store_->prefs(in.chat_id); prefs && prefs->speakers == "on")
-    sub.params.diarize = worker::DiarizeRequest{};
+  const auto prefs = store_->prefs(in.chat_id);
+  if (prefs && prefs->speakers == "on") sub.params.diarize = worker::DiarizeRequest{};
   std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);
   const std::string name = in.media->file_name.empty() ? std::string(to_string(in.media->kind)) : in.media->file_name;
@@ -191,7 +191,6 @@ void Bot::submit(TakenUpdate row, const Incoming& in, const std::string& path, L
   row.job_id = r->id;
   if (auto w = store_->set_job(row.update_id, r->id); !w)
     spdlog::error("event=telegram_store_failed op=set_job error=\"{}\"", log_escape(w.error().message));
-  auto prefs = store_->prefs(in.chat_id);
   watch(row, lang, prefs && !prefs->format.empty() ? prefs->format : "text");
 }
 

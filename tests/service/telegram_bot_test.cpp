@@ -121,6 +121,22 @@ class TelegramBot : public ::testing::Test {
     api.push_media(kChat, "voice", note());
     return true;
   }
+  // Starts the bot and chooses "/format file" in kChat; false (with the failure added) when the
+  // voice note cannot be made, the bot does not start or the choice is not confirmed.
+  bool start_with_format_file(BotInstance& bot) {
+    if (note().empty()) {
+      ADD_FAILURE() << "the voice note could not be made";
+      return false;
+    }
+    if (!bot.start()) {
+      ADD_FAILURE() << bot.log();
+      return false;
+    }
+    api.push_text(kChat, "/format file");
+    if (eventually([&] { return any_with(api, kChat, "Format: file"); }, 20s)) return true;
+    ADD_FAILURE() << "no \"Format: file\": " << bot.log();
+    return false;
+  }
   FakeBotApi api;
 };
 
@@ -259,12 +275,9 @@ TEST_F(TelegramBot, AllowlistRefusesOthers) {
 }
 
 TEST_F(TelegramBot, FormatFileSendsADocumentWithTheOpeningAsCaption) {
-  const std::string& ogg = note();
-  ASSERT_FALSE(ogg.empty()) << "the voice note could not be made";
   BotInstance bot(api, {"SOROKA_TELEGRAM_MODEL=sim-brief"});
-  ASSERT_TRUE(bot.start()) << bot.log();
-  api.push_text(kChat, "/format file");
-  ASSERT_TRUE(eventually([&] { return any_with(api, kChat, "Format: file"); }, 20s)) << bot.log();
+  ASSERT_TRUE(start_with_format_file(bot));
+  const std::string& ogg = note();
   api.push_media(kChat, "document", ogg, 0, "audio/ogg");
   ASSERT_TRUE(eventually([&] { return !api.documents(kChat).empty(); }, 90s)) << bot.log();
   const auto d = api.documents(kChat).front();
@@ -577,12 +590,9 @@ TEST_F(TelegramBot, ARateLimitOnOneChatDoesNotHoldUpTheOthers) {
 // The document went, the placeholder's edit has not (Telegram fails it), then kill -9: after
 // the restart the placeholder is edited and the document is not sent again (document_id).
 TEST_F(TelegramBot, KilledAfterTheDocumentWentDoesNotSendItTwice) {
-  const std::string& ogg = note();
-  ASSERT_FALSE(ogg.empty()) << "the voice note could not be made";
   BotInstance bot(api, {"SOROKA_TELEGRAM_MODEL=sim-brief"});
-  ASSERT_TRUE(bot.start()) << bot.log();
-  api.push_text(kChat, "/format file");
-  ASSERT_TRUE(eventually([&] { return any_with(api, kChat, "Format: file"); }, 20s)) << bot.log();
+  ASSERT_TRUE(start_with_format_file(bot));
+  const std::string& ogg = note();
   api.fail_next("editMessageText", 500, 100000);
   api.push_media(kChat, "voice", ogg);
   ASSERT_TRUE(eventually([&] { return api.documents(kChat).size() == 1; }, 90s)) << bot.log();
