@@ -30,12 +30,14 @@ std::string librivox_twice(const std::string& dir, std::string& reference) {
   return out;
 }
 
-std::string job_text(const ServeInstance& s, const std::string& file, const std::string& model, std::string* engine) {
+// The text of `file` transcribed by `model`; `job`, when given, gets the final job JSON.
+std::string job_text(const ServeInstance& s, const std::string& file, const std::string& model,
+                     nlohmann::json* job) {
   const std::string id = s.submit(file, model);
   if (id.empty()) return "<submit failed>";
   auto j = s.wait_final(id, std::chrono::seconds(240));
   if (j.value("state", "") != "succeeded") return "<" + j.dump() + ">";
-  if (engine) *engine = j.value("model", "");
+  if (job) *job = j;
   return j["result"].value("text", "");
 }
 
@@ -58,10 +60,17 @@ TEST(RemoteEndToEnd, OneServeIsTheRemoteEngineOfAnother) {
   EXPECT_EQ(health["status"], "ok") << health.dump();
   EXPECT_TRUE(health["engines"].contains("back")) << health.dump();
 
-  std::string engine;
-  const std::string remote = job_text(front, wav, "back", &engine);
+  nlohmann::json job;
+  const std::string remote = job_text(front, wav, "back", &job);
   const std::string direct = job_text(front, wav, "pocketsphinx", nullptr);
-  EXPECT_EQ(engine, "back");
+  EXPECT_EQ(job.value("model", ""), "back");
+  EXPECT_EQ(job["result"].value("engine", ""), "back") << "the result names the engine that made it";
+  // The worker was sized by its request buffers (64 MiB process + ~14 MiB for two 30 s chunks
+  // in flight), not worker.memory_per_job (256 MiB), and that limit held: one attempt.
+  EXPECT_EQ(job.value("runs", 0), 1) << job.dump();
+  EXPECT_EQ(job.value("attempts", -1), 0) << "no failed attempt: " << job.dump();
+  EXPECT_GT(job.value("peak_bytes", std::uint64_t{0}), 0u) << job.dump();
+  EXPECT_LT(job.value("peak_bytes", std::uint64_t{0}), std::uint64_t{100} << 20) << job.dump();
   const double wer_remote = word_error_rate(reference, remote);
   const double wer_direct = word_error_rate(reference, direct);
   std::cout << "  WER direct " << wer_direct * 100 << " %, through the remote engine " << wer_remote * 100 << " %\n";
