@@ -402,11 +402,10 @@ int serve(const ServeOptions& o, Settings initial) {
                         gauges,        [&] { return mon.level(); },
                         [&] { return accepting.load(); },
                         health,        &in_flight, {}};
-    if (!settings->engine.remote.empty()) {
-      remote_health = std::make_unique<engine::remote::RemoteHealth>(
-          [&settings_store] { return settings_store.current()->engine.remote; });
-      ctx.engines = [h = remote_health.get()] { return h->snapshot(); };
-    }
+    // Also without remote engines now: a reload may add one.
+    remote_health = std::make_unique<engine::remote::RemoteHealth>(
+        [&settings_store] { return settings_store.current()->engine.remote; });
+    ctx.engines = [h = remote_health.get()] { return h->snapshot(); };
     spdlog::info("event=api_keys count={}", keys->size());
     api = std::make_unique<api::HttpApi>(ctx, std::move(*keys));
     api->install(*http_server);

@@ -2,6 +2,7 @@
 // another `soroka serve`, whose sandboxed worker reaches it over the network. The remote
 // transcript must match a direct one within 3 WER points against the LibriVox reference.
 #include <cmath>
+#include <csignal>
 #include <fstream>
 #include <thread>
 
@@ -92,6 +93,21 @@ TEST(RemoteEndToEnd, AnUnreachableEngineMakesHealthzDegraded) {
   }
   EXPECT_EQ(h["status"], "degraded") << h.dump();
   EXPECT_EQ(h["engines"]["gone"]["status"], "unreachable") << h.dump();
+
+  // A reload that swaps the engine is checked at once, not at the next 15 s round.
+  std::ofstream(config, std::ios::trunc) << "[engines.later]\nurl = \"http://127.0.0.1:" << free_loopback_port()
+                                         << "/v1\"\n";
+  ASSERT_EQ(::kill(front.pid(), SIGHUP), 0);
+  for (int i = 0; i < 200; ++i) {  // 10 s: a liveness bound, the check takes one second
+    h = nlohmann::json::parse(front.client().Get("/healthz")->body);
+    if (h["engines"].contains("later") && h["engines"]["later"]["status"] != "unknown") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(h["engines"]["later"]["status"], "unreachable") << h.dump();
+  EXPECT_FALSE(h["engines"].contains("gone")) << h.dump();
+  auto models = front.client().Get("/v1/models");
+  ASSERT_TRUE(models);
+  EXPECT_NE(models->body.find("\"later\""), std::string::npos) << models->body;
 }
 
 }  // namespace
