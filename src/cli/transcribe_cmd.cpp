@@ -1,6 +1,7 @@
 // soroka transcribe: files to text, subtitles or JSON, with progress on stderr.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -198,12 +199,13 @@ std::unique_ptr<engine::Engine> open_engine(const TranscribeArgs& a, const Setti
 
 // What the speaker options ask, checked: nullopt without diarization; a usage error's message
 // otherwise. Any speaker option turns diarization on; rttm needs it.
-std::expected<std::optional<pipeline::SpeakerRequest>, std::string> speaker_request(const TranscribeArgs& a,
-                                                                                     pipeline::Format format) {
+std::expected<std::optional<pipeline::SpeakerRequest>, std::string> speaker_request(
+    const TranscribeArgs& a, const std::vector<pipeline::Format>& formats) {
   const bool wanted = a.diarize || a.speakers != 0 || a.min_speakers != 0 || a.max_speakers != 0 ||
                       !a.speaker_clips.empty();
   if (!wanted) {
-    if (format == pipeline::Format::rttm) return std::unexpected("--format rttm needs --diarize");
+    if (std::find(formats.begin(), formats.end(), pipeline::Format::rttm) != formats.end())
+      return std::unexpected("--format rttm needs --diarize");
     return std::nullopt;
   }
   pipeline::SpeakerRequest r{a.speakers, a.min_speakers, a.max_speakers, {}};
@@ -253,19 +255,21 @@ int run_transcribe(const TranscribeArgs& a, const Global& g) {
   const std::uint64_t floor = settings->monitor.thresholds.min_available_bytes;
   oomguard::MemoryBudget budget(memory_for_us(*snap, floor));
   oomguard::ModelRegistry registry(budget, oomguard::ModelRegistry::Params{});
-  const pipeline::Format format = pipeline::output_format(
-      a.format.empty() ? std::nullopt : pipeline::parse_format(a.format), a.output);
-  auto speakers = speaker_request(a, format);
+  // -f was checked by its validator; without it, -o FILE's extension decides.
+  const std::vector<pipeline::Format> formats =
+      a.format.empty() ? std::vector{pipeline::output_format(std::nullopt, a.output)}
+                       : pipeline::parse_formats(a.format).value_or(std::vector{pipeline::Format::txt});
+  auto speakers = speaker_request(a, formats);
   if (!speakers) {
     print_error("--diarize", speakers.error());
     return kUsage;
   }
   auto engine = open_engine(a, *settings, registry);
   if (!engine) return kUsage;
-  auto output = pipeline::open_output(a.output, format, a.files, std::cout);
+  auto output = pipeline::open_output(a.output, formats, a.files, std::cout);
   if (!output) {
-    print_error(a.output, output.error().message);
-    return kFailure;
+    print_error(a.output.empty() ? "-o" : a.output, output.error().message);
+    return output.error().kind == FailureKind::invalid_request ? kUsage : kFailure;
   }
   pipeline::TranscribeOptions popts;
   popts.language = a.language;
@@ -292,8 +296,14 @@ Runner add_transcribe_command(CLI::App& app, const Global& g) {
   sub->add_option("files", o->files, "Audio or video files")->required()->type_name("FILE...");
   sub->add_option("-f,--format", o->format,
                   "txt, srt, vtt, json or rttm (default: from -o FILE's extension, else txt); rttm "
-                  "needs --diarize")
-      ->check(CLI::IsMember({"txt", "srt", "vtt", "json", "rttm"}));
+                  "needs --diarize; several, comma-separated (txt,srt,json), with -o DIR/: one "
+                  "transcription, a file per format")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            auto f = pipeline::parse_formats(v);
+            return f ? std::string() : f.error().message;
+          },
+          "FORMAT[,FORMAT...]"));
   sub->add_option("-o,--output", o->output, "Output FILE or DIR/ ('-': standard output)");
   sub->add_option("-l,--language", o->language, "Language code (pocketsphinx: en)")
       ->capture_default_str();

@@ -1,6 +1,7 @@
 // Where transcripts go: a stream, one file (written whole or not at all), or a file per input.
 #include "pipeline/output.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -106,29 +107,33 @@ class FileOutput final : public Output {
 
 class DirOutput final : public Output {
  public:
-  DirOutput(std::string dir, Format f, const std::vector<std::string>& inputs) : dir_(std::move(dir)), format_(f) {
+  DirOutput(std::string dir, std::vector<Format> formats, const std::vector<std::string>& inputs)
+      : dir_(std::move(dir)), formats_(std::move(formats)) {
     std::map<std::string, int> stems;
     for (const auto& in : inputs) ++stems[fs::path(in).stem().string()];
     for (const auto& in : inputs) {
       fs::path p(in);
-      std::string base = stems[p.stem().string()] > 1 ? p.filename().string() : p.stem().string();
-      names_[in] = (fs::path(dir_) / (base + "." + to_string(f))).string();
+      bases_[in] = (fs::path(dir_) / (stems[p.stem().string()] > 1 ? p.filename() : p.stem())).string();
     }
   }
   Result<void> add(const Transcript& t) override {
-    auto it = names_.find(t.file);
-    if (it == names_.end()) return fail(fmt::format("{} is not one of the inputs", t.file), EINVAL);
+    auto it = bases_.find(t.file);
+    if (it == bases_.end()) return fail(fmt::format("{} is not one of the inputs", t.file), EINVAL);
     if (!written_.insert(it->second).second)
       return fail(fmt::format("{} was already written for another input", it->second), EEXIST);
-    return write_atomically(it->second, [&](std::ostream& o) { write(o, t, format_); });
+    for (Format f : formats_) {
+      auto r = write_atomically(it->second + "." + to_string(f), [&](std::ostream& o) { write(o, t, f); });
+      if (!r) return r;
+    }
+    return {};
   }
   Result<void> close() override { return {}; }
   std::string name() const override { return dir_; }
 
  private:
   std::string dir_;
-  Format format_;
-  std::map<std::string, std::string> names_;
+  std::vector<Format> formats_;
+  std::map<std::string, std::string> bases_;  // input -> DIR/STEM, each format's extension added
   std::set<std::string> written_;
 };
 
@@ -147,19 +152,38 @@ std::unique_ptr<Output> file_output(std::string path, Format f, bool combined) {
   return std::make_unique<FileOutput>(std::move(path), f, combined);
 }
 
-std::unique_ptr<Output> dir_output(std::string dir, Format f, const std::vector<std::string>& inputs) {
-  return std::make_unique<DirOutput>(std::move(dir), f, inputs);
+std::unique_ptr<Output> dir_output(std::string dir, std::vector<Format> formats, const std::vector<std::string>& inputs) {
+  return std::make_unique<DirOutput>(std::move(dir), std::move(formats), inputs);
 }
 
-Result<std::unique_ptr<Output>> open_output(const std::string& target, Format f,
+Result<std::unique_ptr<Output>> open_output(const std::string& target, const std::vector<Format>& formats,
                                             const std::vector<std::string>& inputs, std::ostream& out) {
+  if (formats.empty()) return fail("no output format", EINVAL);
   const bool combined = inputs.size() > 1;
-  if (target.empty() || target == "-") return stream_output(out, f, combined);
-  if (!is_dir_target(target)) return file_output(target, f, combined);
+  const bool dir = !target.empty() && target != "-" && is_dir_target(target);
+  if (formats.size() > 1 && !dir)
+    return fail(FailureKind::invalid_request, "several formats need -o DIR/ (a file per input and format)", EINVAL);
+  if (target.empty() || target == "-") return stream_output(out, formats[0], combined);
+  if (!dir) return file_output(target, formats[0], combined);
   std::error_code ec;
   fs::create_directories(target, ec);
   if (ec) return fail(ec.message(), ec.value());
-  return dir_output(target, f, inputs);
+  return dir_output(target, formats, inputs);
+}
+
+Result<std::vector<Format>> parse_formats(std::string_view list) {
+  std::vector<Format> out;
+  for (std::size_t at = 0; at <= list.size();) {
+    std::size_t comma = std::min(list.find(',', at), list.size());
+    const std::string_view name = list.substr(at, comma - at);
+    auto f = parse_format(name);
+    if (!f)
+      return fail(FailureKind::invalid_request,
+                  fmt::format("'{}' is not a format (txt, srt, vtt, json, rttm)", name), EINVAL);
+    if (std::find(out.begin(), out.end(), *f) == out.end()) out.push_back(*f);
+    at = comma + 1;
+  }
+  return out;
 }
 
 Format output_format(const std::optional<Format>& flag, const std::string& target) {

@@ -33,14 +33,20 @@ std::unique_ptr<Output> stream_output(std::ostream& out, Format f, bool combined
 // output dropped before close(), or whose writing failed, leaves neither file behind. With a
 // single input (not combined) that failed, close() writes nothing.
 std::unique_ptr<Output> file_output(std::string path, Format f, bool combined);
-// DIR/STEM.EXT per input, each written atomically; inputs whose stems collide keep their
-// extension (a.mp3.srt, a.wav.srt). `inputs` are the names transcripts will carry in `file`.
-std::unique_ptr<Output> dir_output(std::string dir, Format f, const std::vector<std::string>& inputs);
+// DIR/STEM.EXT per input and format, each written atomically; inputs whose stems collide
+// keep their extension (a.mp3.srt, a.wav.srt). `inputs` are the names transcripts will carry
+// in `file`.
+std::unique_ptr<Output> dir_output(std::string dir, std::vector<Format> formats,
+                                   const std::vector<std::string>& inputs);
 
 // The output `target` names: "" or "-" standard output, a directory (existing, or a path
-// ending in '/', created) a file per input, anything else one file.
-Result<std::unique_ptr<Output>> open_output(const std::string& target, Format f,
+// ending in '/', created) a file per input and format, anything else one file. Several
+// formats need a directory (an error of kind invalid_request otherwise).
+Result<std::unique_ptr<Output>> open_output(const std::string& target, const std::vector<Format>& formats,
                                             const std::vector<std::string>& inputs, std::ostream& out);
+// "txt,srt,json" -> the formats in that order, each once; an unknown name is an error of kind
+// invalid_request naming it.
+Result<std::vector<Format>> parse_formats(std::string_view list);
 // The format: `flag` when given, else the extension of a file `target`, else txt.
 Format output_format(const std::optional<Format>& flag, const std::string& target);
 

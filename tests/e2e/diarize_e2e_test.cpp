@@ -14,6 +14,7 @@
 
 #include "pipeline/samples.h"
 #include "service/serve_instance.h"
+#include "support/fixture.h"
 #include "support/format_validators.h"
 #include "support/run.h"
 
@@ -56,11 +57,11 @@ TEST(DiarizeE2E, CliTwoVoicesGiveTwoSpeakersInEveryFormat) {
   TempDir dir;
   const std::string dialogue = make_dialogue(dir);
   const double duration = 20;  // upper bound for the validators' "within the audio" checks
-  auto fmt = [&](const char* f) {
-    RunResult r = soroka({"transcribe", "-q", "--diarize", "-f", f, dialogue});
-    EXPECT_EQ(r.exit_code, 0) << f << ": " << r.err;
-    return r.out;
-  };
+  // One transcription, every format (-f with a list writes a file per format into -o DIR/).
+  const std::string out = dir / "out/";
+  RunResult r = soroka({"transcribe", "-q", "--diarize", "-f", "txt,srt,vtt,json,rttm", "-o", out, dialogue});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto fmt = [&](const std::string& f) { return read_text(out + "dialogue." + f); };
   const std::string txt = fmt("txt");
   EXPECT_EQ(matches(txt, std::regex(R"(^(Speaker \d+):)", std::regex::multiline)),
             (std::set<std::string>{"Speaker 1", "Speaker 2"}))

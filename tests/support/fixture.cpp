@@ -26,13 +26,17 @@ namespace {
   throw std::runtime_error(what + ": " + std::strerror(err));
 }
 
-std::string slurp(const std::string& path) {
+}  // namespace
+
+std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) die("cannot read " + path);
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
+
+namespace {
 
 // O_TRUNC keeps the inode: readers holding the file open see the new content.
 void put(const std::string& path, std::string_view text) {
@@ -76,7 +80,7 @@ std::string fixtures_dir() {
 }
 
 std::string fixture_text(std::string_view rel) {
-  return slurp(fixtures_dir() + "/" + std::string(rel));
+  return read_text(fixtures_dir() + "/" + std::string(rel));
 }
 
 FixtureTree::FixtureTree() {
@@ -103,7 +107,7 @@ void FixtureTree::write(std::string_view rel, std::string_view text) const {
 }
 
 std::string FixtureTree::read(std::string_view rel) const {
-  return slurp(path(rel));
+  return read_text(path(rel));
 }
 
 bool FixtureTree::exists(std::string_view rel) const {
@@ -135,7 +139,7 @@ void FixtureTree::copy_scenario(std::string_view name) const {
     if (it->is_directory()) {
       mkdir(rel.string());
     } else if (it->is_regular_file()) {
-      std::string text = slurp(it->path().string());
+      std::string text = read_text(it->path().string());
       for (std::size_t at = text.find("@ROOT@"); at != std::string::npos;
            at = text.find("@ROOT@", at + root_.size()))
         text.replace(at, 6, root_);

@@ -15,6 +15,8 @@ std::string fixtures_dir();
 // The text of a checked-in file, e.g. fixture_text("v1-limited-leaf.fakeroot/proc/meminfo").
 // Throws std::runtime_error when it cannot be read (a broken checkout, not a test result).
 std::string fixture_text(std::string_view rel);
+// A whole file's bytes; throws std::runtime_error when it cannot be read.
+std::string read_text(const std::string& path);
 
 // A process under <proc>/<pid>/ ("self" or a number).
 struct FakeProcess {

@@ -104,7 +104,7 @@ TEST(FileOutput, AppearsWholeAtCloseAndNotAtAllWhenDropped) {
 TEST(DirOutput, OneFilePerInputAndCollidingStemsKeepTheirExtension) {
   TempDir dir;
   const std::vector<std::string> inputs = {"x/a.mp3", "y/a.wav", "b.ogg"};
-  auto d = dir_output(dir.path.string(), Format::vtt, inputs);
+  auto d = dir_output(dir.path.string(), {Format::vtt}, inputs);
   for (const auto& in : inputs) ASSERT_TRUE(d->add(transcript(in, "words")));
   ASSERT_TRUE(d->close());
   EXPECT_TRUE(fs::exists(dir.path / "a.mp3.vtt"));
@@ -115,6 +115,40 @@ TEST(DirOutput, OneFilePerInputAndCollidingStemsKeepTheirExtension) {
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().code, EEXIST);
   EXPECT_FALSE(d->add(transcript("not-an-input.wav", "words")));
+}
+
+TEST(DirOutput, SeveralFormatsGiveAFilePerInputAndFormat) {
+  TempDir dir;
+  auto formats = parse_formats("srt,json,srt,txt");
+  ASSERT_TRUE(formats);
+  EXPECT_EQ(*formats, (std::vector<Format>{Format::srt, Format::json, Format::txt})) << "in order, each once";
+  std::ostringstream sink;
+  auto d = open_output(dir.path.string(), *formats, {"a.wav", "b.ogg"}, sink);
+  ASSERT_TRUE(d) << d.error().message;
+  ASSERT_TRUE((*d)->add(transcript("a.wav", "hello")));
+  ASSERT_TRUE((*d)->add(transcript("b.ogg", "world")));
+  ASSERT_TRUE((*d)->close());
+  for (const char* f : {"a.srt", "a.json", "a.txt", "b.srt", "b.json", "b.txt"})
+    EXPECT_TRUE(fs::exists(dir.path / f)) << f;
+  EXPECT_NE(slurp(dir.path / "b.txt").find("world"), std::string::npos);
+  EXPECT_EQ(slurp(dir.path / "a.srt").rfind("1\n", 0), 0u);
+  EXPECT_TRUE(sink.str().empty());
+}
+
+TEST(OpenOutput, SeveralFormatsNeedADirectoryAndUnknownNamesAreRefused) {
+  TempDir dir;
+  std::ostringstream sink;
+  for (const std::string& target : std::vector<std::string>{"", "-", (dir.path / "one.txt").string()}) {
+    auto o = open_output(target, {Format::txt, Format::srt}, {"a.wav"}, sink);
+    ASSERT_FALSE(o) << target;
+    EXPECT_EQ(o.error().kind, FailureKind::invalid_request);
+    EXPECT_NE(o.error().message.find("-o DIR/"), std::string::npos) << o.error().message;
+  }
+  for (const char* bad : {"", "txt,", "txt,,srt", "docx", "txt,SRT"}) {
+    auto f = parse_formats(bad);
+    ASSERT_FALSE(f) << bad;
+    EXPECT_EQ(f.error().kind, FailureKind::invalid_request) << bad;
+  }
 }
 
 TEST(WriteAtomically, AFailedWriteLeavesNothingBehind) {
