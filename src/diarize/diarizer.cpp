@@ -214,6 +214,7 @@ Result<std::vector<Turn>> BicDiarizer::finish() {
 Result<std::vector<Turn>> BicDiarizer::finish_resegmented(AudioReplay& input) {
   auto found = cluster_all();
   if (!found) return std::unexpected(found.error());
+  // One voice (or none): no boundary to place, no need to read the input again.
   if (found->voices.size() < 2) return make_turns(piece_spans(*found), found->names);
   std::vector<GaussModel> models;
   for (const auto& v : found->voices) models.push_back(GaussModel::from(v));

@@ -80,8 +80,9 @@ Result<std::unique_ptr<Diarizer>> make_diarizer(const Params& params);
 
 // The most memory one diarization of `duration_s` seconds of input may use, on top of its
 // caller: what the job's estimate adds and what the model registry reserves. Flat in the
-// duration beyond a cap (the clustering is capped, the features are compact), except for the
-// turns themselves: under 250 bytes per piece of speech, at most two pieces per second.
+// duration beyond a cap (the clustering is capped, the features are compact, the second pass
+// holds one stretch), except for the turns themselves: under 300 bytes per piece of speech, at
+// most two pieces per second, and the second pass's changes, at most two per second.
 std::uint64_t working_bytes(double duration_s);
 
 }  // namespace soroka::diarize
