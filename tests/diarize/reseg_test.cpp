@@ -1,6 +1,7 @@
 // The resegmentation pass: spans from frame labels, and the second reading of the input on
 // synthetic voices (the change found inside a stretch, gaps skipped, a changed or short
-// input refused, a short stretch left to the first pass).
+// input refused, a short stretch left to the first pass), and the diarizer keeping its
+// first-pass turns when the second reading fails.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -134,6 +135,62 @@ TEST(DiarizeReseg, RefusesAnInputThatChangedOrEndsEarlyAndLeavesShortStretches) 
   ASSERT_TRUE(r) << r.error().message;
   ASSERT_EQ(r->size(), 1u);
   EXPECT_EQ((*r)[0].cluster, -1);
+}
+
+// An input that fails at its first read.
+class BrokenReplay final : public AudioReplay {
+ public:
+  Result<std::size_t> read(std::span<std::int16_t>) override {
+    return fail(FailureKind::invalid_input, "truncated or corrupt at 0.0 s");
+  }
+};
+
+// Two voices in one segment of speech (a change the segmenter cannot see), then one more turn.
+struct Dialogue {
+  std::vector<std::int16_t> all;
+  std::vector<segment::Segment> speech;
+};
+Dialogue dialogue() {
+  Dialogue d;
+  d.all = cat(cat(cat(voice(0, 4, 3), voice(1, 4, 4)), std::vector<std::int16_t>(kRate, 0)),
+              voice(0, 3, 5));
+  segment::Segment a, b;
+  a.start_sample = 0;
+  a.samples.assign(d.all.begin(), d.all.begin() + 8 * kRate);
+  b.start_sample = 9 * kRate;
+  b.samples.assign(d.all.begin() + 9 * kRate, d.all.end());
+  d.speech = {a, b};
+  return d;
+}
+
+std::vector<Turn> diarize(const Dialogue& d, AudioReplay* again) {
+  auto dia = make_diarizer({});
+  EXPECT_TRUE(dia);
+  for (const auto& s : d.speech) EXPECT_TRUE((*dia)->add(s));
+  auto turns = again ? (*dia)->finish_resegmented(*again) : (*dia)->finish();
+  EXPECT_TRUE(turns);
+  return turns ? *turns : std::vector<Turn>{};
+}
+
+TEST(DiarizeReseg, TheDiarizerPlacesTheChangeOrKeepsItsFirstPassWhenTheInputFails) {
+  Dialogue d = dialogue();
+  auto first = diarize(d, nullptr);
+  BrokenReplay broken;
+  auto kept = diarize(d, &broken);
+  ASSERT_EQ(kept.size(), first.size());
+  for (std::size_t i = 0; i < kept.size(); ++i) {
+    EXPECT_EQ(kept[i].start_s, first[i].start_s);
+    EXPECT_EQ(kept[i].end_s, first[i].end_s);
+    EXPECT_EQ(kept[i].speaker, first[i].speaker);
+  }
+  BufferReplay in(d.all);
+  auto turns = diarize(d, &in);
+  ASSERT_EQ(turns.size(), 3u);
+  EXPECT_EQ(turns[0].speaker, 0);
+  EXPECT_NEAR(turns[0].end_s, 4.0, 0.1);
+  EXPECT_EQ(turns[1].speaker, 1);
+  EXPECT_EQ(turns[2].speaker, 0);
+  EXPECT_DOUBLE_EQ(turns[2].start_s, 9.0);
 }
 
 }  // namespace
