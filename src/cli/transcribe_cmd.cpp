@@ -230,7 +230,7 @@ bool add_diarization(const pipeline::SpeakerRequest& r, oomguard::ModelRegistry&
   pipeline::DiarizeSetup setup;
   setup.params = std::move(*params);
   setup.registry = &registry;
-  popts.stages.push_back([setup](double duration_s) { return pipeline::make_diarize_stage(setup, duration_s); });
+  popts.stages.push_back([setup](const pipeline::StageInput& in) { return pipeline::make_diarize_stage(setup, in.duration_s, in.path); });
   popts.stage_bytes = [](double duration_s) { return diarize::working_bytes(duration_s); };
   return true;
 }

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,15 @@ struct Turn {
   std::string name;
 };
 
+// The input's audio once more, from its start, for the resegmentation pass: the same stream
+// whose speech add() was given (mono, Params::sample_rate).
+class AudioReplay {
+ public:
+  virtual ~AudioReplay() = default;
+  // Fills up to out.size() samples; returns how many, 0 at the end of the stream.
+  virtual Result<std::size_t> read(std::span<std::int16_t> out) = 0;
+};
+
 // One diarization in progress. Not thread-safe; one per transcription, fed from the
 // transcription's thread.
 class Diarizer {
@@ -51,6 +61,13 @@ class Diarizer {
   virtual Result<void> add(const segment::Segment& speech) = 0;
   // Once, after the last add(): the turns covering the speech that was added.
   virtual Result<std::vector<Turn>> finish() = 0;
+  // Once, after the last add(), instead of finish() when the input can be read again: the
+  // speakers found as finish() finds them, then every turn's boundaries placed frame by frame
+  // (a second pass over the speech, `input` read once from its start, one stretch held at a
+  // time: memory stays within working_bytes()). When the second pass cannot be made (the input
+  // unreadable or changed since), the turns are finish()'s and the log says why. The default
+  // is finish().
+  virtual Result<std::vector<Turn>> finish_resegmented(AudioReplay& /*input*/) { return finish(); }
   // Drops what can be rebuilt (caches, scratch buffers) under memory pressure; add() and
   // finish() still work afterwards, perhaps slower.
   virtual void shed() {}
@@ -63,8 +80,9 @@ Result<std::unique_ptr<Diarizer>> make_diarizer(const Params& params);
 
 // The most memory one diarization of `duration_s` seconds of input may use, on top of its
 // caller: what the job's estimate adds and what the model registry reserves. Flat in the
-// duration beyond a cap (the clustering is capped, the features are compact), except for the
-// turns themselves: under 250 bytes per piece of speech, at most two pieces per second.
+// duration beyond a cap (the clustering is capped, the features are compact, the second pass
+// holds one stretch), except for the turns themselves: under 300 bytes per piece of speech, at
+// most two pieces per second, and the second pass's changes, at most two per second.
 std::uint64_t working_bytes(double duration_s);
 
 }  // namespace soroka::diarize

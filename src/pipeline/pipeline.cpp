@@ -115,7 +115,7 @@ class Run {
   Run(engine::Engine& engine, const TranscribeOptions& options, const ProgressCallback& progress,
       media::AudioDecoder decoder)
       : engine_(engine), options_(options), progress_(progress), decoder_(std::move(decoder)),
-        total_s_(options.known_duration_s > 0 ? options.known_duration_s : decoder_.info().duration_s) {}
+        total_s_(options.known_duration_s > 0 ? options.known_duration_s : decoder_->info().duration_s) {}
 
   Result<Transcript> go(const std::string& path, const segment::SegmenterParams& seg) {
     auto session = engine_.start(engine::SessionParams{.language = options_.language,
@@ -126,7 +126,7 @@ class Run {
     if (!session) return std::unexpected(session.error());
     session_ = std::move(*session);
     for (const auto& make : options_.stages) {
-      auto stage = make(total_s_);
+      auto stage = make(StageInput{total_s_, path});
       if (!stage) return std::unexpected(stage.error());
       stages_.push_back(std::move(*stage));
     }
@@ -134,10 +134,11 @@ class Run {
     t_.language = options_.language;
     t_.engine = session_->label().empty() ? engine_.name() : session_->label();
     if (auto r = decode_all(seg); !r) return std::unexpected(r.error());
+    t_.duration_s = decoder_->position_s();
+    decoder_.reset();  // closed before the stages finish: one that reads the input again takes its place
     for (auto& stage : stages_)
       if (auto r = stage->finish(t_.segments); !r)
         return std::unexpected(std::move(r.error()).with_context(stage->name()));
-    t_.duration_s = decoder_.position_s();
     normalise(t_);
     if (progress_) progress_(t_.duration_s, total_s_ > 0 ? std::max(total_s_, t_.duration_s) : t_.duration_s);
     return std::move(t_);
@@ -150,12 +151,12 @@ class Run {
     std::array<std::int16_t, kChunkSamples> chunk{};
     for (;;) {
       if (options_.stop.stop_requested()) return fail(FailureKind::internal, "cancelled", ECANCELED);
-      auto n = decoder_.read(chunk);
+      auto n = decoder_->read(chunk);
       if (!n) return std::unexpected(n.error());
       if (*n == 0) break;
       segmenter.push(std::span<const std::int16_t>(chunk.data(), *n), sink);
       if (failed_) return std::unexpected(*failed_);
-      const double done = decoder_.position_s();
+      const double done = decoder_->position_s();
       if (done - reported_s_ >= kProgressStepS) report(done);
     }
     segmenter.finish(sink);
@@ -198,7 +199,7 @@ class Run {
   engine::Engine& engine_;
   const TranscribeOptions& options_;
   const ProgressCallback& progress_;
-  media::AudioDecoder decoder_;
+  std::optional<media::AudioDecoder> decoder_;  // reset once the input is read
   const double total_s_;
   std::unique_ptr<engine::Session> session_;
   std::vector<std::unique_ptr<engine::Stage>> stages_;

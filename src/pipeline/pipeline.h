@@ -18,7 +18,14 @@
 
 namespace soroka::pipeline {
 
-using StageFactory = std::function<Result<std::unique_ptr<engine::Stage>>(double duration_s)>;
+// What a stage is told of the input it is made for.
+struct StageInput {
+  double duration_s = 0;  // the known duration, else the container's; 0 when neither says
+  // The file being transcribed: a stage may read it again once the first reading is over
+  // (diarization's resegmentation pass; the transcription's own decoder is closed by then).
+  std::string path;
+};
+using StageFactory = std::function<Result<std::unique_ptr<engine::Stage>>(const StageInput& input)>;
 
 struct TranscribeOptions {
   std::string language = "en";
@@ -38,8 +45,7 @@ struct TranscribeOptions {
   // twice) and the engine is told (SessionParams::degrade).
   int degrade = 0;
   // Each transcription gets fresh stages from these factories, run in this order; a factory
-  // is given the input's duration (the known one, else the container's; 0 when neither says)
-  // and may refuse (its memory not reserved, its parameters wrong): the transcription fails.
+  // is given the input (StageInput) and may refuse (its memory not reserved, its parameters wrong): the transcription fails.
   std::vector<StageFactory> stages;
   // The working memory the stages add for an input of this many seconds (diarization's), in
   // admission's estimate. May be empty: none.

@@ -6,7 +6,9 @@
 #include <limits>
 
 #include "media/decoder.h"
+#include "pipeline/input_replay.h"
 #include "util/log.h"
+#include "util/text.h"
 #include "util/units.h"
 
 namespace soroka::pipeline {
@@ -105,8 +107,9 @@ constexpr double kUnknownDurationS = media::DecodeLimits{}.max_duration_s;
 
 class DiarizeStage final : public engine::Stage {
  public:
-  DiarizeStage(oomguard::ModelLease<DiarizerMemory> lease, std::unique_ptr<diarize::Diarizer> d, ShedPoint* shed)
-      : lease_(std::move(lease)), diarizer_(std::move(d)), shed_(shed) {
+  DiarizeStage(oomguard::ModelLease<DiarizerMemory> lease, std::unique_ptr<diarize::Diarizer> d, ShedPoint* shed,
+               std::string input_path)
+      : lease_(std::move(lease)), diarizer_(std::move(d)), shed_(shed), path_(std::move(input_path)) {
     if (shed_) shed_->add(diarizer_.get());
   }
   ~DiarizeStage() override {
@@ -120,7 +123,7 @@ class DiarizeStage final : public engine::Stage {
     return diarizer_->add(audio);
   }
   Result<void> finish(std::vector<engine::SegmentText>& all) override {
-    auto turns = diarizer_->finish();
+    auto turns = finish_diarizer();
     if (!turns) return std::unexpected(turns.error());
     spdlog::debug("event=diarized turns={} segments={}", turns->size(), all.size());
     assign_speakers(all, *turns);
@@ -128,14 +131,25 @@ class DiarizeStage final : public engine::Stage {
   }
 
  private:
+  // With the input read again when it can be (the resegmentation pass), else in one pass.
+  Result<std::vector<diarize::Turn>> finish_diarizer() {
+    auto again = path_.empty() ? fail(FailureKind::internal, "no input file") : reopen_input(path_);
+    if (again) return diarizer_->finish_resegmented(**again);
+    spdlog::info("event=diarize_one_pass reason=\"{}\" note=\"turn boundaries not refined\"",
+                 log_escape(again.error().message));
+    return diarizer_->finish();
+  }
+
   oomguard::ModelLease<DiarizerMemory> lease_;  // declared first: released after the diarizer
   std::unique_ptr<diarize::Diarizer> diarizer_;
   ShedPoint* shed_;
+  std::string path_;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<engine::Stage>> make_diarize_stage(const DiarizeSetup& setup, double duration_s) {
+Result<std::unique_ptr<engine::Stage>> make_diarize_stage(const DiarizeSetup& setup, double duration_s,
+                                                          const std::string& input_path) {
   if (!setup.registry) return fail(FailureKind::internal, "diarization: no model registry", EINVAL);
   // An idle reservation left by an earlier job is taken as it is: working_bytes is flat beyond
   // its cap, and in a worker the real bound is the cgroup, sized with this job's figure.
@@ -147,7 +161,7 @@ Result<std::unique_ptr<engine::Stage>> make_diarize_stage(const DiarizeSetup& se
   auto d = setup.make(setup.params);
   if (!d) return std::unexpected(d.error());
   spdlog::debug("event=diarizer_reserved mib={}", to_mib(bytes));
-  return std::make_unique<DiarizeStage>(std::move(*lease), std::move(*d), setup.shed);
+  return std::make_unique<DiarizeStage>(std::move(*lease), std::move(*d), setup.shed, input_path);
 }
 
 }  // namespace soroka::pipeline

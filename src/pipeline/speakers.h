@@ -62,7 +62,10 @@ inline constexpr const char* kDiarizerModel = "diarizer";
 // A diarization stage for an input of `duration_s` seconds (0: unknown, reserved as for the
 // decoder's longest input): the memory reserved, the diarizer made (its params checked: an
 // invalid_request error says what to change). process() adds each segment's speech, finish()
-// assigns the turns (assign_speakers).
-Result<std::unique_ptr<engine::Stage>> make_diarize_stage(const DiarizeSetup& setup, double duration_s);
+// assigns the turns (assign_speakers). With `input_path` a regular file, finish() reads it
+// again for the diarizer's resegmentation pass; otherwise (a pipe, a FIFO, no path) the
+// first-pass turns stand and the log says why (event=diarize_one_pass).
+Result<std::unique_ptr<engine::Stage>> make_diarize_stage(const DiarizeSetup& setup, double duration_s,
+                                                          const std::string& input_path = {});
 
 }  // namespace soroka::pipeline

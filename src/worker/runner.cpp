@@ -183,7 +183,7 @@ Result<pipeline::StageFactory> diarize_stage(const DiarizeRequest& d, Loaded& lo
   setup.shed = &shed;
   setup.make = make;
   return pipeline::StageFactory(
-      [setup = std::move(setup)](double duration_s) { return pipeline::make_diarize_stage(setup, duration_s); });
+      [setup = std::move(setup)](const pipeline::StageInput& in) { return pipeline::make_diarize_stage(setup, in.duration_s, in.path); });
 }
 
 // The pipeline's options for a job the service admitted already: here admission only guards

@@ -228,7 +228,7 @@ TEST(Admission, TheStagesWorkingMemoryIsInTheEstimate) {
     asked_for = d;
     return std::uint64_t{2} << 30;
   };
-  o.stages.push_back([&](double) -> Result<std::unique_ptr<engine::Stage>> {
+  o.stages.push_back([&](const StageInput&) -> Result<std::unique_ptr<engine::Stage>> {
     made = true;
     return fail("not reached", EINVAL);
   });
@@ -274,7 +274,7 @@ TEST(Stages, RunOnEverySegmentAndFinishOnce) {
   std::string all = concat_wavs({a, gap, b}, dir / "all.wav");
   int finished = 0;
   TranscribeOptions o;
-  o.stages.push_back([&](double) -> Result<std::unique_ptr<engine::Stage>> {
+  o.stages.push_back([&](const StageInput&) -> Result<std::unique_ptr<engine::Stage>> {
     return std::make_unique<CountingStage>(&finished);
   });
   auto t = transcribe_file(stack().engine, all, o);

@@ -5,11 +5,13 @@
 #include <cstdio>
 
 #include "media/decoder.h"
+#include "pipeline/input_replay.h"
 #include "segment/segmenter.h"
 
 namespace soroka::test {
 
-Result<DiarizeRun> diarize_file(const std::string& path, const diarize::Params& params) {
+Result<DiarizeRun> diarize_file(const std::string& path, const diarize::Params& params,
+                                bool second_pass) {
   auto dec = media::AudioDecoder::open(path);
   if (!dec) return std::unexpected(dec.error());
   auto dia = diarize::make_diarizer(params);
@@ -35,7 +37,8 @@ Result<DiarizeRun> diarize_file(const std::string& path, const diarize::Params& 
   seg.finish(sink);
   if (!status) return std::unexpected(status.error());
   auto t0 = clock::now();
-  auto turns = (*dia)->finish();
+  auto again = second_pass ? pipeline::reopen_input(path) : fail("no second pass");
+  auto turns = again ? (*dia)->finish_resegmented(**again) : (*dia)->finish();
   spent += clock::now() - t0;
   if (!turns) return std::unexpected(turns.error());
   run.turns = std::move(*turns);

@@ -1,9 +1,14 @@
 // Speakers in transcripts: assign_speakers by table, and the diarization stage with a fake
-// Diarizer (memory reserved, shed reached, turns assigned). The formats: formats_test.cpp.
+// Diarizer (memory reserved, shed reached, turns assigned, the input read again when it is a
+// regular file). The formats: formats_test.cpp.
 #include "pipeline/speakers.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <sstream>
 
@@ -131,7 +136,8 @@ TEST(AssignSpeakers, AlternatingTurnsEveryWordRight) {
 class FakeDiarizer final : public diarize::Diarizer {
  public:
   struct Log {
-    int added = 0, finished = 0, shed = 0;
+    int added = 0, finished = 0, shed = 0, resegmented = 0;
+    std::size_t replayed = 0;  // samples the second pass read
     diarize::Params params;
   };
   FakeDiarizer(std::vector<Turn> turns, Log* log) : turns_(std::move(turns)), log_(log) {}
@@ -141,6 +147,17 @@ class FakeDiarizer final : public diarize::Diarizer {
   }
   Result<std::vector<Turn>> finish() override {
     ++log_->finished;
+    return turns_;
+  }
+  Result<std::vector<Turn>> finish_resegmented(diarize::AudioReplay& input) override {
+    ++log_->resegmented;
+    std::vector<std::int16_t> buf(4096);
+    for (;;) {
+      auto n = input.read(buf);
+      if (!n) return std::unexpected(n.error());
+      if (*n == 0) break;
+      log_->replayed += *n;
+    }
     return turns_;
   }
   void shed() override { ++log_->shed; }
@@ -219,6 +236,45 @@ TEST(DiarizeStage, ItsRefusalOfParamsReachesTheCaller) {
   auto stage = make_diarize_stage(setup, 0);
   ASSERT_FALSE(stage);
   EXPECT_EQ(stage.error().kind, FailureKind::invalid_request);
+}
+
+// A 16 kHz mono 16-bit WAV of `samples` samples of a quiet tone.
+void write_wav(const std::string& path, std::uint32_t samples) {
+  std::ofstream f(path, std::ios::binary);
+  auto u32 = [&](std::uint32_t v) { f.write(reinterpret_cast<const char*>(&v), 4); };
+  auto u16 = [&](std::uint16_t v) { f.write(reinterpret_cast<const char*>(&v), 2); };
+  f << "RIFF";
+  u32(36 + 2 * samples);
+  f << "WAVEfmt ";
+  u32(16), u16(1), u16(1), u32(16000), u32(32000), u16(2), u16(16);
+  f << "data";
+  u32(2 * samples);
+  for (std::uint32_t i = 0; i < samples; ++i) u16(static_cast<std::uint16_t>(i % 64 * 100));
+}
+
+TEST(DiarizeStage, ReadsARegularFileAgainButNotAFifoOrNothing) {
+  char tmpl[] = "/tmp/soroka-speakers-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl, wav = dir + "/in.wav", fifo = dir + "/in.fifo";
+  write_wav(wav, 16000);
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  struct Case {
+    std::string path;
+    int resegmented, finished;
+  };
+  for (const auto& c : {Case{wav, 1, 0}, Case{fifo, 0, 1}, Case{"", 0, 1}, Case{dir + "/gone.wav", 0, 1}}) {
+    Rig rig;
+    auto stage = make_diarize_stage(rig.setup(kAB), 1, c.path);
+    ASSERT_TRUE(stage) << stage.error().message;
+    std::vector<SegmentText> all = {seg(0.0, 4.0, "a b", {w(0.5, 1.5, "a"), w(2.5, 3.5, "b")})};
+    ASSERT_TRUE((*stage)->finish(all)) << c.path;
+    EXPECT_EQ(rig.log.resegmented, c.resegmented) << c.path;
+    EXPECT_EQ(rig.log.finished, c.finished) << c.path;
+    if (c.resegmented) EXPECT_EQ(rig.log.replayed, 16000u) << "the whole input, from its start";
+    ASSERT_EQ(all.size(), 2u) << c.path;
+    EXPECT_EQ(*all[1].speaker, "Speaker 2");
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
