@@ -363,7 +363,9 @@ TEST_F(TelegramBot, EveryCommandAnswersInBothLanguages) {
     const char* ru;
   } rows[] = {
       {"/start", "Send me a voice message", "Пришлите голосовое"},
-      {"/help", "/settings - language and format", "/settings - язык и формат"},
+      {"/help", "/settings - language, format, speakers, engine", "/settings - язык, формат, спикеры, движок"},
+      {"/engine", "Usage: /engine NAME, one of: pocketsphinx, sim-", "Использование: /engine ИМЯ, одно из: pocketsphinx, sim-"},
+      {"/engine sim-nonsense", "Usage: /engine NAME", "Использование: /engine ИМЯ"},
       {"/settings", "Settings (tap to change):", "Настройки (нажмите, чтобы изменить):"},
       {"/language", "Usage: /language en or /language ru", "Использование: /language en"},
       {"/format", "Usage: /format text", "Использование: /format text"},
