@@ -206,31 +206,8 @@ TEST(TelegramStore, TakesOnceKeepsOffsetAndPrefsAcrossReopen) {
   std::filesystem::remove_all(dir);
 }
 
-// A store file from before document_id gets the column at open, its rows kept.
-TEST(TelegramStore, AnOlderFileGetsTheDocumentColumn) {
-  const std::string dir = test::make_temp_dir("soroka-tgstore-");
-  const std::string path = dir + "/telegram.sqlite";
-  {
-    auto c = jobs::sqlite::Connection::open(path, 1s);
-    ASSERT_TRUE(c);
-    ASSERT_TRUE(c->exec("CREATE TABLE updates(update_id INTEGER PRIMARY KEY, chat_id INTEGER NOT NULL, "
-                        "payload TEXT NOT NULL, job_id TEXT, reply_id INTEGER NOT NULL DEFAULT 0, "
-                        "done INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL);"
-                        "INSERT INTO updates VALUES(5, 1, '{}', 'J', 9, 0, 0);"));
-  }
-  auto s = BotStore::open(path);
-  ASSERT_TRUE(s) << s.error().message;
-  auto row = (*s)->get(5);
-  ASSERT_TRUE(row && *row);
-  EXPECT_EQ((*row)->reply_id, 9);
-  EXPECT_EQ((*row)->document_id, 0);
-  ASSERT_TRUE((*s)->set_document(5, 3));
-  EXPECT_EQ((*(*s)->get(5))->document_id, 3);
-  std::filesystem::remove_all(dir);
-}
-
 // A store file of the first release (no versions, no document_id, speakers or engine) is
-// upgraded in place at open: every column added, its chats' settings kept, the version set;
+// upgraded in place at open: every column added, its updates and chats kept, the version set;
 // reopening changes nothing. A file a newer release made keeps its higher version.
 TEST(TelegramStore, AFirstReleaseFileIsUpgradedInPlaceKeepingItsChats) {
   const std::string dir = test::make_temp_dir("soroka-tgstore-");
@@ -245,6 +222,7 @@ TEST(TelegramStore, AFirstReleaseFileIsUpgradedInPlaceKeepingItsChats) {
                         "CREATE TABLE chats(chat_id INTEGER PRIMARY KEY, lang TEXT NOT NULL DEFAULT '', "
                         "format TEXT NOT NULL DEFAULT '', blocked INTEGER NOT NULL DEFAULT 0);"
                         "INSERT INTO chats VALUES(7, 'ru', 'srt', 0);"
+                        "INSERT INTO updates VALUES(5, 1, '{}', 'J', 9, 0, 0);"
                         "INSERT INTO meta VALUES('offset', 42);"));
   }
   for (int round = 0; round < 2; ++round) {
@@ -258,6 +236,11 @@ TEST(TelegramStore, AFirstReleaseFileIsUpgradedInPlaceKeepingItsChats) {
     EXPECT_EQ(p->format, "srt");
     EXPECT_EQ(p->speakers, "");
     EXPECT_EQ(p->engine, round == 0 ? "" : "whisper");
+    auto row = (*s)->get(5);
+    ASSERT_TRUE(row && *row);
+    EXPECT_EQ((*row)->reply_id, 9);
+    EXPECT_EQ((*row)->document_id, round == 0 ? 0 : 3);
+    ASSERT_TRUE((*s)->set_document(5, 3));
     ASSERT_TRUE((*s)->set_pref(7, Pref::engine, "whisper"));
     EXPECT_EQ((*s)->prefs(7)->lang, "ru");
   }
