@@ -124,7 +124,10 @@ std::string Bot::engine_command(const Incoming& in, Lang lang, const std::string
   if (const EngineOption* e = menu.offered() ? menu.find(name) : nullptr) {
     if (auto r = store_->set_pref(in.chat_id, Pref::engine, e->name); !r)
       spdlog::error("event=telegram_store_failed op=set_engine error=\"{}\"", log_escape(r.error().message));
-    return fmt::format(fmt::runtime(text(lang, Text::engine_set)), e->name);
+    std::string out = fmt::format(fmt::runtime(text(lang, Text::engine_set)), e->name);
+    auto prefs = store_->prefs(in.chat_id);
+    if (auto note = language_note(prefs ? *prefs : ChatPrefs{}, lang, menu, *e); !note.empty()) out += "\n" + note;
+    return out;
   }
   std::string names;
   for (std::size_t i = 0; i < menu.options.size() && i < kMaxEngineButtons; ++i)

@@ -57,9 +57,7 @@ std::string engine_shown(const EngineOption& o) { return fmt::format("{} ({})", 
 std::string engine_lines(const ChatPrefs& p, Lang lang, const EngineMenu& menu) {
   const EngineOption& e = *engine_in_force(menu, p.engine).option;
   std::string out = "\n" + std::string(engine_title(lang)) + ": " + engine_shown(e);
-  const std::string chat = pref_value(p, Pref::lang, lang, menu);
-  if (const std::string sent = speech_language(chat, e); sent != chat)
-    out += "\n" + fmt::format(fmt::runtime(text(lang, Text::engine_language_note)), e.name, chat, sent);
+  if (auto note = language_note(p, lang, menu, e); !note.empty()) out += "\n" + note;
   return out;
 }
 
@@ -109,6 +107,12 @@ std::string pref_value(const ChatPrefs& p, Pref pref, Lang lang, const EngineMen
     case Pref::engine: return engine_in_force(menu, p.engine).option->name;
   }
   return {};
+}
+
+std::string language_note(const ChatPrefs& p, Lang lang, const EngineMenu& menu, const EngineOption& e) {
+  const std::string chat = pref_value(p, Pref::lang, lang, menu);
+  const std::string sent = speech_language(chat, e);
+  return sent == chat ? "" : fmt::format(fmt::runtime(text(lang, Text::engine_language_note)), e.name, chat, sent);
 }
 
 std::string settings_text(const ChatPrefs& p, Lang lang, const EngineMenu& menu) {

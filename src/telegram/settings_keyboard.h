@@ -30,6 +30,9 @@ std::optional<PrefChoice> parse_choice(std::string_view data, const EngineMenu& 
 // The value in force: the chat's choice, else the default (the language in use, text, off,
 // the menu's default engine).
 std::string pref_value(const ChatPrefs& p, Pref pref, Lang lang, const EngineMenu& menu);
+// When `e` does not transcribe the chat's language: the note saying what its jobs are sent as
+// instead; "" otherwise.
+std::string language_note(const ChatPrefs& p, Lang lang, const EngineMenu& menu, const EngineOption& e);
 // The message: one line per row with the value in force, in `lang`; with an engine row, a note
 // when the engine does not transcribe the chat's language (what its jobs are sent as instead).
 std::string settings_text(const ChatPrefs& p, Lang lang, const EngineMenu& menu);

@@ -466,6 +466,9 @@ TEST(TelegramEngineChoice, SettingsTextNotesALanguageTheEngineLacks) {
   EXPECT_EQ(settings_text(ru, Lang::ru, m),
             "Настройки (нажмите, чтобы изменить):\nЯзык: Русский\nФормат: Текст\nСпикеры: Выкл.\n"
             "Движок: pocketsphinx (en)\nПримечание: pocketsphinx не распознаёт «ru»; записи отправляются как «en».");
+  EXPECT_EQ(language_note(ru, Lang::en, m, *m.find("pocketsphinx")),
+            "Note: pocketsphinx does not transcribe \"ru\"; your recordings are sent as \"en\".");  // /engine's
+  EXPECT_EQ(language_note(ru, Lang::en, m, *m.find("whisper")), "");
   ru.engine = "whisper";
   EXPECT_EQ(settings_text(ru, Lang::ru, m).find("Примечание"), std::string::npos);
   EXPECT_NE(settings_text(ru, Lang::ru, m).find("Движок: whisper (en, ru)"), std::string::npos);
