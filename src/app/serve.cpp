@@ -320,9 +320,11 @@ int serve(const ServeOptions& o, Settings initial) {
   SchedulerParams sp = scheduler_params(settings->service);
   sp.owner = owner;
   sp.results_dir = results;
-  // A worker of a model with figures of its own (the simulations) is sized by them; others by
-  // worker.memory_per_job.
-  sp.model_bytes = [](std::string_view model) { return engine::worker_base_bytes(model, 0); };
+  // A worker of a model with figures of its own (the simulations, a remote engine's request
+  // buffers) is sized by them; others by worker.memory_per_job.
+  sp.model_bytes = [&settings_store](std::string_view model) {
+    return engine::worker_base_bytes(settings_store.current()->engine, model, 0);
+  };
   // Asked at each worker's start: a reloaded log level reaches the workers started after it.
   auto worker_args = [&settings_store] {
     const auto cfg = settings_store.current();
@@ -400,11 +402,10 @@ int serve(const ServeOptions& o, Settings initial) {
                         gauges,        [&] { return mon.level(); },
                         [&] { return accepting.load(); },
                         health,        &in_flight, {}};
-    if (!settings->engine.remote.empty()) {
-      remote_health = std::make_unique<engine::remote::RemoteHealth>(
-          [&settings_store] { return settings_store.current()->engine.remote; });
-      ctx.engines = [h = remote_health.get()] { return h->snapshot(); };
-    }
+    // Also without remote engines now: a reload may add one.
+    remote_health = std::make_unique<engine::remote::RemoteHealth>(
+        [&settings_store] { return settings_store.current()->engine.remote; });
+    ctx.engines = [h = remote_health.get()] { return h->snapshot(); };
     spdlog::info("event=api_keys count={}", keys->size());
     api = std::make_unique<api::HttpApi>(ctx, std::move(*keys));
     api->install(*http_server);

@@ -48,6 +48,10 @@ struct SessionParams {
 
 // What an engine needs in memory, for admission. A remote engine (a Whisper HTTP server)
 // reports 0 for the model and only its request buffers per session.
+// A worker process before any model or audio: the binary, FFmpeg and pocketsphinx libraries,
+// the decoder and segmenter (~40 MiB RSS measured, rounded up).
+inline constexpr std::uint64_t kWorkerProcessBytes = 64ull << 20;
+
 struct MemoryCost {
   std::uint64_t model_bytes = 0;    // one loaded model (measured once loaded, else estimated)
   std::uint64_t to_load_bytes = 0;  // what start() would load now (0 when an idle one is ready)

@@ -65,8 +65,11 @@ Result<std::unique_ptr<Engine>> make_remote(const Settings& settings, const Remo
 }  // namespace
 
 Result<ModelInfo> describe_model(const EngineSettings& engine, std::string_view name) {
-  if (const auto* r = find_remote(engine.remote, name))
-    return ModelInfo{r->name, false, 0, true, r->languages};
+  if (const auto* r = find_remote(engine.remote, name)) {
+    // A pocketsphinx fallback may load in the same worker: then worker.memory_per_job rules.
+    std::uint64_t bytes = r->fallback.empty() ? kWorkerProcessBytes + remote::session_bytes(*r) : 0;
+    return ModelInfo{r->name, false, bytes, true, r->languages};
+  }
   auto e = checked_entry(engine, name);
   if (!e) return std::unexpected(e.error());
   return ModelInfo{e->name, e->simulated, e->worker_bytes, false, {"en"}};
@@ -78,9 +81,10 @@ Result<ModelInfo> describe_model(const Settings& settings, std::string_view name
   return info;
 }
 
-std::uint64_t worker_base_bytes(std::string_view model, std::uint64_t worker_memory) {
-  auto e = find_entry(model);
-  return e && e->worker_bytes > 0 ? e->worker_bytes : worker_memory;
+std::uint64_t worker_base_bytes(const EngineSettings& engine, std::string_view model,
+                                std::uint64_t worker_memory) {
+  auto info = describe_model(engine, model);
+  return info && info->worker_bytes > 0 ? info->worker_bytes : worker_memory;
 }
 
 Result<std::unique_ptr<Engine>> make_engine(const Settings& settings, std::string_view name,

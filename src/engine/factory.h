@@ -21,8 +21,9 @@ struct ModelInfo {
   std::string name;        // canonical: "pocketsphinx" (also for "whisper-1"), "sim-tiny", ...
   bool simulated = false;  // SIMULATION ONLY (engine/sim_engine.h)
   // Memory a worker running it needs before any input: model, a session's working memory and
-  // the process. 0 from the EngineSettings overload for an engine whose figure is a setting
-  // (pocketsphinx: worker.memory_per_job).
+  // the process (a remote engine: the process and its in-flight request buffers). 0 from the
+  // EngineSettings overload for an engine whose figure is a setting (pocketsphinx:
+  // worker.memory_per_job, also for a remote engine with a pocketsphinx fallback).
   std::uint64_t worker_bytes = 0;
   // A configured [engines.NAME]: a Whisper-class server (engine/remote/); its workers need
   // the network (worker/sandbox.h, SandboxParams::network).
@@ -40,7 +41,9 @@ Result<ModelInfo> describe_model(const Settings& settings, std::string_view name
 
 // The base of the scheduler's estimate for a worker of `model` (a job admitted at submission,
 // so no check here): the engine's own figure, else `worker_memory` (worker.memory_per_job).
-std::uint64_t worker_base_bytes(std::string_view model, std::uint64_t worker_memory);
+// A model no longer configured (settings reloaded since) gets `worker_memory`.
+std::uint64_t worker_base_bytes(const EngineSettings& engine, std::string_view model,
+                                std::uint64_t worker_memory);
 
 // The engine for `name`, loading its model through `registry` on the first start(); the
 // registry must outlive it. Errors as describe_model's. Adding an engine: a file for it and a

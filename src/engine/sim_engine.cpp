@@ -16,8 +16,6 @@ namespace {
 
 constexpr std::uint64_t kMB = 1000 * 1000;
 constexpr std::uint64_t kChunk = 8 * kMiB;  // allocate in 8 MiB steps
-// The worker process before any model: binary, FFmpeg and pocketsphinx libraries (~40 MiB RSS).
-constexpr std::uint64_t kProcessBytes = 64 * kMiB;
 
 const std::vector<SimProfile>& profiles() {
   // whisper.cpp README, "Memory usage" table: disk/mem per model.
@@ -119,7 +117,7 @@ std::vector<std::string> sim_model_names() {
 }
 
 std::uint64_t sim_worker_bytes(const SimProfile& p) {
-  return p.model_bytes + p.working_bytes + kProcessBytes;
+  return p.model_bytes + p.working_bytes + kWorkerProcessBytes;
 }
 
 SimEngine::SimEngine(oomguard::ModelRegistry& registry, SimProfile profile)

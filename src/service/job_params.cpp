@@ -146,13 +146,22 @@ nlohmann::json diarized_json(const pipeline::Transcript& t) {
 }
 }  // namespace
 
+// The JSON formats say which engine produced the transcript ("engine", beside OpenAI's fields,
+// which its clients ignore): a fallback shows there as "pocketsphinx (fallback for whisper)".
+namespace {
+nlohmann::json with_engine(nlohmann::json j, const pipeline::Transcript& t) {
+  if (!t.engine.empty()) j["engine"] = t.engine;
+  return j;
+}
+}  // namespace
+
 Rendered render(const pipeline::Transcript& t, ResponseFormat f) {
   std::ostringstream out;
   switch (f) {
     case ResponseFormat::json:
-      return {"application/json", nlohmann::json{{"text", t.text()}}.dump()};
+      return {"application/json", with_engine(nlohmann::json{{"text", t.text()}}, t).dump()};
     case ResponseFormat::diarized_json:
-      return {"application/json", diarized_json(t).dump()};
+      return {"application/json", with_engine(diarized_json(t), t).dump()};
     case ResponseFormat::verbose_json: {
       nlohmann::json segs = nlohmann::json::array();
       int id = 0;
@@ -163,7 +172,7 @@ Rendered render(const pipeline::Transcript& t, ResponseFormat f) {
       nlohmann::json j{{"task", "transcribe"},  {"language", t.language},
                        {"duration", t.duration_s}, {"text", t.text()},
                        {"segments", segs}};
-      return {"application/json", j.dump()};
+      return {"application/json", with_engine(std::move(j), t).dump()};
     }
     case ResponseFormat::text:
       // Diarized: a "Speaker 1: ..." line per turn (the CLI's txt), else OpenAI's plain text.

@@ -47,7 +47,8 @@ struct Rendered {
 // json -> {"text"}; verbose_json -> {task, language, duration, text, segments[{id,start,end,
 // text, speaker?}]}; diarized_json -> OpenAI's {task, duration, text, segments[{type:
 // "transcript.text.segment", id: "seg_N", start, end, text, speaker}], usage: {type:
-// "duration", seconds}}; text/srt/vtt as text/plain (srt and vtt mark speakers).
+// "duration", seconds}}; text/srt/vtt as text/plain (srt and vtt mark speakers). The JSON
+// formats add "engine": the engine that produced the transcript, a fallback labelled as such.
 Rendered render(const pipeline::Transcript& t, ResponseFormat f);
 
 }  // namespace soroka::service

@@ -48,9 +48,11 @@ TEST(Factory, NamesAliasesAndTheSimulationSwitch) {
   EXPECT_TRUE(tiny->simulated);
   // whisper.cpp's tiny (273 MB) + its working set (32 MB) + the worker process (64 MiB).
   EXPECT_EQ(tiny->worker_bytes, 273'000'000u + 32'000'000u + 64 * kMiB);
-  EXPECT_EQ(worker_base_bytes("sim-tiny", 1), tiny->worker_bytes);
-  EXPECT_EQ(worker_base_bytes("pocketsphinx", 256 * kMiB), 256 * kMiB);
-  EXPECT_EQ(worker_base_bytes("sim-medium", 1), 2'100'000'000u + 96'000'000u + 64 * kMiB);
+  EXPECT_EQ(worker_base_bytes(on.engine, "sim-tiny", 1), tiny->worker_bytes);
+  EXPECT_EQ(worker_base_bytes(on.engine, "pocketsphinx", 256 * kMiB), 256 * kMiB);
+  EXPECT_EQ(worker_base_bytes(on.engine, "sim-medium", 1), 2'100'000'000u + 96'000'000u + 64 * kMiB);
+  // A model gone since (simulation switched off by a reload) falls back to the setting.
+  EXPECT_EQ(worker_base_bytes(off.engine, "sim-medium", 256 * kMiB), 256 * kMiB);
 }
 
 TEST(Factory, MakesTheEngineItNames) {

@@ -17,6 +17,7 @@
 #include "oomguard/model_registry.h"
 #include "pipeline/pipeline.h"
 #include "remote/fake_whisper.h"
+#include "service/job_params.h"
 #include "service/serve_instance.h"
 
 namespace soroka::engine::remote {
@@ -312,6 +313,12 @@ TEST_F(RemoteEngineTest, AnUnreachableServerFailsClearlyOrFallsBack) {
   auto ft = pipeline::transcribe_file(**fb, short_wav, pipeline::default_options());
   ASSERT_TRUE(ft) << ft.error().message;
   EXPECT_EQ(ft->engine, "pocketsphinx (fallback for w)");
+  // ... and so do the API's JSON answers.
+  for (auto f : {service::ResponseFormat::json, service::ResponseFormat::verbose_json,
+                 service::ResponseFormat::diarized_json}) {
+    auto j = nlohmann::json::parse(service::render(*ft, f).body);
+    EXPECT_EQ(j.value("engine", ""), "pocketsphinx (fallback for w)") << j.dump();
+  }
 }
 
 }  // namespace

@@ -43,7 +43,9 @@ TEST(SchedulerRuns, ASupersededRunDoesNotHideItsSuccessorFromRunningOrTheDrain) 
   oomguard::MemoryBudget budget(2ull << 30);
   service::Metrics metrics;
   service::SchedulerParams sp = service::scheduler_params(ServiceSettings{});
-  sp.model_bytes = [](std::string_view m) { return engine::worker_base_bytes(m, 0); };
+  EngineSettings engines;
+  engines.simulation = true;  // the sim-* models' own sizes
+  sp.model_bytes = [engines](std::string_view m) { return engine::worker_base_bytes(engines, m, 0); };
   sp.owner = {"test-node", static_cast<std::int64_t>(::getpid())};
   sp.results_dir = dir + "/results";
   sp.idle_ttl = 0ms;  // a worker per run: the supervisor's count is the runs' count

@@ -295,7 +295,9 @@ TEST(StoreHealth, AnEndNotRecordedWithinTheLeaseIsRecoveredAndRunAgain) {
   ASSERT_TRUE(supervisor) << supervisor.error().message;
   oomguard::MemoryBudget budget(1ull << 30);
   service::SchedulerParams sp = service::scheduler_params(ServiceSettings{});
-  sp.model_bytes = [](std::string_view m) { return engine::worker_base_bytes(m, 0); };
+  EngineSettings engines;
+  engines.simulation = true;  // the sim-* models' own sizes
+  sp.model_bytes = [engines](std::string_view m) { return engine::worker_base_bytes(engines, m, 0); };
   sp.owner = {"test-node", static_cast<std::int64_t>(::getpid())};
   sp.results_dir = dir + "/results";
   sp.idle_ttl = 0ms;

@@ -75,6 +75,18 @@ api_key_file = "/run/credentials/groq"
   ASSERT_TRUE(info);
   EXPECT_TRUE(info->remote);
   EXPECT_EQ(info->languages, (std::vector<std::string>{"en", "ru"}));
+  // Its fallback (pocketsphinx) may load in the worker: worker.memory_per_job sizes it.
+  EXPECT_EQ(info->worker_bytes, 0u);
+  constexpr std::uint64_t kMiB = 1 << 20;
+  EXPECT_EQ(worker_base_bytes(s->engine, "whisper", 512 * kMiB), 512 * kMiB);
+  // Without one a worker is the process and its request buffers: 2 chunks in flight of 120 s,
+  // each PCM, FLAC, answer cap and curl (3.84 + 3.84 + 4 MiB + 0.25 MiB), one being built and
+  // the encoder: well under the 512 MiB a pocketsphinx worker gets.
+  const auto& groq = *find_remote(s->engine.remote, "groq");
+  ASSERT_TRUE(groq.fallback.empty());
+  const std::uint64_t groq_bytes = worker_base_bytes(s->engine, "groq", 512 * kMiB);
+  EXPECT_EQ(groq_bytes, kWorkerProcessBytes + session_bytes(groq));
+  EXPECT_LT(groq_bytes, 128 * kMiB);
   EXPECT_TRUE(is_remote(s->engine, "groq"));
   EXPECT_FALSE(is_remote(s->engine, "pocketsphinx"));
   auto names = model_names(s->engine);

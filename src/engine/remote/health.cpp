@@ -1,6 +1,8 @@
 // RemoteHealth: periodic reachability checks of the remote engines' URLs for /healthz.
 #include "engine/remote/health.h"
 
+#include <algorithm>
+
 #include "util/text.h"
 
 namespace soroka::engine::remote {
@@ -21,9 +23,29 @@ RemoteHealth::~RemoteHealth() {
   thread_.join();
 }
 
-void RemoteHealth::check_now() {
+namespace {
+
+// What a reload can change that needs a check at once: the engines' names and URLs.
+std::string roster(const std::vector<RemoteEngineSettings>& engines) {
+  std::string r;
+  for (const auto& e : engines) {
+    r += e.name + '\n';
+    for (const auto& u : e.urls) r += u + ' ';
+  }
+  return r;
+}
+
+// How often the loop looks for a reloaded roster: an engine added by SIGHUP is in /healthz
+// within a second or so, not at the next 15 s round.
+constexpr std::chrono::seconds kRosterPoll{1};
+
+}  // namespace
+
+void RemoteHealth::check_now() { check(engines_()); }
+
+void RemoteHealth::check(const std::vector<RemoteEngineSettings>& engines) {
   std::map<std::string, EngineHealth> fresh;
-  for (const auto& e : engines_()) {
+  for (const auto& e : engines) {
     EngineHealth h{e.name, e.urls.size(), 0, "", true};
     for (const auto& url : e.urls) {
       // No key: any answer, a 401 too, shows the server is there.
@@ -45,10 +67,19 @@ std::vector<EngineHealth> RemoteHealth::snapshot() const {
 }
 
 void RemoteHealth::loop() {
+  std::string last;
+  auto due = std::chrono::steady_clock::now();
   for (;;) {
-    check_now();
+    auto engines = engines_();
+    auto now_roster = roster(engines);
+    if (now_roster != last || std::chrono::steady_clock::now() >= due) {
+      check(engines);
+      last = std::move(now_roster);
+      due = std::chrono::steady_clock::now() + every_;
+    }
     std::unique_lock l(mu_);
-    if (cv_.wait_for(l, every_, [&] { return stop_; })) return;
+    if (cv_.wait_for(l, std::min<std::chrono::milliseconds>(every_, kRosterPoll), [&] { return stop_; }))
+      return;
   }
 }
 

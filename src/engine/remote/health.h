@@ -23,8 +23,9 @@ struct EngineHealth {
   bool checked = false;    // false until the first round
 };
 
-// `engines` is asked at each round (a reload reaches it). A URL is reachable when a GET of it
-// gets any HTTP answer within `timeout`. Thread-safe.
+// `engines` is asked every second: a reload that adds, drops or re-points an engine is checked
+// at once, the rest every `every`. A URL is reachable when a GET of it gets any HTTP answer
+// within `timeout`. Thread-safe.
 class RemoteHealth {
  public:
   RemoteHealth(std::function<std::vector<RemoteEngineSettings>()> engines,
@@ -36,6 +37,7 @@ class RemoteHealth {
 
  private:
   void loop();
+  void check(const std::vector<RemoteEngineSettings>& engines);
   std::function<std::vector<RemoteEngineSettings>()> engines_;
   std::chrono::milliseconds every_, timeout_;
   net::HttpClient client_;
