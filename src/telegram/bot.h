@@ -22,6 +22,7 @@
 #include "oomguard/levels.h"
 #include "telegram/bot_api.h"
 #include "telegram/bot_store.h"
+#include "telegram/engine_choice.h"
 #include "telegram/sender.h"
 #include "telegram/texts.h"
 #include "telegram/update.h"
@@ -93,6 +94,8 @@ class Bot {
   std::string status_text(const Incoming& in, Lang lang);
   static std::string job_state_text(const frontend::JobView& v, Lang lang);
   void send_settings(const Incoming& in, Lang lang);
+  std::string engine_command(const Incoming& in, Lang lang, const std::string& name);
+  EngineOption engine_for(std::int64_t chat, const ChatPrefs& p, Lang lang, const EngineMenu& menu);
   void handle_callback(const Incoming& in, bool allowed_user);
   std::string cancel_text(const Incoming& in, Lang lang);
   bool allowed(const Incoming& in) const;

@@ -1,5 +1,5 @@
-// Bot commands: /start /help /settings (and its buttons) /language /format /status /cancel
-// /stats, and the allowlist.
+// Bot commands: /start /help /settings (and its buttons) /language /format /engine /status
+// /cancel /stats, and the allowlist.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -55,6 +55,8 @@ void Bot::handle_command(const Incoming& in, Lang lang) {
     } else {
       out = text(lang, Text::format_usage);
     }
+  } else if (c.name == "engine") {
+    out = engine_command(in, lang, c.arg);
   } else if (c.name == "settings") {
     return send_settings(in, lang);
   } else if (c.name == "status") {
@@ -81,6 +83,11 @@ std::string Bot::status_text(const Incoming& in, Lang lang) {
         ++shown;
       }
   if (shown == 0) out += "\n" + std::string(text(lang, Text::no_jobs));
+  if (const auto menu = engine_menu(*cfg()); menu.offered()) {
+    auto prefs = store_->prefs(in.chat_id);
+    const EngineOption e = engine_for(in.chat_id, prefs ? *prefs : ChatPrefs{}, lang, menu);
+    out += "\n" + fmt::format(fmt::runtime(text(lang, Text::status_engine)), e.name);
+  }
   return out;
 }
 
@@ -101,15 +108,57 @@ std::string Bot::job_state_text(const frontend::JobView& v, Lang lang) {
 void Bot::send_settings(const Incoming& in, Lang lang) {
   auto prefs = store_->prefs(in.chat_id);
   const ChatPrefs p = prefs ? *prefs : ChatPrefs{};
+  const EngineMenu menu = engine_menu(*cfg());
+  (void)engine_for(in.chat_id, p, lang, menu);  // a choice gone: told now, shown as the default
   sender_.send("sendMessage",
-               {{"chat_id", in.chat_id}, {"text", settings_text(p, lang)}, {"reply_markup", settings_keyboard(p, lang)}},
+               {{"chat_id", in.chat_id},
+                {"text", settings_text(p, lang, menu)},
+                {"reply_markup", settings_keyboard(p, lang, menu)}},
                in.chat_id);
+}
+
+// /engine NAME: the same choice as the /settings row, for any engine offered (the keyboard
+// shows the first kMaxEngineButtons). Without a name offered: the names, as many as the row's.
+std::string Bot::engine_command(const Incoming& in, Lang lang, const std::string& name) {
+  const EngineMenu menu = engine_menu(*cfg());
+  if (const EngineOption* e = menu.offered() ? menu.find(name) : nullptr) {
+    if (auto r = store_->set_pref(in.chat_id, Pref::engine, e->name); !r)
+      spdlog::error("event=telegram_store_failed op=set_engine error=\"{}\"", log_escape(r.error().message));
+    std::string out = fmt::format(fmt::runtime(text(lang, Text::engine_set)), e->name);
+    auto prefs = store_->prefs(in.chat_id);
+    if (auto note = language_note(prefs ? *prefs : ChatPrefs{}, lang, menu, *e); !note.empty()) out += "\n" + note;
+    return out;
+  }
+  std::string names;
+  for (std::size_t i = 0; i < menu.options.size() && i < kMaxEngineButtons; ++i)
+    names += (i ? ", " : "") + menu.options[i].name;
+  if (menu.options.size() > kMaxEngineButtons) names += ", …";
+  return fmt::format(fmt::runtime(text(lang, Text::engine_usage)), names);
+}
+
+// The engine the chat's jobs go to. A stored choice no longer offered (the settings reloaded
+// without it) is cleared and the chat told, once (clear_engine): its jobs get the default
+// rather than failing.
+EngineOption Bot::engine_for(std::int64_t chat, const ChatPrefs& p, Lang lang, const EngineMenu& menu) {
+  const EngineInForce now = engine_in_force(menu, p.engine);
+  if (!now.stale) return *now.option;
+  auto cleared = store_->clear_engine(chat, p.engine);
+  if (cleared && *cleared) {
+    spdlog::info("event=telegram_engine_gone chat={} engine=\"{}\" now=\"{}\"", chat, log_escape(p.engine),
+                 log_escape(now.option->name));
+    sender_.send("sendMessage",
+                 {{"chat_id", chat},
+                  {"text", fmt::format(fmt::runtime(text(lang, Text::engine_gone)), p.engine, now.option->name)}},
+                 chat);
+  }
+  return *now.option;
 }
 
 // A /settings button: the choice stored, the press answered (a toast), the keyboard's message
 // edited to show it. A button of an old keyboard or forged data changes nothing.
 void Bot::handle_callback(const Incoming& in, bool allowed_user) {
-  const auto choice = allowed_user ? parse_choice(in.callback_data) : std::nullopt;
+  const EngineMenu menu = engine_menu(*cfg());
+  const auto choice = allowed_user ? parse_choice(in.callback_data, menu) : std::nullopt;
   if (choice) {
     if (auto r = store_->set_pref(in.chat_id, choice->pref, choice->value); !r)
       spdlog::error("event=telegram_store_failed op=set_pref error=\"{}\"", log_escape(r.error().message));
@@ -123,8 +172,8 @@ void Bot::handle_callback(const Incoming& in, bool allowed_user) {
                in.chat_id);
   if (!choice) return;
   sender_.send("editMessageText",
-               {{"chat_id", in.chat_id}, {"message_id", in.message_id}, {"text", settings_text(p, lang)},
-                {"reply_markup", settings_keyboard(p, lang)}},
+               {{"chat_id", in.chat_id}, {"message_id", in.message_id}, {"text", settings_text(p, lang, menu)},
+                {"reply_markup", settings_keyboard(p, lang, menu)}},
                in.chat_id);
 }
 

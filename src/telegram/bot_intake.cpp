@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "telegram/bot.h"
+#include "telegram/settings_keyboard.h"
 #include "util/text.h"
 #include "util/units.h"
 
@@ -169,11 +170,17 @@ void Bot::submit(TakenUpdate row, const Incoming& in, const std::string& path, L
   const auto s = cfg();
   const frontend::Quotas q = quotas();
   frontend::Submission sub;
-  sub.params.model = s->telegram.model;
+  const auto prefs = store_->prefs(in.chat_id);
+  const ChatPrefs p = prefs ? *prefs : ChatPrefs{};
+  // The chat's engine (the default if its choice is gone), sent the chat's language when the
+  // engine transcribes it, else the engine's own first language.
+  const EngineMenu menu = engine_menu(*s);
+  const EngineOption engine = engine_for(in.chat_id, p, lang, menu);
+  sub.params.model = engine.name;
+  sub.params.language = speech_language(pref_value(p, Pref::lang, lang, menu), engine);
   sub.params.response_format = "json";
   // Speakers on: the job diarizes, the number of voices found by itself.
-  const auto prefs = store_->prefs(in.chat_id);
-  if (prefs && prefs->speakers == "on") sub.params.diarize = worker::DiarizeRequest{};
+  if (p.speakers == "on") sub.params.diarize = worker::DiarizeRequest{};
   std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);
   const std::string name = in.media->file_name.empty() ? std::string(to_string(in.media->kind)) : in.media->file_name;
@@ -191,7 +198,7 @@ void Bot::submit(TakenUpdate row, const Incoming& in, const std::string& path, L
   row.job_id = r->id;
   if (auto w = store_->set_job(row.update_id, r->id); !w)
     spdlog::error("event=telegram_store_failed op=set_job error=\"{}\"", log_escape(w.error().message));
-  watch(row, lang, prefs && !prefs->format.empty() ? prefs->format : "text");
+  watch(row, lang, p.format.empty() ? "text" : p.format);
 }
 
 // A refusal the moment explains (memory, shutting down) leaves the update pending: the

@@ -3,6 +3,9 @@
 #include "telegram/bot_store.h"
 
 #include <chrono>
+#include <iterator>
+
+#include <fmt/format.h>
 
 namespace soroka::telegram {
 
@@ -27,12 +30,19 @@ CREATE TABLE IF NOT EXISTS chats(
   blocked INTEGER NOT NULL DEFAULT 0);
 )sql";
 
-// Columns added after the first release, for files made before them (ALTER TABLE fails on a
-// file that has the column: the error is the expected case and ignored).
-constexpr const char* kAdded[] = {
-    "ALTER TABLE updates ADD COLUMN document_id INTEGER NOT NULL DEFAULT 0",
-    "ALTER TABLE chats ADD COLUMN speakers TEXT NOT NULL DEFAULT ''",
+// Columns added after the first release, in order: schema version N has the first N. A file
+// made before one gets it at open (its rows keep their values, the column its default).
+struct AddedColumn {
+  const char* table;
+  const char* name;
+  const char* definition;
 };
+constexpr AddedColumn kAdded[] = {
+    {"updates", "document_id", "INTEGER NOT NULL DEFAULT 0"},  // 1
+    {"chats", "speakers", "TEXT NOT NULL DEFAULT ''"},         // 2
+    {"chats", "engine", "TEXT NOT NULL DEFAULT ''"},           // 3
+};
+static_assert(std::size(kAdded) == BotStore::kSchemaVersion);
 
 constexpr const char* kColumns = "update_id, chat_id, payload, coalesce(job_id, ''), reply_id, done, document_id";
 
@@ -46,6 +56,24 @@ TakenUpdate row_of(const jobs::sqlite::Query& q) {
   return TakenUpdate{q.i64(0), q.i64(1), q.text(2), q.text(3), q.i64(4), q.i64(6), q.i64(5) != 0};
 }
 
+// Statements here end (their Query reset) before the caller alters the table.
+Result<bool> has_column(jobs::sqlite::Connection& c, const char* table, const char* name) {
+  auto q = c.query("SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2");
+  if (!q) return std::unexpected(q.error());
+  q->bind(1, table).bind(2, name);
+  auto row = q->step();
+  if (!row) return std::unexpected(row.error());
+  return *row && q->i64(0) > 0;
+}
+
+Result<int> user_version(jobs::sqlite::Connection& c) {
+  auto q = c.query("PRAGMA user_version");
+  if (!q) return std::unexpected(q.error());
+  auto row = q->step();
+  if (!row) return std::unexpected(row.error());
+  return *row ? static_cast<int>(q->i64(0)) : 0;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<BotStore>> BotStore::open(const std::string& path) {
@@ -53,9 +81,35 @@ Result<std::unique_ptr<BotStore>> BotStore::open(const std::string& path) {
   if (!c) return std::unexpected(std::move(c.error()).with_context("bot store"));
   if (auto r = c->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"); !r)
     return std::unexpected(r.error());
-  if (auto r = c->exec(kSchema); !r) return std::unexpected(std::move(r.error()).with_context("bot store schema"));
-  for (const char* sql : kAdded) (void)c->exec(sql);
+  if (auto r = migrate(*c); !r) return std::unexpected(std::move(r.error()).with_context("bot store schema"));
   return std::unique_ptr<BotStore>(new BotStore(std::move(*c)));
+}
+
+// The tables, then each added column the file lacks, and the version, in one transaction: a
+// crash halfway leaves the file as it was. Files from before versions (user_version 0) may
+// have some of the columns already, so each is looked up rather than assumed from the version.
+Result<void> BotStore::migrate(jobs::sqlite::Connection& c) {
+  auto tx = jobs::sqlite::Transaction::begin(c);
+  if (!tx) return std::unexpected(tx.error());
+  if (auto r = c.exec(kSchema); !r) return r;
+  for (const auto& col : kAdded) {
+    auto has = has_column(c, col.table, col.name);
+    if (!has) return std::unexpected(has.error());
+    if (*has) continue;
+    const std::string sql = fmt::format("ALTER TABLE {} ADD COLUMN {} {}", col.table, col.name, col.definition);
+    if (auto r = c.exec(sql.c_str()); !r) return r;
+  }
+  auto version = user_version(c);
+  if (!version) return std::unexpected(version.error());
+  // Never lowered: a file a newer release made keeps its number (and its extra columns).
+  if (*version < kSchemaVersion)
+    if (auto r = c.exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion).c_str()); !r) return r;
+  return tx->commit();
+}
+
+Result<int> BotStore::schema_version() {
+  std::lock_guard lock(mu_);
+  return user_version(db_);
 }
 
 Result<std::int64_t> BotStore::offset() {
@@ -155,13 +209,13 @@ Result<std::int64_t> BotStore::purge(std::int64_t older_than_ms) {
 
 Result<ChatPrefs> BotStore::prefs(std::int64_t chat_id) {
   std::lock_guard lock(mu_);
-  auto q = db_.query("SELECT lang, format, blocked, speakers FROM chats WHERE chat_id = ?1");
+  auto q = db_.query("SELECT lang, format, blocked, speakers, engine FROM chats WHERE chat_id = ?1");
   if (!q) return std::unexpected(q.error());
   q->bind(1, chat_id);
   auto row = q->step();
   if (!row) return std::unexpected(row.error());
   if (!*row) return ChatPrefs{};
-  return ChatPrefs{q->text(0), q->text(1), q->text(3), q->i64(2) != 0};
+  return ChatPrefs{q->text(0), q->text(1), q->text(3), q->text(4), q->i64(2) != 0};
 }
 
 Result<void> BotStore::set_lang(std::int64_t chat_id, const std::string& lang) {
@@ -181,6 +235,10 @@ Result<void> BotStore::set_pref(std::int64_t chat_id, Pref pref, const std::stri
       return exec1(
           "INSERT INTO chats(chat_id, speakers) VALUES(?1, ?2) ON CONFLICT(chat_id) DO UPDATE SET speakers = ?2",
           chat_id, value, std::nullopt);
+    case Pref::engine:
+      return exec1(
+          "INSERT INTO chats(chat_id, engine) VALUES(?1, ?2) ON CONFLICT(chat_id) DO UPDATE SET engine = ?2",
+          chat_id, value, std::nullopt);
   }
   return {};
 }
@@ -188,6 +246,14 @@ Result<void> BotStore::set_blocked(std::int64_t chat_id, bool blocked) {
   return exec1(
       "INSERT INTO chats(chat_id, blocked) VALUES(?1, ?2) ON CONFLICT(chat_id) DO UPDATE SET blocked = ?2",
       chat_id, std::nullopt, blocked ? 1 : 0);
+}
+
+Result<bool> BotStore::clear_engine(std::int64_t chat_id, const std::string& was) {
+  if (auto r = exec1("UPDATE chats SET engine = '' WHERE chat_id = ?1 AND engine = ?2", chat_id, was, std::nullopt);
+      !r)
+    return std::unexpected(r.error());
+  std::lock_guard lock(mu_);
+  return db_.changes() == 1;
 }
 
 }  // namespace soroka::telegram

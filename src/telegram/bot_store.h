@@ -32,11 +32,12 @@ struct ChatPrefs {
   std::string lang;    // "en", "ru"; "" : from the user's language_code
   std::string format;  // "text", "srt", "vtt", "file"; "" : text
   std::string speakers;  // "on": diarize (speaker turns in the transcript); "off", "": not
+  std::string engine;    // the model its jobs name (telegram/engine_choice.h); "" : telegram.model
   bool blocked = false;  // 403: the user blocked the bot; nothing more is sent there
 };
 
 // A preference /settings offers (settings_keyboard.h); each is a column of the chats table.
-enum class Pref { lang, format, speakers };
+enum class Pref { lang, format, speakers, engine };
 
 // Thread-safe (one connection under a mutex, like the job store).
 class BotStore {
@@ -65,9 +66,18 @@ class BotStore {
   Result<void> set_format(std::int64_t chat_id, const std::string& format);
   Result<void> set_pref(std::int64_t chat_id, Pref pref, const std::string& value);
   Result<void> set_blocked(std::int64_t chat_id, bool blocked);
+  // Clears the chat's engine if it is still `was`: true for the one caller that cleared it, so
+  // a chat told its engine is gone is told once, whichever handler saw it first.
+  Result<bool> clear_engine(std::int64_t chat_id, const std::string& was);
+
+  // The schema's version (PRAGMA user_version): one more per column added since the first
+  // release; open() brings an older file up to it in place.
+  static constexpr int kSchemaVersion = 3;
+  Result<int> schema_version();
 
  private:
   explicit BotStore(jobs::sqlite::Connection c) : db_(std::move(c)) {}
+  static Result<void> migrate(jobs::sqlite::Connection& c);
   Result<std::vector<TakenUpdate>> rows(const std::string& sql, std::int64_t arg);
   Result<void> exec1(const std::string& sql, std::int64_t a, std::optional<std::string> text,
                      std::optional<std::int64_t> b);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "telegram/bot_store.h"
+#include "telegram/engine_choice.h"
 #include "telegram/texts.h"
 
 namespace soroka::telegram {
@@ -19,17 +20,30 @@ struct PrefChoice {
   std::string value;
 };
 
-// The callback_data of a button: "p:<row key>:<value>" (Telegram allows 64 bytes).
+// The callback_data of a button: "p:<row key>:<value>", at most kCallbackDataMax (64) bytes
+// whatever the value: an engine's long name goes as its hash (engine_token).
 std::string choice_data(Pref p, std::string_view value);
-// Back from callback_data: only a row and an option the keyboard offers; nullopt otherwise
-// (old keyboards, forged data).
-std::optional<PrefChoice> parse_choice(std::string_view data);
+// Back from callback_data: only a row and an option the keyboard offers now (the engines of
+// `menu`); nullopt otherwise (old keyboards, forged data, an engine no longer configured).
+std::optional<PrefChoice> parse_choice(std::string_view data, const EngineMenu& menu);
 
-// The value in force: the chat's choice, else the default (the language in use, text).
-std::string pref_value(const ChatPrefs& p, Pref pref, Lang lang);
-// The message: one line per row with the value in force, in `lang`.
-std::string settings_text(const ChatPrefs& p, Lang lang);
-// {"inline_keyboard": [[buttons of row 1], ...]}: the option in force marked "✓ ".
-nlohmann::json settings_keyboard(const ChatPrefs& p, Lang lang);
+// The value in force: the chat's choice, else the default (the language in use, text, off,
+// the menu's default engine).
+std::string pref_value(const ChatPrefs& p, Pref pref, Lang lang, const EngineMenu& menu);
+// When `e` does not transcribe the chat's language: the note saying what its jobs are sent as
+// instead; "" otherwise.
+std::string language_note(const ChatPrefs& p, Lang lang, const EngineMenu& menu, const EngineOption& e);
+// The message: one line per row with the value in force, in `lang`; with an engine row, a note
+// when the engine does not transcribe the chat's language (what its jobs are sent as instead).
+std::string settings_text(const ChatPrefs& p, Lang lang, const EngineMenu& menu);
+// {"inline_keyboard": [[buttons of row 1], ...]}: the option in force marked "✓ ". Engines
+// (when the menu offers a choice) come last, kEnginesPerRow a row, the first kMaxEngineButtons
+// of them (more are picked with /engine NAME).
+nlohmann::json settings_keyboard(const ChatPrefs& p, Lang lang, const EngineMenu& menu);
+
+// Telegram keeps an inline keyboard to 100 buttons; the fixed rows use 8, and 24 engines in
+// rows of 3 keep the keyboard readable on a phone, far below that limit.
+inline constexpr std::size_t kMaxEngineButtons = 24;
+inline constexpr std::size_t kEnginesPerRow = 3;
 
 }  // namespace soroka::telegram

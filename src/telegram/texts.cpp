@@ -18,10 +18,12 @@ struct Pair {
 constexpr Pair kTexts[] = {
   {Text::help,
    "Send me a voice message, a video note, an audio file or a video, and I will send the text back.\n"
-   "/settings - language and format\n/format - text, srt, vtt or file\n/language - en or ru\n"
+   "/settings - language, format, speakers, engine\n/format - text, srt, vtt or file\n/language - en or ru\n"
+   "/engine - the speech engine, when there is a choice\n"
    "/status - your jobs and place in line\n/cancel - stop your jobs",
    "Пришлите голосовое сообщение, кружок, аудиофайл или видео, и я пришлю текст.\n"
-   "/settings - язык и формат\n/format - text, srt, vtt или file\n/language - en или ru\n"
+   "/settings - язык, формат, спикеры, движок\n/format - text, srt, vtt или file\n/language - en или ru\n"
+   "/engine - движок распознавания, если есть выбор\n"
    "/status - ваши задания и место в очереди\n/cancel - остановить задания"},
   {Text::unsupported,
    "I can only transcribe voice messages, video notes, audio and video files. /help",
@@ -60,6 +62,13 @@ constexpr Pair kTexts[] = {
   {Text::status_running, "transcribing, {}%", "расшифровывается, {}%"},
   {Text::status_waiting, "waiting for memory", "ждёт свободной памяти"},
   {Text::status_ended, "finished, the answer is on its way", "готово, ответ отправляется"},
+  {Text::engine_language_note, "Note: {} does not transcribe \"{}\"; your recordings are sent as \"{}\".",
+   "Примечание: {} не распознаёт «{}»; записи отправляются как «{}»."},
+  {Text::engine_gone, "The engine {} is no longer offered; your recordings now go to {}. /settings",
+   "Движок {} больше не доступен; записи теперь расшифровывает {}. /settings"},
+  {Text::engine_set, "Engine: {}.", "Движок: {}."},
+  {Text::engine_usage, "Usage: /engine NAME, one of: {}", "Использование: /engine ИМЯ, одно из: {}"},
+  {Text::status_engine, "Engine: {}.", "Движок: {}."},
 };
 // clang-format on
 
@@ -92,13 +101,13 @@ std::string place_text(Lang l, std::int64_t place) {
 std::string commands_json(Lang l) {
   if (l == Lang::ru)
     return R"([{"command":"help","description":"Как пользоваться"},)"
-           R"({"command":"settings","description":"Настройки: язык, формат"},)"
+           R"({"command":"settings","description":"Настройки: язык, формат, движок"},)"
            R"({"command":"format","description":"Формат: text, srt, vtt, file"},)"
            R"({"command":"language","description":"Язык: en, ru"},)"
            R"({"command":"status","description":"Мои задания"},)"
            R"({"command":"cancel","description":"Отменить мои задания"}])";
   return R"([{"command":"help","description":"How to use"},)"
-         R"({"command":"settings","description":"Settings: language, format"},)"
+         R"({"command":"settings","description":"Settings: language, format, engine"},)"
          R"({"command":"format","description":"Format: text, srt, vtt, file"},)"
          R"({"command":"language","description":"Language: en, ru"},)"
          R"({"command":"status","description":"My jobs"},)"

@@ -46,6 +46,11 @@ enum class Text {
   status_running,    // /status: {} percent
   status_waiting,    // /status: running, waiting for memory
   status_ended,      // /status: finished, the answer on its way
+  engine_language_note,  // /settings: {} engine does not transcribe {} chat language; sent as {}
+  engine_gone,       // a stored engine no longer offered: {} it, {} the default now used
+  engine_set,        // /engine NAME: {} engine
+  engine_usage,      // /engine without a known name: {} the names offered
+  status_engine,     // /status: {} the engine in force
 };
 // The text with fmt-style {} placeholders; the caller formats it.
 std::string_view text(Lang l, Text t);

@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include "pipeline/samples.h"
+#include "remote/fake_whisper.h"
 #include "service/fake_bot_api.h"
 #include "service/serve_instance.h"
 #include "support/media_fixtures.h"
@@ -93,6 +95,13 @@ int count_with(const FakeBotApi& api, std::int64_t chat, const std::string& need
   int n = 0;
   for (const auto& m : api.messages(chat)) n += m.text.find(needle) != std::string::npos;
   return n;
+}
+
+// The chat's messages, one a line, for failure reports.
+std::string messages_text(const FakeBotApi& api, std::int64_t chat) {
+  std::string out;
+  for (const auto& m : api.messages(chat)) out += std::to_string(m.id) + ": " + m.text + "\n";
+  return out;
 }
 
 bool any_with(const FakeBotApi& api, std::int64_t chat, const std::string& needle) {
@@ -363,7 +372,9 @@ TEST_F(TelegramBot, EveryCommandAnswersInBothLanguages) {
     const char* ru;
   } rows[] = {
       {"/start", "Send me a voice message", "Пришлите голосовое"},
-      {"/help", "/settings - language and format", "/settings - язык и формат"},
+      {"/help", "/settings - language, format, speakers, engine", "/settings - язык, формат, спикеры, движок"},
+      {"/engine", "Usage: /engine NAME, one of: pocketsphinx, sim-", "Использование: /engine ИМЯ, одно из: pocketsphinx, sim-"},
+      {"/engine sim-nonsense", "Usage: /engine NAME", "Использование: /engine ИМЯ"},
       {"/settings", "Settings (tap to change):", "Настройки (нажмите, чтобы изменить):"},
       {"/language", "Usage: /language en or /language ru", "Использование: /language en"},
       {"/format", "Usage: /format text", "Использование: /format text"},
@@ -389,9 +400,12 @@ TEST_F(TelegramBot, EveryCommandAnswersInBothLanguages) {
     }, 30s)) << "lang " << l << "\n" << bot.log();
   }
   // /language switches a chat's language whatever its language_code says.
+  // (/help only once /language is answered: two handler threads may take a chat's updates at
+  // once, so /help sent right behind it could be answered first, in English.)
   api.push_text(9001, "/language ru", "en");
+  ASSERT_TRUE(eventually([&] { return any_with(api, 9001, "Язык: русский"); }, 20s)) << messages_text(api, 9001);
   api.push_text(9001, "/help", "en");
-  EXPECT_TRUE(eventually([&] { return any_with(api, 9001, "Язык: русский") && any_with(api, 9001, "Пришлите"); }, 20s));
+  EXPECT_TRUE(eventually([&] { return any_with(api, 9001, "Пришлите"); }, 20s)) << messages_text(api, 9001);
 }
 
 // /settings: a keyboard; a press stores the choice, is answered, and the keyboard's message is
@@ -675,6 +689,131 @@ TEST_F(TelegramBot, WebhookModeNeedsServeAndASecret) {
   EXPECT_EQ(serve.stop(0, 20s), 64);
   std::error_code ec;
   std::filesystem::remove_all(state, ec);
+}
+
+// The callback_data of the button of `markup` labelled `label` (ticked or not); "" if none.
+std::string button_data(const nlohmann::json& markup, const std::string& label) {
+  for (const auto& row : markup.value("inline_keyboard", nlohmann::json::array()))
+    for (const auto& b : row)
+      if (b["text"] == label || b["text"] == "✓ " + label) return b["callback_data"];
+  return "";
+}
+
+// A voice note the fake Whisper server hears as "w0 w1 w2 w3" (four tone bursts, Opus in Ogg
+// like Telegram's); "" when it cannot be made.
+std::string tone_voice_note(const std::string& dir) {
+  tone_bursts_wav(dir + "/tones.wav", 4);
+  if (run({"/usr/bin/ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", dir + "/tones.wav", "-c:a", "libopus",
+           "-b:a", "64k", dir + "/tones.ogg"}).exit_code != 0)
+    return "";
+  return ServeInstance::read_all(dir + "/tones.ogg");
+}
+
+// A config file offering the fake server as [engines.whisper] (English and Russian).
+std::string whisper_config(const std::string& dir, const FakeWhisper& whisper) {
+  const std::string path = dir + "/soroka.toml";
+  std::ofstream(path) << "[engines.whisper]\ntype = \"openai\"\nurl = \"" << whisper.openai_url()
+                      << "\"\nlanguages = [\"en\", \"ru\"]\n";
+  return path;
+}
+
+// Issue 12 in the bot: the engine row lists [engines.whisper]; picking it by its button sends
+// the next voice note to the Whisper server (the transcript is its words, the request carries
+// the chat's language); forged engine data changes nothing; pocketsphinx again by its button
+// and the server hears no more.
+TEST_F(TelegramBot, EngineRowPicksAWhisperServerAndBackAndForgedDataChangesNothing) {
+  TempDir dir;
+  FakeWhisper whisper;
+  const std::string tones = tone_voice_note(dir.path());
+  ASSERT_FALSE(tones.empty());
+  BotInstance bot(api, {"SOROKA_CONFIG=" + whisper_config(dir.path(), whisper)});
+  ASSERT_TRUE(bot.start()) << bot.log();
+  api.push_text(kChat, "/settings");
+  ASSERT_TRUE(eventually([&] { return any_with(api, kChat, "Engine: pocketsphinx (en)"); }, 20s)) << bot.log();
+  const auto kb = api.messages(kChat).front();
+  const std::string pick = button_data(kb.markup, "whisper");
+  ASSERT_FALSE(pick.empty()) << kb.markup.dump();
+  api.push_callback(kChat, kb.id, pick);
+  ASSERT_TRUE(eventually([&] { return any_with(api, kChat, "Engine: whisper (en, ru)"); }, 20s)) << bot.log();
+  EXPECT_EQ(api.messages(kChat).front().markup["inline_keyboard"].back().back()["text"], "✓ whisper");
+
+  api.push_media(kChat, "voice", tones);
+  ASSERT_TRUE(eventually([&] { return any_with(api, kChat, "w0 w1 w2 w3"); }, 120s)) << bot.log();
+  ASSERT_FALSE(whisper.requests().empty());
+  EXPECT_EQ(whisper.requests().back().language, "en");
+
+  // Forged: an engine not configured, by name and by a long name's hash; nothing changes.
+  const int edits = api.messages(kChat).front().edits;
+  for (const std::string forged : {"p:eng:gpu9", "p:eng:#0123456789abcdef", "p:eng:whisper-1"}) {
+    const auto press = api.push_callback(kChat, kb.id, forged);
+    ASSERT_TRUE(eventually([&] { return api.answered_callbacks().contains("cb" + std::to_string(press)); }, 20s));
+    EXPECT_EQ(api.answered_callbacks().at("cb" + std::to_string(press)), "Unknown command. /help") << forged;
+  }
+  EXPECT_EQ(api.messages(kChat).front().edits, edits);
+  api.push_text(kChat, "/status");
+  ASSERT_TRUE(eventually([&] { return any_with(api, kChat, "Engine: whisper."); }, 20s)) << bot.log();
+
+  // A Russian chat on whisper: its jobs are sent as Russian.
+  api.push_text(kChat + 1, "/language ru");
+  ASSERT_TRUE(eventually([&] { return any_with(api, kChat + 1, "Язык: русский"); }, 20s)) << bot.log();
+  api.push_text(kChat + 1, "/engine whisper");
+  ASSERT_TRUE(eventually([&] { return any_with(api, kChat + 1, "Движок: whisper."); }, 20s)) << bot.log();
+  api.push_media(kChat + 1, "voice", tones);
+  ASSERT_TRUE(eventually([&] { return any_with(api, kChat + 1, "w0 w1 w2 w3"); }, 120s)) << bot.log();
+  EXPECT_EQ(whisper.requests().back().language, "ru");
+
+  // Back to pocketsphinx: the speech note is transcribed here, the server asked nothing more.
+  const auto heard = whisper.requests().size();
+  api.push_callback(kChat, kb.id, button_data(kb.markup, "pocketsphinx"));
+  ASSERT_TRUE(eventually([&] { return any_with(api, kChat, "Engine: pocketsphinx (en)"); }, 20s)) << bot.log();
+  const auto before = api.messages(kChat).size();
+  api.push_media(kChat, "voice", note());
+  ASSERT_TRUE(eventually([&] {
+    const auto m = api.messages(kChat);
+    return m.size() > before && m.back().text.find("…") == std::string::npos && m.back().text.size() > 8;
+  }, 120s)) << bot.log();
+  EXPECT_EQ(api.messages(kChat).back().text.find("Could not"), std::string::npos) << api.messages(kChat).back().text;
+  EXPECT_EQ(api.messages(kChat).back().text.find("w0"), std::string::npos);
+  EXPECT_EQ(whisper.requests().size(), heard);
+  EXPECT_EQ(bot.stop(), 0);
+}
+
+// The settings reloaded (SIGHUP) without the engine a chat chose: its next voice note goes to
+// the default and succeeds, and the chat is told once, not at every message.
+TEST_F(TelegramBot, AChosenEngineRemovedByAReloadFallsBackToTheDefaultAndIsToldOnce) {
+  TempDir dir;
+  FakeWhisper whisper;
+  const std::string config = whisper_config(dir.path(), whisper);
+  BotInstance bot(api, {"SOROKA_CONFIG=" + config});
+  ASSERT_TRUE(bot.start()) << bot.log();
+  api.push_text(kChat, "/engine whisper");
+  ASSERT_TRUE(eventually([&] { return any_with(api, kChat, "Engine: whisper."); }, 20s)) << bot.log();
+  std::ofstream(config, std::ios::trunc) << "# whisper removed\n";
+  ASSERT_EQ(::kill(bot.pid(), SIGHUP), 0);
+  ASSERT_TRUE(eventually([&] { return bot.log().find("event=reloaded") != std::string::npos; }, 20s)) << bot.log();
+
+  const auto before = api.messages(kChat).size();
+  api.push_media(kChat, "voice", note());
+  std::string transcript;  // the placeholder once edited into the transcript
+  ASSERT_TRUE(eventually([&] {
+    const auto m = api.messages(kChat);
+    for (std::size_t i = before; i < m.size(); ++i)
+      if (m[i].text.find("no longer offered") == std::string::npos && m[i].text.find("…") == std::string::npos &&
+          m[i].text.size() > 8)
+        return transcript = m[i].text, true;
+    return false;
+  }, 120s)) << bot.log();
+  EXPECT_EQ(transcript.find("Could not"), std::string::npos) << transcript;
+  EXPECT_EQ(count_with(api, kChat, "The engine whisper is no longer offered; your recordings now go to pocketsphinx"), 1)
+      << messages_text(api, kChat);
+  api.push_text(kChat, "/settings");
+  api.push_text(kChat, "/status");
+  ASSERT_TRUE(eventually([&] {
+    return any_with(api, kChat, "Engine: pocketsphinx (en)") && any_with(api, kChat, "Engine: pocketsphinx.");
+  }, 20s)) << bot.log();
+  EXPECT_EQ(count_with(api, kChat, "no longer offered"), 1);
+  EXPECT_TRUE(whisper.requests().empty());
+  EXPECT_EQ(bot.stop(), 0);
 }
 
 }  // namespace

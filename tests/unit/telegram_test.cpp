@@ -13,6 +13,7 @@
 #include "service/serve_instance.h"
 #include "telegram/bot_api.h"
 #include "telegram/bot_store.h"
+#include "telegram/engine_choice.h"
 #include "telegram/retry_policy.h"
 #include "telegram/sender.h"
 #include "telegram/settings_keyboard.h"
@@ -192,30 +193,65 @@ TEST(TelegramStore, TakesOnceKeepsOffsetAndPrefsAcrossReopen) {
   ASSERT_TRUE((*s)->set_pref(1, Pref::speakers, "on"));
   EXPECT_EQ((*s)->prefs(1)->speakers, "on");
   EXPECT_EQ((*s)->prefs(1)->format, "vtt");
+  ASSERT_TRUE((*s)->set_pref(1, Pref::engine, "whisper"));
+  EXPECT_EQ((*s)->prefs(1)->engine, "whisper");
+  EXPECT_EQ((*s)->prefs(1)->speakers, "on");
+  EXPECT_EQ(*(*s)->clear_engine(1, "other"), false);  // not what is stored: kept
+  EXPECT_EQ((*s)->prefs(1)->engine, "whisper");
+  EXPECT_EQ(*(*s)->clear_engine(1, "whisper"), true);
+  EXPECT_EQ(*(*s)->clear_engine(1, "whisper"), false);  // the second caller is not told
+  EXPECT_EQ((*s)->prefs(1)->engine, "");
+  EXPECT_EQ(*(*s)->schema_version(), BotStore::kSchemaVersion);
   EXPECT_EQ(*(*s)->purge(std::numeric_limits<std::int64_t>::max()), 1);  // the done one
   std::filesystem::remove_all(dir);
 }
 
-// A store file from before document_id gets the column at open, its rows kept.
-TEST(TelegramStore, AnOlderFileGetsTheDocumentColumn) {
+// A store file of the first release (no versions, no document_id, speakers or engine) is
+// upgraded in place at open: every column added, its updates and chats kept, the version set;
+// reopening changes nothing. A file a newer release made keeps its higher version.
+TEST(TelegramStore, AFirstReleaseFileIsUpgradedInPlaceKeepingItsChats) {
   const std::string dir = test::make_temp_dir("soroka-tgstore-");
   const std::string path = dir + "/telegram.sqlite";
   {
     auto c = jobs::sqlite::Connection::open(path, 1s);
     ASSERT_TRUE(c);
-    ASSERT_TRUE(c->exec("CREATE TABLE updates(update_id INTEGER PRIMARY KEY, chat_id INTEGER NOT NULL, "
+    ASSERT_TRUE(c->exec("CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+                        "CREATE TABLE updates(update_id INTEGER PRIMARY KEY, chat_id INTEGER NOT NULL, "
                         "payload TEXT NOT NULL, job_id TEXT, reply_id INTEGER NOT NULL DEFAULT 0, "
                         "done INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL);"
-                        "INSERT INTO updates VALUES(5, 1, '{}', 'J', 9, 0, 0);"));
+                        "CREATE TABLE chats(chat_id INTEGER PRIMARY KEY, lang TEXT NOT NULL DEFAULT '', "
+                        "format TEXT NOT NULL DEFAULT '', blocked INTEGER NOT NULL DEFAULT 0);"
+                        "INSERT INTO chats VALUES(7, 'ru', 'srt', 0);"
+                        "INSERT INTO updates VALUES(5, 1, '{}', 'J', 9, 0, 0);"
+                        "INSERT INTO meta VALUES('offset', 42);"));
+  }
+  for (int round = 0; round < 2; ++round) {
+    auto s = BotStore::open(path);
+    ASSERT_TRUE(s) << s.error().message;
+    EXPECT_EQ(*(*s)->schema_version(), BotStore::kSchemaVersion);
+    EXPECT_EQ(*(*s)->offset(), 42);
+    auto p = (*s)->prefs(7);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->lang, "ru");
+    EXPECT_EQ(p->format, "srt");
+    EXPECT_EQ(p->speakers, "");
+    EXPECT_EQ(p->engine, round == 0 ? "" : "whisper");
+    auto row = (*s)->get(5);
+    ASSERT_TRUE(row && *row);
+    EXPECT_EQ((*row)->reply_id, 9);
+    EXPECT_EQ((*row)->document_id, round == 0 ? 0 : 3);
+    ASSERT_TRUE((*s)->set_document(5, 3));
+    ASSERT_TRUE((*s)->set_pref(7, Pref::engine, "whisper"));
+    EXPECT_EQ((*s)->prefs(7)->lang, "ru");
+  }
+  {
+    auto c = jobs::sqlite::Connection::open(path, 1s);
+    ASSERT_TRUE(c && c->exec("PRAGMA user_version = 9"));
   }
   auto s = BotStore::open(path);
   ASSERT_TRUE(s) << s.error().message;
-  auto row = (*s)->get(5);
-  ASSERT_TRUE(row && *row);
-  EXPECT_EQ((*row)->reply_id, 9);
-  EXPECT_EQ((*row)->document_id, 0);
-  ASSERT_TRUE((*s)->set_document(5, 3));
-  EXPECT_EQ((*(*s)->get(5))->document_id, 3);
+  EXPECT_EQ(*(*s)->schema_version(), 9);
+  EXPECT_EQ((*s)->prefs(7)->engine, "whisper");
   std::filesystem::remove_all(dir);
 }
 
@@ -234,6 +270,10 @@ TEST(TelegramTexts, PlacesInLine) {
 }
 
 TEST(TelegramSettingsKeyboard, RowsTickTheChoiceInForceAndOnlyItsOwnDataParses) {
+  const EngineMenu menu = engine_menu(Settings{});  // pocketsphinx only: no engine row
+  auto settings_keyboard = [&](const ChatPrefs& p, Lang l) { return telegram::settings_keyboard(p, l, menu); };
+  auto settings_text = [&](const ChatPrefs& p, Lang l) { return telegram::settings_text(p, l, menu); };
+  auto parse_choice = [&](std::string_view d) { return telegram::parse_choice(d, menu); };
   ChatPrefs p;
   p.format = "srt";
   const json kb = settings_keyboard(p, Lang::en);
@@ -273,6 +313,168 @@ TEST(TelegramSettingsKeyboard, RowsTickTheChoiceInForceAndOnlyItsOwnDataParses) 
   for (const char* bad : {"", "p:", "p:fmt", "p:fmt:mp3", "p:lang:de", "p:x:en", "lang:en", "p:fmt:srt:x",
                           "p:lang:en\n", "p:spk:yes"})
     EXPECT_FALSE(parse_choice(bad)) << bad;
+  EXPECT_FALSE(parse_choice(choice_data(Pref::engine, "pocketsphinx")));  // no choice offered
+}
+
+// Settings with the remote engines `names` (languages en and ru) and the simulation switch.
+Settings with_engines(std::vector<std::string> names, bool simulation = false) {
+  Settings s;
+  s.engine.simulation = simulation;
+  for (auto& n : names) {
+    RemoteEngineSettings e;
+    e.name = std::move(n);
+    e.urls = {"http://127.0.0.1:1/v1"};
+    e.languages = {"en", "ru"};
+    s.engine.remote.push_back(std::move(e));
+  }
+  return s;
+}
+
+std::vector<std::string> option_names(const EngineMenu& m) {
+  std::vector<std::string> out;
+  for (const auto& o : m.options) out.push_back(o.name);
+  return out;
+}
+
+// The menu comes from the running settings: the bot's default first, aliases left out,
+// simulations only when switched on, each [engines.NAME] in order.
+TEST(TelegramEngineChoice, MenuFromSettings) {
+  using V = std::vector<std::string>;
+  struct Row {
+    Settings s;
+    std::string model;  // telegram.model
+    V want;
+  } rows[] = {
+      {Settings{}, "pocketsphinx", V{"pocketsphinx"}},
+      {Settings{}, "whisper-1", V{"pocketsphinx"}},  // the alias is pocketsphinx
+      {with_engines({"whisper"}), "pocketsphinx", V{"pocketsphinx", "whisper"}},
+      {with_engines({"whisper", "groq"}), "groq", V{"groq", "pocketsphinx", "whisper"}},
+      {with_engines({"whisper"}, true), "pocketsphinx",
+       V{"pocketsphinx", "sim-tiny", "sim-base", "sim-small", "sim-medium", "sim-slow", "sim-brief", "sim-leak",
+         "sim-verbose", "whisper"}},
+      {with_engines({}, false), "sim-tiny", V{"sim-tiny", "pocketsphinx"}},  // a default not offered otherwise
+  };
+  for (auto& r : rows) {
+    r.s.telegram.model = r.model;
+    const EngineMenu m = engine_menu(r.s);
+    EXPECT_EQ(option_names(m), r.want) << r.model;
+    EXPECT_EQ(m.offered(), r.want.size() > 1) << r.model;
+  }
+  const EngineMenu m = engine_menu(with_engines({"whisper"}));
+  EXPECT_EQ(m.find("whisper")->languages, (V{"en", "ru"}));
+  EXPECT_EQ(m.find("pocketsphinx")->languages, (V{"en"}));
+}
+
+TEST(TelegramEngineChoice, InForceStaleAndSpeechLanguage) {
+  const EngineMenu m = engine_menu(with_engines({"whisper"}));
+  struct Row {
+    const char* stored;
+    const char* in_force;
+    bool stale;
+  } rows[] = {{"", "pocketsphinx", false},
+              {"whisper", "whisper", false},
+              {"pocketsphinx", "pocketsphinx", false},
+              {"gone", "pocketsphinx", true},
+              {"whisper-1", "pocketsphinx", true},  // an alias is not a stored choice
+              {"sim-tiny", "pocketsphinx", true}};  // simulations switched off since
+  for (const auto& r : rows) {
+    const auto e = engine_in_force(m, r.stored);
+    ASSERT_NE(e.option, nullptr);
+    EXPECT_EQ(e.option->name, r.in_force) << r.stored;
+    EXPECT_EQ(e.stale, r.stale) << r.stored;
+  }
+  struct Lang_ {
+    const char* chat;
+    std::vector<std::string> langs;
+    const char* sent;
+  } langs[] = {{"ru", {"en", "ru"}, "ru"}, {"en", {"en", "ru"}, "en"}, {"ru", {"en"}, "en"},
+               {"en", {"de", "fr"}, "de"}, {"en", {}, "en"}};
+  for (const auto& l : langs) EXPECT_EQ(speech_language(l.chat, {"x", l.langs}), l.sent) << l.chat;
+}
+
+// Engine names of any allowed length (64 at most, letters, digits, '-', '_', '.'): every
+// button's callback_data within Telegram's 64 bytes and parsed back to its engine; a long
+// name's hash of an engine not configured parses to nothing.
+TEST(TelegramEngineChoice, CallbackDataBoundedForTheLongestNames) {
+  const std::string n58(58, 'a'), n59 = std::string(58, 'b') + ".", n64 = std::string(63, 'Z') + "_",
+                    other64 = std::string(63, 'Z') + "-";
+  const EngineMenu m = engine_menu(with_engines({n58, n59, n64, "w.1-x_y"}));
+  EXPECT_EQ(choice_data(Pref::engine, n58), "p:eng:" + n58);  // fits: sent as it is
+  EXPECT_EQ(choice_data(Pref::engine, n58).size(), 64u);
+  EXPECT_EQ(choice_data(Pref::engine, n59).size(), 6u + 17u);  // "#" + 16 hex digits
+  EXPECT_NE(choice_data(Pref::engine, n64), choice_data(Pref::engine, other64));
+  const json kb = settings_keyboard(ChatPrefs{}, Lang::en, m);
+  int engines = 0;
+  for (const auto& row : kb["inline_keyboard"])
+    for (const auto& b : row) {
+      const std::string data = b["callback_data"];
+      EXPECT_LE(data.size(), kCallbackDataMax) << data;
+      auto c = parse_choice(data, m);
+      ASSERT_TRUE(c) << data;
+      if (c->pref != Pref::engine) continue;
+      ++engines;
+      const std::string shown = b["text"];
+      EXPECT_TRUE(shown == c->value || shown == "✓ " + c->value) << shown << " vs " << c->value;
+    }
+  EXPECT_EQ(engines, 5);
+  for (const std::string& bad : std::vector<std::string>{"p:eng:", "p:eng:gone", "p:eng:#0000000000000000", "p:eng:#",
+                                "p:eng:" + choice_data(Pref::engine, other64).substr(6), "p:eng:whisper-1",
+                                "p:eng:pocketsphinx:x", "p:eng:POCKETSPHINX"})
+    EXPECT_FALSE(parse_choice(bad, m)) << bad;
+}
+
+// The engine row: absent with one engine; ticked where the choice is; at most
+// kMaxEngineButtons buttons, kEnginesPerRow a row, so the keyboard stays within Telegram's
+// 100 buttons whatever the number of engines configured.
+TEST(TelegramEngineChoice, KeyboardRowsTicksAndBound) {
+  std::vector<std::string> many;
+  for (int i = 0; i < 200; ++i) many.push_back(fmt::format("engine-{:03}-{}", i, std::string(50, 'x')));
+  const EngineMenu big = engine_menu(with_engines(many));
+  ChatPrefs p;
+  p.engine = many[5];
+  const json kb = settings_keyboard(p, Lang::en, big);
+  std::size_t buttons = 0, engines = 0, ticked = 0;
+  for (std::size_t r = 0; r < kb["inline_keyboard"].size(); ++r) {
+    const auto& row = kb["inline_keyboard"][r];
+    buttons += row.size();
+    if (r < 3) continue;
+    EXPECT_LE(row.size(), kEnginesPerRow);
+    engines += row.size();
+    for (const auto& b : row) ticked += b["text"].get<std::string>().starts_with("✓ ");
+  }
+  EXPECT_EQ(engines, kMaxEngineButtons);
+  EXPECT_LE(buttons, 100u);
+  EXPECT_EQ(ticked, 1u);
+  EXPECT_EQ(kb["inline_keyboard"][3 + 6 / kEnginesPerRow][6 % kEnginesPerRow]["text"], "✓ " + many[5]);
+  EXPECT_LT(kb.dump().size(), 10'000u);
+
+  const EngineMenu m = engine_menu(with_engines({"whisper"}));
+  ChatPrefs gone;
+  gone.engine = "removed";  // stale: the default is ticked and named
+  const json kb2 = settings_keyboard(gone, Lang::en, m);
+  ASSERT_EQ(kb2["inline_keyboard"].size(), 4u);
+  EXPECT_EQ(kb2["inline_keyboard"][3][0]["text"], "✓ pocketsphinx");
+  EXPECT_EQ(kb2["inline_keyboard"][3][1]["text"], "whisper");
+  EXPECT_NE(settings_text(gone, Lang::en, m).find("\nEngine: pocketsphinx (en)"), std::string::npos);
+}
+
+// A chat language the engine does not transcribe is said in /settings, with what is sent.
+TEST(TelegramEngineChoice, SettingsTextNotesALanguageTheEngineLacks) {
+  const EngineMenu m = engine_menu(with_engines({"whisper"}));
+  ChatPrefs ru;
+  ru.lang = "ru";
+  EXPECT_EQ(settings_text(ru, Lang::ru, m),
+            "Настройки (нажмите, чтобы изменить):\nЯзык: Русский\nФормат: Текст\nСпикеры: Выкл.\n"
+            "Движок: pocketsphinx (en)\nПримечание: pocketsphinx не распознаёт «ru»; записи отправляются как «en».");
+  EXPECT_EQ(language_note(ru, Lang::en, m, *m.find("pocketsphinx")),
+            "Note: pocketsphinx does not transcribe \"ru\"; your recordings are sent as \"en\".");  // /engine's
+  EXPECT_EQ(language_note(ru, Lang::en, m, *m.find("whisper")), "");
+  ru.engine = "whisper";
+  EXPECT_EQ(settings_text(ru, Lang::ru, m).find("Примечание"), std::string::npos);
+  EXPECT_NE(settings_text(ru, Lang::ru, m).find("Движок: whisper (en, ru)"), std::string::npos);
+  ChatPrefs en;
+  EXPECT_EQ(settings_text(en, Lang::en, m),
+            "Settings (tap to change):\nLanguage: English\nFormat: Text\nSpeakers: Off\nEngine: pocketsphinx (en)");
 }
 
 TEST(TelegramUpdate, CallbackQueries) {
