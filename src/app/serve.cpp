@@ -228,6 +228,324 @@ int check_front_door(const ServeOptions& o, const Settings& s,
   return 0;
 }
 
+// `soroka bot`: the token is required and the webhook is not possible. 0, else 64.
+int check_bot_only(const Settings& s) {
+  if (!telegram_configured(s)) {
+    spdlog::error("event=config_error key=telegram.token error=\"soroka bot needs the bot's token: set "
+                  "telegram.token, telegram.token_file or SOROKA_TELEGRAM_TOKEN\"");
+    return 64;
+  }
+  if (!s.telegram.webhook_url.empty()) {
+    spdlog::error("event=config_error key=telegram.webhook_url error=\"webhook mode needs the HTTP listener of "
+                  "soroka serve; soroka bot polls: leave telegram.webhook_url empty\"");
+    return 64;
+  }
+  return 0;
+}
+
+// A previous run killed with -9 left running jobs under its pid: back to the queue.
+void recover_at_start(jobs::JobQueue& store, const jobs::LeaseOwner& owner) {
+  jobs::RecoverParams rp;
+  rp.owner_alive = jobs::local_owner_alive(owner.node);
+  auto rec = store.recover(jobs::now_ms(), rp);
+  if (!rec) {
+    spdlog::error("event=recover_failed error=\"{}\"", log_escape(rec.error().message));
+    return;
+  }
+  for (const auto& id : rec->requeued) spdlog::info("event=job_recovered job={} state=queued", id);
+  for (const auto& id : rec->failed) spdlog::info("event=job_recovered job={} state=failed", id);
+  for (const auto& id : rec->cancelled) spdlog::info("event=job_recovered job={} state=cancelled", id);
+}
+
+// How workers start; the settings are read at each start, so a reload reaches new workers.
+WorkerLaunch worker_launch(const ServeOptions& o, SettingsStore& settings_store, const std::string& uploads,
+                           const std::string& results) {
+  // A reloaded log level or engines file reaches the workers started after it.
+  auto worker_args = [&settings_store] {
+    const auto cfg = settings_store.current();
+    std::vector<std::string> a = {"--log-level", cfg->log_level, "--model-dir", cfg->engine.model_dir};
+    if (cfg->engine.simulation) a.push_back("--simulation");
+    if (!cfg->engine.remote.empty() && !cfg->loaded_from.empty())
+      a.insert(a.end(), {"--engines-config", cfg->loaded_from});
+    return a;
+  };
+  // Workers of remote engines reach their servers (worker/sandbox.h, "Remote engines").
+  auto needs_network = [&settings_store](const std::string& model) {
+    return engine::is_remote(settings_store.current()->engine, model);
+  };
+  return {o.soroka_exe, settings_store.current()->service.worker_sandbox, uploads, results, worker_args,
+          needs_network};
+}
+
+// The figures /metrics and the bot's /stats show, now.
+Gauges gauges_now(const oomguard::Monitor& mon, jobs::JobQueue& store, const oomguard::MemoryBudget& budget,
+                  const Scheduler& scheduler, const StoreHealth& store_health) {
+  Gauges g;
+  g.level = mon.level();
+  g.snapshot = mon.latest();
+  if (auto c = store.counts()) g.counts = *c;
+  if (auto q = store.queue_length()) g.queue_length = *q;
+  g.budget_reserved = budget.reserved();
+  g.budget_capacity = budget.capacity();
+  g.budget_paused = budget.paused();
+  g.workers_running = scheduler.running();
+  g.workers_idle = scheduler.idle_workers();
+  g.store_healthy = store_health.healthy();
+  return g;
+}
+
+// What the housekeeping thread looks after, every 250 ms until `stop`.
+struct Housekeeping {
+  SettingsStore& settings;
+  const oomguard::Monitor& mon;
+  oomguard::MemoryBudget& budget;
+  HealthCheckedQueue& store;
+  Scheduler& scheduler;
+  const jobs::LeaseOwner& owner;
+  const std::string& state;
+  const SweepParams& sweep;
+  std::atomic<std::int64_t>& beat;  // steady_ns() of the last turn: a liveness check
+};
+
+// Budget capacity and expired leases every 5 s; retention, disk space and stray files every
+// minute. Each turn reads its own settings snapshot.
+void housekeeping_loop(const Housekeeping& h, const std::atomic<bool>& stop) {
+  auto last_purge = std::chrono::steady_clock::now() - 1h;
+  auto last_capacity = std::chrono::steady_clock::now();
+  while (!stop) {
+    h.beat = steady_ns();
+    const auto cfg = h.settings.current();
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_capacity >= 5s) {
+      last_capacity = now;
+      // Our own RSS and the limit may change; reserved jobs keep what they hold.
+      h.budget.set_capacity(budget_capacity(h.mon.latest(), cfg->monitor.thresholds));
+      jobs::RecoverParams r;
+      r.owner_alive = jobs::local_owner_alive(h.owner.node);
+      if (auto rec = h.store.recover(jobs::now_ms(), r); rec && !rec->requeued.empty()) h.scheduler.wake();
+    }
+    if (now - last_purge >= 60s) {
+      last_purge = now;
+      auto cutoff = jobs::now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(cfg->service.retention);
+      if (auto free = durable::free_bytes(h.state); free && *free < cfg->service.min_free_disk)
+        spdlog::warn("event=disk_low dir=\"{}\" free_mib={} floor_mib={}", log_escape(h.state), to_mib(*free),
+                     to_mib(cfg->service.min_free_disk));
+      if (auto p = h.store.purge(cutoff); p && p->jobs > 0) {
+        for (const auto& f : p->files) service::remove_input(f);  // an input's clips go with it
+        spdlog::info("event=purge jobs={} files={}", p->jobs, p->files.size());
+      }
+      sweep_state(h.store, h.sweep, false);
+    }
+    std::this_thread::sleep_for(250ms);
+  }
+}
+
+// What start-up opened and checked, for the phases after it; all of it lives in serve()'s frame.
+struct Opened {
+  const ServeOptions& o;
+  const sigset_t& sigs;  // blocked in every thread; taken by sigwait
+  SettingsStore& settings_store;
+  const std::optional<std::pair<std::string, int>>& listen;  // set for `soroka serve`
+  std::optional<api::ApiKeys>& keys;                         // likewise
+  const std::string& state;
+  jobs::JobQueue& store;             // the store itself (reads for gauges and status)
+  HealthCheckedQueue& checked_store;  // every write checked (StoreHealth)
+  StoreHealth& store_health;
+  Metrics& metrics;
+  InFlightFiles& in_flight;
+  const SweepParams& sweep;
+  const jobs::LeaseOwner& owner;
+  oomguard::Monitor& mon;
+  oomguard::MemoryBudget& budget;
+  worker::WorkerSupervisor& supervisor;
+};
+
+// What is running once the front ends are up, for the signal loop and the orderly stop.
+struct Running {
+  const Opened& s;
+  Scheduler& scheduler;
+  http::Server* http;  // null for `soroka bot`
+  api::HttpApi* api;   // likewise
+  telegram::Bot* bot;  // null without a token
+  telegram::WebhookSlot& webhook;
+  std::atomic<bool>& accepting;
+  oomguard::Monitor::Id level_listener;
+};
+
+// systemd (Type=notify): READY=1 now that the port listens; STATUS= and, while healthy,
+// WATCHDOG=1 (see systemd_notify.h); housekeeping until a stop signal; SIGHUP reloads. Then
+// the orderly stop. Returns the exit code.
+int run_until_signal(const Running& r) {
+  const Opened& s = r.s;
+  std::atomic<std::int64_t> housekeeping_beat{steady_ns()};
+  SystemdNotifier notifier(
+      {.status_interval = 5s,
+       .max_sample_age =
+           std::max<std::chrono::milliseconds>(5s, 10 * s.settings_store.current()->monitor.poll_interval),
+       .last_sample = [&] { return steady_at(s.mon.latest().monotonic_ns); },
+       .status = [&] { return status_line(s.mon, s.store, r.scheduler); }});
+  // The loop wakes every 250 ms; a purge and sweep take well under a second, so 10 s without
+  // a beat means it is stuck (a store call hung).
+  notifier.add_liveness_check(
+      "housekeeping", [&] { return steady_ns() - housekeeping_beat.load() < 10'000'000'000; });
+  if (r.http) notifier.add_liveness_check("http", [&] { return r.http->loop_alive(kLoopAlive); });
+  notifier.ready();
+
+  std::atomic<bool> stop{false};
+  std::thread housekeeping(housekeeping_loop,
+                           Housekeeping{s.settings_store, s.mon, s.budget, s.checked_store, r.scheduler, s.owner,
+                                        s.state, s.sweep, housekeeping_beat},
+                           std::cref(stop));
+  int sig = 0;
+  while (true) {
+    sigwait(&s.sigs, &sig);
+    if (sig != SIGHUP) break;
+    reload(s.o, s.settings_store, r.api, r.scheduler);
+  }
+  spdlog::info("event=stopping signal={} running={}", sig, r.scheduler.running());
+  notifier.stopping();
+  r.accepting = false;
+  // Running jobs get the shutdown timeout; what is not done goes back to the queue, and
+  // synchronous clients waiting on them get their answer (or a 504) before the server stops.
+  // The bot stops taking updates first; what it has taken is in its store for the next start.
+  r.webhook.set(nullptr);
+  if (r.bot) r.bot->stop();
+  s.mon.remove(r.level_listener);
+  r.scheduler.shutdown(s.settings_store.current()->service.shutdown_timeout);
+  if (r.http) r.http->stop();
+  stop = true;
+  housekeeping.join();
+  spdlog::info("event=stopped");
+  return 0;
+}
+
+// `soroka serve` binds before anything is served; `soroka bot` has no HTTP server (null).
+Result<std::unique_ptr<http::Server>> bind_http(const Opened& s) {
+  if (!s.o.http) return std::unique_ptr<http::Server>();
+  auto server = http::Server::bind(s.listen->first, s.listen->second, http_limits(*s.settings_store.current()));
+  if (!server)
+    spdlog::error("event=listen_failed address={}:{} error=\"{}\"", log_escape(s.listen->first), s.listen->second,
+                  log_escape(server.error().message));
+  return server;
+}
+
+// The scheduler's parameters: a worker of a model with figures of its own (the simulations, a
+// remote engine's request buffers) is sized by them; others by worker.memory_per_job.
+SchedulerParams scheduler_setup(const Opened& s) {
+  SchedulerParams sp = scheduler_params(s.settings_store.current()->service);
+  sp.owner = s.owner;
+  sp.results_dir = s.state + "/results";
+  sp.model_bytes = [&store = s.settings_store](std::string_view model) {
+    return engine::worker_base_bytes(store.current()->engine, model, 0);
+  };
+  return sp;
+}
+
+// The HTTP API on `server`, with /healthz's view of the remote engines (also without remote
+// engines at start: a reload may add one). Null after logging why when the webhook cannot be
+// installed.
+std::unique_ptr<api::HttpApi> install_api(const Opened& s, api::ApiContext ctx, http::Server& server,
+                                          std::unique_ptr<engine::remote::RemoteHealth>& remote_health,
+                                          telegram::WebhookSlot& webhook) {
+  remote_health = std::make_unique<engine::remote::RemoteHealth>(
+      [&store = s.settings_store] { return store.current()->engine.remote; });
+  ctx.engines = [h = remote_health.get()] { return h->snapshot(); };
+  spdlog::info("event=api_keys count={}", s.keys->size());
+  auto api = std::make_unique<api::HttpApi>(ctx, std::move(*s.keys));
+  api->install(server);
+  if (!install_telegram_webhook(*s.settings_store.current(), server, webhook)) return nullptr;
+  return api;
+}
+
+// The scheduler, the jobs interface, the HTTP API and the bot on what start-up opened; then
+// run_until_signal. Returns the exit code.
+int run_service(const Opened& s) {
+  ProcessLauncher launcher(s.supervisor, s.metrics,
+                           worker_launch(s.o, s.settings_store, s.state + "/uploads", s.state + "/results"));
+  Scheduler scheduler(s.checked_store, s.budget, launcher, s.metrics, scheduler_setup(s));
+  std::atomic<bool> accepting{true};
+  telegram::WebhookSlot webhook;  // where the webhook route finds the bot; outlives the server
+  auto http_server = bind_http(s);
+  if (!http_server) return 1;
+  http::Server* http = http_server->get();
+  auto health = [&]() -> std::optional<api::HealthIssue> {
+    if (!s.store_health.healthy()) return api::HealthIssue{"store", s.store_health.reason()};
+    if (http && !http->loop_alive(kLoopAlive)) return api::HealthIssue{"http", "event loop stalled"};
+    return std::nullopt;
+  };
+  // The jobs interface every front end uses: the store, the scheduler, the probe child.
+  const auto settings = s.settings_store.current();
+  const service::ProbeParams probe{s.o.soroka_exe, settings->service.probe_memory, settings->service.probe_timeout};
+  auto runner = frontend::scheduler_runner(scheduler);
+  frontend::JobService job_service(
+      {s.checked_store, *runner,
+       [&, probe](const std::string& path) { return service::probe_in_child(s.supervisor, probe, path); },
+       {[&] { return accepting.load(); }, [&] { return s.mon.level(); },
+        [&]() -> std::optional<std::string> {
+          if (auto i = health()) return i->component + ": " + i->reason;
+          return std::nullopt;
+        }},
+       &s.metrics});
+  auto gauges = [&] { return gauges_now(s.mon, s.store, s.budget, scheduler, s.store_health); };
+  std::unique_ptr<engine::remote::RemoteHealth> remote_health;
+  std::unique_ptr<api::HttpApi> api;
+  if (http) {
+    api = install_api(s,
+                      {job_service, s.settings_store, s.metrics, s.state + "/uploads", gauges,
+                       [&] { return s.mon.level(); }, [&] { return accepting.load(); }, health, &s.in_flight, {}},
+                      *http, remote_health, webhook);
+    if (!api) return 64;
+  }
+  // Memory levels reach the scheduler as they change (the monitor's listener, on its callback
+  // thread); the current one first.
+  scheduler.on_level(s.mon.level());
+  const auto level_listener = s.mon.add_listener([&](const oomguard::LevelChange& c) { scheduler.on_level(c.to); });
+  scheduler.start();
+  auto stop_early = [&] {
+    s.mon.remove(level_listener);
+    scheduler.shutdown(std::chrono::milliseconds(0));
+    if (http) http->stop();
+    return 1;
+  };
+  if (http) {
+    if (auto r = http->start(); !r) {
+      spdlog::error("event=listen_failed error=\"{}\"", log_escape(r.error().message));
+      return stop_early();
+    }
+    spdlog::info("event=listening address={}:{} max_connections={}", log_escape(s.listen->first), http->port(),
+                 http->limits().max_connections);
+  }
+  // The Telegram bot, beside the HTTP API on the same jobs interface, when configured.
+  std::unique_ptr<telegram::Bot> bot;
+  if (telegram_configured(*settings)) {
+    const auto started_at = std::chrono::steady_clock::now();
+    auto b = telegram::Bot::start({job_service, s.settings_store, s.state, [&] { return s.mon.level(); },
+                                   [&, started_at] { return stats_text(gauges(), s.metrics, started_at); }});
+    if (!b) {
+      spdlog::error("event=start_failed reason=telegram error=\"{}\"", log_escape(b.error().message));
+      return stop_early();
+    }
+    bot = std::move(*b);
+    webhook.set(bot.get());
+  }
+  return run_until_signal({s, scheduler, http, api.get(), bot.get(), webhook, accepting, level_listener});
+}
+
+// The memory monitor (its sampler first); null after logging why not.
+std::unique_ptr<oomguard::Monitor> start_monitor(const Settings& settings) {
+  auto sampler = oomguard::Sampler::open(oomguard::Roots{}, oomguard::Target{});
+  if (!sampler) {
+    spdlog::error("event=start_failed reason=memory_sampler error=\"{}\"", log_escape(sampler.error().message));
+    return nullptr;
+  }
+  auto monitor = oomguard::Monitor::start(std::move(*sampler), settings.monitor);
+  if (!monitor) {
+    spdlog::error("event=start_failed reason=memory_monitor error=\"{}\"", log_escape(monitor.error().message));
+    return nullptr;
+  }
+  return std::move(*monitor);
+}
+
 }  // namespace
 
 int serve(const ServeOptions& o, Settings initial) {
@@ -236,33 +554,19 @@ int serve(const ServeOptions& o, Settings initial) {
   // value on write, never the end of the service.
   sigset_t sigs;
   sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGHUP);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&sigs, sig);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
   // Every thread reads the configuration through snapshots of this store; SIGHUP swaps them.
   SettingsStore settings_store(std::move(initial));
   const auto settings = settings_store.current();  // start-up's own snapshot
-
   std::optional<std::pair<std::string, int>> listen;
   std::optional<api::ApiKeys> keys;
-  if (o.http) {
-    if (int rc = check_front_door(o, *settings, listen, keys); rc != 0) return rc;
-  } else if (!telegram_configured(*settings)) {
-    spdlog::error("event=config_error key=telegram.token error=\"soroka bot needs the bot's token: set "
-                  "telegram.token, telegram.token_file or SOROKA_TELEGRAM_TOKEN\"");
-    return 64;
-  } else if (!settings->telegram.webhook_url.empty()) {
-    spdlog::error("event=config_error key=telegram.webhook_url error=\"webhook mode needs the HTTP listener of "
-                  "soroka serve; soroka bot polls: leave telegram.webhook_url empty\"");
-    return 64;
-  }
+  if (int rc = o.http ? check_front_door(o, *settings, listen, keys) : check_bot_only(*settings); rc != 0)
+    return rc;
   const std::string state = resolve_state_dir(o, *settings);
-  const std::string uploads = state + "/uploads", results = state + "/results";
   if (!make_state_dirs(state)) return 1;
-
   // The kernel should pick a worker, never us: workers get 1000, we lower ours.
   // Logs its own warning when refused (no CAP_SYS_RESOURCE); workers still get 1000.
   (void)worker::protect_self(-500);
@@ -278,34 +582,16 @@ int serve(const ServeOptions& o, Settings initial) {
   StoreHealth store_health;
   HealthCheckedQueue checked_store(**store, store_health, metrics);
   const jobs::LeaseOwner owner{hostname(), static_cast<std::int64_t>(::getpid())};
-  // A previous run killed with -9 left running jobs under its pid: back to the queue.
-  jobs::RecoverParams rp;
-  rp.owner_alive = jobs::local_owner_alive(owner.node);
-  if (auto rec = checked_store.recover(jobs::now_ms(), rp); rec) {
-    for (const auto& id : rec->requeued) spdlog::info("event=job_recovered job={} state=queued", id);
-    for (const auto& id : rec->failed) spdlog::info("event=job_recovered job={} state=failed", id);
-    for (const auto& id : rec->cancelled) spdlog::info("event=job_recovered job={} state=cancelled", id);
-  } else {
-    spdlog::error("event=recover_failed error=\"{}\"", log_escape(rec.error().message));
-  }
+  recover_at_start(checked_store, owner);
   InFlightFiles in_flight;
   SweepParams sweep;
-  sweep.dirs = {uploads, results};
+  sweep.dirs = {state + "/uploads", state + "/results"};
   sweep.in_flight = &in_flight;
   sweep_state(checked_store, sweep, true);
 
-  auto sampler = oomguard::Sampler::open(oomguard::Roots{}, oomguard::Target{});
-  if (!sampler) {
-    spdlog::error("event=start_failed reason=memory_sampler error=\"{}\"", log_escape(sampler.error().message));
-    return 1;
-  }
-  auto monitor = oomguard::Monitor::start(std::move(*sampler), settings->monitor);
-  if (!monitor) {
-    spdlog::error("event=start_failed reason=memory_monitor error=\"{}\"", log_escape(monitor.error().message));
-    return 1;
-  }
-  oomguard::MemoryBudget budget(budget_capacity((*monitor)->latest(), settings->monitor.thresholds));
-
+  auto monitor = start_monitor(*settings);
+  if (!monitor) return 1;
+  oomguard::MemoryBudget budget(budget_capacity(monitor->latest(), settings->monitor.thresholds));
   auto supervisor = worker::WorkerSupervisor::create({});
   if (!supervisor) {
     spdlog::error("event=start_failed reason=worker_supervisor error=\"{}\"", log_escape(supervisor.error().message));
@@ -313,209 +599,11 @@ int serve(const ServeOptions& o, Settings initial) {
   }
   spdlog::info("event=start listen={}:{} state_dir=\"{}\" workers_cgroup=\"{}\" budget_mib={} limit_mib={} "
                "level={} pid={}",
-               listen ? log_escape(listen->first) : std::string("none"), listen ? listen->second : 0, log_escape(state), log_escape((*supervisor)->cgroups().description()),
-               to_mib(budget.capacity()), to_mib((*monitor)->latest().limit_bytes),
-               oomguard::to_string((*monitor)->level()), ::getpid());
-
-  SchedulerParams sp = scheduler_params(settings->service);
-  sp.owner = owner;
-  sp.results_dir = results;
-  // A worker of a model with figures of its own (the simulations, a remote engine's request
-  // buffers) is sized by them; others by worker.memory_per_job.
-  sp.model_bytes = [&settings_store](std::string_view model) {
-    return engine::worker_base_bytes(settings_store.current()->engine, model, 0);
-  };
-  // Asked at each worker's start: a reloaded log level reaches the workers started after it.
-  auto worker_args = [&settings_store] {
-    const auto cfg = settings_store.current();
-    std::vector<std::string> a = {"--log-level", cfg->log_level, "--model-dir", cfg->engine.model_dir};
-    if (cfg->engine.simulation) a.push_back("--simulation");
-    if (!cfg->engine.remote.empty() && !cfg->loaded_from.empty())
-      a.insert(a.end(), {"--engines-config", cfg->loaded_from});
-    return a;
-  };
-  // Workers of remote engines reach their servers (worker/sandbox.h, "Remote engines").
-  auto needs_network = [&settings_store](const std::string& model) {
-    return engine::is_remote(settings_store.current()->engine, model);
-  };
-  ProcessLauncher launcher(**supervisor, metrics,
-                           {o.soroka_exe, settings->service.worker_sandbox, uploads, results, worker_args,
-                            needs_network});
-  Scheduler scheduler(checked_store, budget, launcher, metrics, sp);
-
-  std::atomic<bool> accepting{true};
-  oomguard::Monitor& mon = **monitor;
-  // Where the webhook route finds the bot (declared before the server, which outlives it).
-  telegram::WebhookSlot webhook;
-  // `soroka bot` has no HTTP server; `soroka serve` binds before anything is served.
-  std::unique_ptr<http::Server> http_server;
-  if (o.http) {
-    auto server = http::Server::bind(listen->first, listen->second, http_limits(*settings));
-    if (!server) {
-      spdlog::error("event=listen_failed address={}:{} error=\"{}\"", log_escape(listen->first), listen->second,
-                    log_escape(server.error().message));
-      return 1;
-    }
-    http_server = std::move(*server);
-  }
-  auto health = [&]() -> std::optional<api::HealthIssue> {
-    if (!store_health.healthy()) return api::HealthIssue{"store", store_health.reason()};
-    if (http_server && !http_server->loop_alive(kLoopAlive)) return api::HealthIssue{"http", "event loop stalled"};
-    return std::nullopt;
-  };
-
-  // The jobs interface every front end uses: the store, the scheduler, the probe child.
-  service::ProbeParams probe;
-  probe.soroka_exe = o.soroka_exe;
-  probe.limit_bytes = settings->service.probe_memory;
-  probe.timeout = settings->service.probe_timeout;
-  auto runner = frontend::scheduler_runner(scheduler);
-  frontend::JobService job_service(
-      {checked_store, *runner,
-       [&, probe](const std::string& path) { return service::probe_in_child(**supervisor, probe, path); },
-       {[&] { return accepting.load(); }, [&] { return mon.level(); },
-        [&]() -> std::optional<std::string> {
-          if (auto i = health()) return i->component + ": " + i->reason;
-          return std::nullopt;
-        }},
-       &metrics});
-
-  auto gauges = [&] {
-    Gauges g;
-    g.level = mon.level();
-    g.snapshot = mon.latest();
-    if (auto c = (*store)->counts()) g.counts = *c;
-    if (auto q = (*store)->queue_length()) g.queue_length = *q;
-    g.budget_reserved = budget.reserved();
-    g.budget_capacity = budget.capacity();
-    g.budget_paused = budget.paused();
-    g.workers_running = scheduler.running();
-    g.workers_idle = scheduler.idle_workers();
-    g.store_healthy = store_health.healthy();
-    return g;
-  };
-  std::unique_ptr<engine::remote::RemoteHealth> remote_health;  // /healthz's view of them
-  std::unique_ptr<api::HttpApi> api;
-  if (http_server) {
-    api::ApiContext ctx{job_service,   settings_store,
-                        metrics,       uploads,
-                        gauges,        [&] { return mon.level(); },
-                        [&] { return accepting.load(); },
-                        health,        &in_flight, {}};
-    // Also without remote engines now: a reload may add one.
-    remote_health = std::make_unique<engine::remote::RemoteHealth>(
-        [&settings_store] { return settings_store.current()->engine.remote; });
-    ctx.engines = [h = remote_health.get()] { return h->snapshot(); };
-    spdlog::info("event=api_keys count={}", keys->size());
-    api = std::make_unique<api::HttpApi>(ctx, std::move(*keys));
-    api->install(*http_server);
-    if (!install_telegram_webhook(*settings, *http_server, webhook)) return 64;
-  }
-  // Memory levels reach the scheduler as they change (the monitor's listener, on its callback
-  // thread); the current one first.
-  scheduler.on_level(mon.level());
-  const auto level_listener =
-      mon.add_listener([&](const oomguard::LevelChange& c) { scheduler.on_level(c.to); });
-  scheduler.start();
-  auto stop_early = [&] {
-    mon.remove(level_listener);
-    scheduler.shutdown(std::chrono::milliseconds(0));
-    if (http_server) http_server->stop();
-    return 1;
-  };
-  if (http_server) {
-    if (auto r = http_server->start(); !r) {
-      spdlog::error("event=listen_failed error=\"{}\"", log_escape(r.error().message));
-      return stop_early();
-    }
-    spdlog::info("event=listening address={}:{} max_connections={}", log_escape(listen->first),
-                 http_server->port(), http_server->limits().max_connections);
-  }
-  // The Telegram bot, beside the HTTP API on the same jobs interface, when configured.
-  std::unique_ptr<telegram::Bot> bot;
-  if (telegram_configured(*settings)) {
-    const auto started_at = std::chrono::steady_clock::now();
-    auto b = telegram::Bot::start({job_service, settings_store, state, [&] { return mon.level(); },
-                                   [&, started_at] { return stats_text(gauges(), metrics, started_at); }});
-    if (!b) {
-      spdlog::error("event=start_failed reason=telegram error=\"{}\"", log_escape(b.error().message));
-      return stop_early();
-    }
-    bot = std::move(*b);
-    webhook.set(bot.get());
-  }
-
-  // systemd (Type=notify): READY=1 now that the port listens; STATUS= and, while healthy,
-  // WATCHDOG=1 (see systemd_notify.h). The housekeeping loop below is one liveness check.
-  std::atomic<std::int64_t> housekeeping_beat{steady_ns()};
-  SystemdNotifier notifier(
-      {.status_interval = 5s,
-       .max_sample_age = std::max<std::chrono::milliseconds>(5s, 10 * settings->monitor.poll_interval),
-       .last_sample = [&] { return steady_at(mon.latest().monotonic_ns); },
-       .status = [&] { return status_line(mon, **store, scheduler); }});
-  // The loop wakes every 250 ms; a purge and sweep take well under a second, so 10 s without
-  // a beat means it is stuck (a store call hung).
-  notifier.add_liveness_check(
-      "housekeeping", [&] { return steady_ns() - housekeeping_beat.load() < 10'000'000'000; });
-  if (http_server)
-    notifier.add_liveness_check("http", [&] { return http_server->loop_alive(kLoopAlive); });
-  notifier.ready();
-
-  // Housekeeping: budget capacity, expired leases, retention. Each turn reads its own settings
-  // snapshot.
-  std::atomic<bool> stop{false};
-  std::thread housekeeping([&] {
-    auto last_purge = std::chrono::steady_clock::now() - 1h;
-    auto last_capacity = std::chrono::steady_clock::now();
-    while (!stop) {
-      housekeeping_beat = steady_ns();
-      const auto cfg = settings_store.current();
-      auto now = std::chrono::steady_clock::now();
-      if (now - last_capacity >= 5s) {
-        last_capacity = now;
-        // Our own RSS and the limit may change; reserved jobs keep what they hold.
-        budget.set_capacity(budget_capacity(mon.latest(), cfg->monitor.thresholds));
-        jobs::RecoverParams r;
-        r.owner_alive = jobs::local_owner_alive(owner.node);
-        if (auto rec = checked_store.recover(jobs::now_ms(), r); rec && !rec->requeued.empty()) scheduler.wake();
-      }
-      if (now - last_purge >= 60s) {
-        last_purge = now;
-        auto cutoff = jobs::now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(cfg->service.retention);
-        if (auto free = durable::free_bytes(state); free && *free < cfg->service.min_free_disk)
-          spdlog::warn("event=disk_low dir=\"{}\" free_mib={} floor_mib={}", log_escape(state), to_mib(*free),
-                       to_mib(cfg->service.min_free_disk));
-        if (auto p = checked_store.purge(cutoff); p && p->jobs > 0) {
-          for (const auto& f : p->files) service::remove_input(f);  // an input's clips go with it
-          spdlog::info("event=purge jobs={} files={}", p->jobs, p->files.size());
-        }
-        sweep_state(checked_store, sweep, false);
-      }
-      std::this_thread::sleep_for(250ms);
-    }
-  });
-
-  int sig = 0;
-  while (true) {
-    sigwait(&sigs, &sig);
-    if (sig != SIGHUP) break;
-    reload(o, settings_store, api.get(), scheduler);
-  }
-  spdlog::info("event=stopping signal={} running={}", sig, scheduler.running());
-  notifier.stopping();
-  accepting = false;
-  // Running jobs get the shutdown timeout; what is not done goes back to the queue, and
-  // synchronous clients waiting on them get their answer (or a 504) before the server stops.
-  // The bot stops taking updates first; what it has taken is in its store for the next start.
-  webhook.set(nullptr);
-  if (bot) bot->stop();
-  mon.remove(level_listener);
-  scheduler.shutdown(settings_store.current()->service.shutdown_timeout);
-  if (http_server) http_server->stop();
-  stop = true;
-  housekeeping.join();
-  spdlog::info("event=stopped");
-  return 0;
+               listen ? log_escape(listen->first) : std::string("none"), listen ? listen->second : 0,
+               log_escape(state), log_escape((*supervisor)->cgroups().description()), to_mib(budget.capacity()),
+               to_mib(monitor->latest().limit_bytes), oomguard::to_string(monitor->level()), ::getpid());
+  return run_service({o, sigs, settings_store, listen, keys, state, **store, checked_store, store_health, metrics,
+                      in_flight, sweep, owner, *monitor, budget, **supervisor});
 }
 
 }  // namespace soroka::service

@@ -74,8 +74,8 @@ std::string log_escape(std::string_view s, std::size_t max) {
 std::string_view check_client_name(std::string_view s, std::size_t max) noexcept {
   if (s.size() > max) return "is too long";
   if (!valid_utf8(s)) return "is not valid UTF-8";
-  for (unsigned char c : s)
-    if (c < 0x20 || c == 0x7F) return "contains control characters";
+  for (char ch : s)
+    if (const auto c = static_cast<unsigned char>(ch); c < 0x20 || c == 0x7F) return "contains control characters";
   return {};
 }
 
