@@ -95,6 +95,7 @@ nlohmann::json job_json(const frontend::JobView& v) {
     if (p->diarize) o["diarize"] = true;
   }
   if (v.waiting_for_memory) o["waiting_for"] = "memory";
+  if (v.place > 0) o["queue_position"] = v.place;  // 1: the next to start
   if (!j.last_error.empty()) o["error"] = {{"message", j.last_error}};
   if (j.state == jobs::JobState::failed) {
     const FailureKind k = classified(j.failure_kind);

@@ -229,6 +229,7 @@ TEST(WarmWorkers, PressureEndsIdleWorkersThenPreemptsARunningJob) {
     std::this_thread::sleep_for(50ms);
   }
   EXPECT_EQ(j["state"], "queued") << j.dump() << " (waits while memory is short)";
+  EXPECT_EQ(j.value("queue_position", 0), 1) << j.dump() << " (the only job in line)";
   std::this_thread::sleep_for(1s);
   EXPECT_EQ(server.job(slow)["state"], "queued") << "nothing starts while memory is short";
   EXPECT_EQ(cg->oom_kills(), 0u);
