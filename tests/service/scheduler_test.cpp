@@ -115,7 +115,9 @@ TEST_F(SchedulerTest, HigherPriorityFirstThenOldestFirst) {
 // Room for three workers, but each owner may run one job: a's second and third wait while b's
 // and c's (queued after them) start; d has no limit and runs both of its jobs at once.
 TEST_F(SchedulerTest, AnOwnerAtItsRunningLimitWaitsWithoutHoldingUpOthers) {
-  start(3.5, [](const worker::JobRequest&) { return Script{.work = 300ms}; });
+  // 1 s of work: the look at a2 below comes ~100 ms after a1 started, with room to spare on a
+  // loaded machine (300 ms once failed in a full suite run with other builds going).
+  start(3.5, [](const worker::JobRequest&) { return Script{.work = 1000ms}; });
   const auto a1 = submit("fake", 0, "tg:1", 1), a2 = submit("fake", 0, "tg:1", 1),
              a3 = submit("fake", 0, "tg:1", 1), b1 = submit("fake", 0, "http:b", 1);
   go();
