@@ -2,6 +2,8 @@
 // work queue and its handler threads.
 #include "telegram/bot.h"
 
+#include <algorithm>
+
 #include <filesystem>
 #include <random>
 
@@ -196,7 +198,7 @@ int Bot::take_update(std::string_view body) {
   }
   if (in->content != Content::none) unblock({in->chat_id});
   spdlog::debug("event=telegram_update_posted update={}", in->update_id);
-  enqueue(in->update_id);
+  enqueue(in->update_id, in->chat_id);
   return 200;
 }
 
@@ -242,11 +244,11 @@ bool Bot::poll_once(std::int64_t& offset, int& attempt) {
   offset = next;
   unblock(chats);
   spdlog::debug("event=telegram_updates count={} offset={}", batch.size(), offset);
-  for (const auto& u : batch) enqueue(u.update_id);
+  for (const auto& u : batch) enqueue(u.update_id, u.chat_id);
   return true;
 }
 
-void Bot::enqueue(std::int64_t update_id) {
+void Bot::enqueue(std::int64_t update_id, std::int64_t chat_id) {
   {
     std::lock_guard lock(mu_);
     if (in_flight_.contains(update_id)) return;
@@ -255,7 +257,7 @@ void Bot::enqueue(std::int64_t update_id) {
       return;
     }
     in_flight_.insert(update_id);
-    queue_.push_back(update_id);
+    queue_.push_back({update_id, chat_id});
   }
   cv_.notify_all();  // all: sleep_for() waits on cv_ too and would swallow a notify_one
 }
@@ -266,12 +268,16 @@ void Bot::rescan() {
     spdlog::warn("event=telegram_rescan_failed error=\"{}\"", log_escape(p.error().message));
     return;
   }
-  for (const auto& row : *p) enqueue(row.update_id);
+  for (const auto& row : *p) enqueue(row.update_id, row.chat_id);
+}
+
+std::deque<Bot::Queued>::iterator Bot::next_runnable() {
+  return std::find_if(queue_.begin(), queue_.end(), [this](const Queued& q) { return !busy_chats_.contains(q.chat_id); });
 }
 
 void Bot::handler_loop() {
   while (true) {
-    std::int64_t id = 0;
+    Queued q{};
     {
       std::unique_lock lock(mu_);
       if (queue_.empty() && overflowed_) {
@@ -280,18 +286,25 @@ void Bot::handler_loop() {
         rescan();
         continue;
       }
-      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+      cv_.wait(lock, [this] { return stop_ || next_runnable() != queue_.end(); });
       if (stop_) return;
-      id = queue_.front();
-      queue_.pop_front();
+      auto it = next_runnable();
+      q = *it;
+      queue_.erase(it);
+      busy_chats_.insert(q.chat_id);
     }
-    auto row = store_->get(id);
+    auto row = store_->get(q.update_id);
     if (row && *row && !(*row)->done) {
       handle(**row);
     } else {
       std::lock_guard lock(mu_);
-      in_flight_.erase(id);
+      in_flight_.erase(q.update_id);
     }
+    {
+      std::lock_guard lock(mu_);
+      busy_chats_.erase(q.chat_id);
+    }
+    cv_.notify_all();  // the chat's next update, if any, may go now
   }
 }
 

@@ -84,7 +84,11 @@ class Bot {
   void unblock(const std::set<std::int64_t>& chats);
   bool poll_once(std::int64_t& offset, int& attempt);
   void rescan();
-  void enqueue(std::int64_t update_id);
+  struct Queued {
+    std::int64_t update_id, chat_id;
+  };
+  void enqueue(std::int64_t update_id, std::int64_t chat_id);
+  std::deque<Queued>::iterator next_runnable();  // under mu_; end() when none
   void handler_loop();
   void handle(const TakenUpdate& row);
   bool sleep_for(std::chrono::milliseconds d);  // false: stopping
@@ -144,7 +148,10 @@ class Bot {
   std::atomic<bool> stop_{false};
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::int64_t> queue_;
+  // Updates in the order taken. A handler takes the first whose chat no other handler is on,
+  // so a chat's messages are answered in the order sent ("/language ru" then "/format srt").
+  std::deque<Queued> queue_;
+  std::set<std::int64_t> busy_chats_;
   bool overflowed_ = false;  // an update was left out of a full queue_
   std::set<std::int64_t> in_flight_;  // queued, handled or watched: never twice at once
   std::map<std::int64_t, Watched> watched_;

@@ -218,6 +218,28 @@ TEST_F(TelegramBot, TextGetsHelpAndCommandsAnswerInTheUsersLanguage) {
   }, 20s)) << bot.log();
 }
 
+// Two handler threads, one chat: its updates are still handled one at a time, in the order
+// sent, so each reply is in the language the commands before it chose.
+TEST_F(TelegramBot, AChatsCommandsAreAnsweredInTheOrderSent) {
+  BotInstance bot(api, {});
+  ASSERT_TRUE(bot.start()) << bot.log();
+  const std::vector<std::pair<std::string, std::string>> script = {
+      {"/language ru", "Язык: русский."}, {"/format srt", "Формат: srt."},
+      {"/language en", "Language: English."}, {"/format vtt", "Format: vtt."},
+      {"/language ru", "Язык: русский."}, {"/format text", "Формат: text."},
+      {"/language en", "Language: English."}, {"/status", "You have no jobs in progress."}};
+  for (int round = 0; round < 3; ++round) {
+    const std::size_t before = api.messages(kChat).size();
+    for (const auto& [command, _] : script) api.push_text(kChat, command);
+    ASSERT_TRUE(eventually([&] { return api.messages(kChat).size() >= before + script.size(); }, 20s))
+        << bot.log();
+    const auto got = api.messages(kChat);
+    for (std::size_t i = 0; i < script.size(); ++i)
+      EXPECT_NE(got[before + i].text.find(script[i].second), std::string::npos)
+          << "round " << round << ", reply " << i << " to " << script[i].first << ":\n" << messages_text(api, kChat);
+  }
+}
+
 TEST_F(TelegramBot, OversizeDeclaredFileIsRefusedNamingTheLimitWithoutADownload) {
   BotInstance bot(api, {"SOROKA_MEMORY_MAX_FILE_SIZE=5MiB"});
   ASSERT_TRUE(bot.start()) << bot.log();
