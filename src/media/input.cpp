@@ -184,18 +184,9 @@ Result<std::unique_ptr<Input>> Input::open(const std::string& path, const Decode
   return in;
 }
 
-Result<void> Input::open_container(const std::string& path, bool seekable) {
-  auto* buffer = static_cast<unsigned char*>(av_malloc(kIoBufferBytes));
-  if (!buffer) return std::unexpected(out_of_memory("opening the file"));
-  io_.reset(avio_alloc_context(buffer, kIoBufferBytes, 0, this, &Input::read_cb, nullptr,
-                               seekable ? &Input::seek_cb : nullptr));
-  if (!io_) {
-    av_free(buffer);
-    return std::unexpected(out_of_memory("opening the file"));
-  }
-
-  // Recognise the container from its content only: an extension would let a text file named
-  // .gsm be "decoded" by a raw demuxer that accepts anything.
+Result<const AVInputFormat*> Input::recognise(const std::string& path) {
+  // From the content only: an extension would let a text file named .gsm be "decoded" by a
+  // raw demuxer that accepts anything.
   const AVInputFormat* format = nullptr;
   int score = av_probe_input_buffer2(io_.get(), &format, "", nullptr, 0, kProbeBytes);
   if (stalled_) return std::unexpected(stall_error(limits_.stall_timeout));
@@ -208,6 +199,22 @@ Result<void> Input::open_container(const std::string& path, bool seekable) {
     spdlog::debug("media: {}: container '{}' is not on the whitelist", path, format->name);
     return std::unexpected(not_media());
   }
+  return format;
+}
+
+Result<void> Input::open_container(const std::string& path, bool seekable) {
+  auto* buffer = static_cast<unsigned char*>(av_malloc(kIoBufferBytes));
+  if (!buffer) return std::unexpected(out_of_memory("opening the file"));
+  io_.reset(avio_alloc_context(buffer, kIoBufferBytes, 0, this, &Input::read_cb, nullptr,
+                               seekable ? &Input::seek_cb : nullptr));
+  if (!io_) {
+    av_free(buffer);
+    return std::unexpected(out_of_memory("opening the file"));
+  }
+
+  auto recognised = recognise(path);
+  if (!recognised) return std::unexpected(recognised.error());
+  const AVInputFormat* format = *recognised;
 
   AVFormatContext* ctx = avformat_alloc_context();
   if (!ctx) return std::unexpected(out_of_memory("opening the file"));

@@ -78,6 +78,8 @@ class Input {
  private:
   Input(Fd fd, const DecodeLimits& limits) : fd_(std::move(fd)), limits_(limits) {}
   Result<void> open_container(const std::string& path, bool seekable);
+  // The container, from the content only (never the name), and only a whitelisted one.
+  Result<const AVInputFormat*> recognise(const std::string& path);
   Result<void> choose_stream();
   void read_declared_length(bool seekable);
   void check_declared_end();
