@@ -738,9 +738,11 @@ Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Server::~Server() { stop(); }
 
-Result<std::unique_ptr<Server>> Server::bind(const std::string& host, int port, Limits limits) {
-  auto impl = std::make_unique<Impl>();
-  // Every connection is a descriptor: keep max_connections within what we may open.
+namespace {
+
+// Every connection is a descriptor: max_connections kept within what we may open (the soft
+// RLIMIT_NOFILE raised to the hard one first); reserved_connections within max_connections.
+Limits fit_to_descriptors(Limits limits) {
   rlimit rl{};
   if (::getrlimit(RLIMIT_NOFILE, &rl) == 0) {
     if (rl.rlim_cur < rl.rlim_max) {
@@ -757,27 +759,39 @@ Result<std::unique_ptr<Server>> Server::bind(const std::string& host, int port, 
     }
   }
   if (limits.reserved_connections >= limits.max_connections) limits.reserved_connections = limits.max_connections / 4;
-  impl->limits = limits;
+  return limits;
+}
 
+// The address to bind: IPv6 when `host` has a ':', else IPv4 ("" and "*": any; "localhost":
+// 127.0.0.1).
+Result<sockaddr_storage> listen_address(const std::string& host, int port) {
   sockaddr_storage ss{};
-  socklen_t len = 0;
-  bool v6 = host.find(':') != std::string::npos;
-  if (v6) {
+  if (host.find(':') != std::string::npos) {
     auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
     in6->sin6_family = AF_INET6;
     in6->sin6_port = htons(static_cast<std::uint16_t>(port));
     if (::inet_pton(AF_INET6, host.c_str(), &in6->sin6_addr) != 1)
       return fail("not an IPv6 address: " + host, EINVAL);
-    len = sizeof(sockaddr_in6);
-  } else {
-    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
-    in->sin_family = AF_INET;
-    in->sin_port = htons(static_cast<std::uint16_t>(port));
-    std::string h = host.empty() || host == "*" ? "0.0.0.0" : host == "localhost" ? "127.0.0.1" : host;
-    if (::inet_pton(AF_INET, h.c_str(), &in->sin_addr) != 1) return fail("not an IPv4 address: " + host, EINVAL);
-    len = sizeof(sockaddr_in);
+    return ss;
   }
-  (void)len;
+  auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+  in->sin_family = AF_INET;
+  in->sin_port = htons(static_cast<std::uint16_t>(port));
+  std::string h = host.empty() || host == "*" ? "0.0.0.0" : host == "localhost" ? "127.0.0.1" : host;
+  if (::inet_pton(AF_INET, h.c_str(), &in->sin_addr) != 1) return fail("not an IPv4 address: " + host, EINVAL);
+  return ss;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Server>> Server::bind(const std::string& host, int port, Limits wanted) {
+  auto impl = std::make_unique<Impl>();
+  const Limits limits = fit_to_descriptors(wanted);
+  impl->limits = limits;
+  auto address = listen_address(host, port);
+  if (!address) return std::unexpected(address.error());
+  sockaddr_storage ss = *address;
+  const bool v6 = ss.ss_family == AF_INET6;
   unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
   if (v6) flags |= MHD_USE_IPv6;
   Impl* p = impl.get();
