@@ -725,51 +725,61 @@ Result<JobState> SqliteJobStore::cancel(std::string_view id) {
   return r.state == JobState::queued ? JobState::cancelled : JobState::running;
 }
 
+namespace {
+
+// A running job whose run was interrupted: its lease row and why it counts as interrupted.
+struct Interrupted {
+  std::string id;
+  LeaseRow row;
+  std::string why;
+};
+
+// The running jobs whose lease expired before `now` or whose holder is gone.
+Result<std::vector<Interrupted>> interrupted_runs(Connection& c, TimeMs now, const RecoverParams& params) {
+  std::vector<Interrupted> found;
+  auto q = c.query(
+      "SELECT seq, id, lease_node, lease_pid, lease_expires_at, runs, attempts, max_attempts, "
+      "degrade, cancel_requested FROM jobs WHERE state = 'running'");
+  if (!q) return std::unexpected(q.error());
+  for (;;) {
+    auto step = q->step();
+    if (!step) return std::unexpected(step.error());
+    if (!*step) break;
+    LeaseRow r;
+    r.seq = q->i64(0);
+    r.state = JobState::running;
+    r.owner = LeaseOwner{q->text(2), q->i64(3)};
+    r.runs = db_i32(q->i64(5));
+    r.attempts = db_i32(q->i64(6));
+    r.max_attempts = db_i32(q->i64(7));
+    r.degrade = db_i32(q->i64(8));
+    r.cancel_requested = q->i64(9) != 0;
+    const TimeMs expires = from_db_time(q->i64(4));
+    std::string why;
+    if (expires <= now) {
+      why = "lease expired";
+    } else if (params.owner_alive && !params.owner_alive(*r.owner)) {
+      why = "lease holder is gone";
+    } else {
+      continue;
+    }
+    why = "run " + std::to_string(r.runs) + " by " + to_string(*r.owner) + " interrupted (" + why + ")";
+    found.push_back({q->text(1), std::move(r), std::move(why)});
+  }
+  return found;  // the SELECT is reset here, before the caller's UPDATEs
+}
+
+}  // namespace
+
 Result<RecoverReport> SqliteJobStore::recover(TimeMs now, const RecoverParams& params) {
   const std::string ctx = "recovering interrupted jobs";
   std::lock_guard lock(impl_->mu);
   Connection& c = impl_->conn;
   auto txn = Transaction::begin(c);
   if (!txn) return err(txn, ctx);
-
-  struct Interrupted {
-    std::string id;
-    LeaseRow row;
-    std::string why;
-  };
-  std::vector<Interrupted> found;
-  {
-    auto q = c.query(
-        "SELECT seq, id, lease_node, lease_pid, lease_expires_at, runs, attempts, max_attempts, "
-        "degrade, cancel_requested FROM jobs WHERE state = 'running'");
-    if (!q) return err(q, ctx);
-    for (;;) {
-      auto step = q->step();
-      if (!step) return err(step, ctx);
-      if (!*step) break;
-      LeaseRow r;
-      r.seq = q->i64(0);
-      r.state = JobState::running;
-      r.owner = LeaseOwner{q->text(2), q->i64(3)};
-      r.runs = db_i32(q->i64(5));
-      r.attempts = db_i32(q->i64(6));
-      r.max_attempts = db_i32(q->i64(7));
-      r.degrade = db_i32(q->i64(8));
-      r.cancel_requested = q->i64(9) != 0;
-      const TimeMs expires = from_db_time(q->i64(4));
-      std::string why;
-      if (expires <= now) {
-        why = "lease expired";
-      } else if (params.owner_alive && !params.owner_alive(*r.owner)) {
-        why = "lease holder is gone";
-      } else {
-        continue;
-      }
-      why = "run " + std::to_string(r.runs) + " by " + to_string(*r.owner) + " interrupted (" +
-            why + ")";
-      found.push_back({q->text(1), std::move(r), std::move(why)});
-    }
-  }  // the SELECT is reset before the UPDATEs below
+  auto interrupted = interrupted_runs(c, now, params);
+  if (!interrupted) return err(interrupted, ctx);
+  const std::vector<Interrupted>& found = *interrupted;
 
   RecoverReport report;
   for (const Interrupted& it : found) {
