@@ -299,7 +299,7 @@ std::size_t second_pass_bytes(std::size_t chunk_frames, int dim) {
 }  // namespace
 
 std::uint64_t working_bytes(double duration_s) {
-  const int dim = 19;  // make_mfcc's
+  const int dim = kMfccDim;
   auto chunk_frames = static_cast<std::size_t>(kChunkS / 0.010) + 1;
   // all frames and the kept ones (floats), their energies, times and keep flags
   std::size_t frames = chunk_frames * (2 * dim * sizeof(float) + 3 * sizeof(float));

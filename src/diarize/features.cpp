@@ -19,7 +19,7 @@ constexpr double kHopS = 0.010;
 // 26 mel bands and cepstra c1..c19: the classic speaker-diarization front end (c0, the level,
 // is left out so the loudness of a voice does not decide who it is).
 constexpr int kBands = 26;
-constexpr int kCeps = 19;
+constexpr int kCeps = kMfccDim;
 constexpr double kPreEmphasis = 0.97;
 // Mel bands up to 4 kHz only: telephone-band voices (the asterisk prompts, 8 kHz) leave the
 // bands above empty, and their noise-like log energies drowned the speaker differences; with
@@ -88,9 +88,6 @@ class Mfcc final : public FeatureExtractor {
   int dim() const override { return kCeps; }
   double hop_s() const override { return kHopS; }
   Frames extract(std::span<const std::int16_t> pcm) override;
-  std::size_t scratch_bytes(std::size_t) const override {
-    return static_cast<std::size_t>(fft_) * (sizeof(double) + sizeof(fftw_complex)) + 4096;
-  }
   void shed() override { release(); }
 
  private:

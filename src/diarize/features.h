@@ -24,12 +24,11 @@ class FeatureExtractor {
   // Frames of `pcm`, keeping only those loud enough to carry the voice (pauses inside the
   // speech and the segmenter's padding say nothing about who speaks).
   virtual Frames extract(std::span<const std::int16_t> pcm) = 0;
-  // Scratch memory held between calls at most, for a chunk of `max_samples`.
-  virtual std::size_t scratch_bytes(std::size_t max_samples) const = 0;
   virtual void shed() {}
 };
 
 // MFCC c1..c19 from 26 mel bands over 25 ms Hamming frames every 10 ms (FFTW for the FFT).
+inline constexpr int kMfccDim = 19;  // make_mfcc's dim()
 std::unique_ptr<FeatureExtractor> make_mfcc(int sample_rate);
 
 // Which frames to keep: those within kKeepDb of the loudest frame of the stretch. A pure

@@ -20,14 +20,6 @@ constexpr double kVarFloor = 1e-4;  // MFCC variances are 0.1..50; this only gua
 
 GaussStats::GaussStats(int d) : sum(Eigen::VectorXd::Zero(d)), sq(Eigen::MatrixXd::Zero(d, d)) {}
 
-void GaussStats::add(const float* x) {
-  Eigen::Map<const Eigen::VectorXf> v(x, dim());
-  Eigen::VectorXd xd = v.cast<double>();
-  n += 1;
-  sum += xd;
-  sq.selfadjointView<Eigen::Lower>().rankUpdate(xd);
-}
-
 void GaussStats::add_rows(const Eigen::MatrixXf& frames, Eigen::Index from, Eigen::Index to) {
   if (to <= from) return;
   Eigen::MatrixXd block = frames.middleRows(from, to - from).cast<double>();

@@ -16,7 +16,6 @@ struct GaussStats {
 
   explicit GaussStats(int dim = 0);
   int dim() const { return static_cast<int>(sum.size()); }
-  void add(const float* x);
   // Adds rows [from, to) of a row-major frame matrix with dim() columns.
   void add_rows(const Eigen::MatrixXf& frames, Eigen::Index from, Eigen::Index to);
   void merge(const GaussStats& o);

@@ -174,15 +174,23 @@ Result<std::vector<TakenUpdate>> BotStore::active(std::int64_t chat_id) {
               chat_id);
 }
 
-Result<void> BotStore::exec1(const std::string& sql, std::int64_t a, std::optional<std::string> text,
-                             std::optional<std::int64_t> b) {
+Result<std::int64_t> BotStore::exec_count(const std::string& sql, std::int64_t a, std::optional<std::string> text,
+                                     std::optional<std::int64_t> b) {
   std::lock_guard lock(mu_);
   auto q = db_.query(sql);
   if (!q) return std::unexpected(q.error());
   q->bind(1, a);
   if (text) q->bind(2, *text);
   if (b) q->bind(text ? 3 : 2, *b);
-  return q->run();
+  if (auto r = q->run(); !r) return std::unexpected(r.error());
+  return db_.changes();  // under the same lock: no other statement on the connection in between
+}
+
+Result<void> BotStore::exec1(const std::string& sql, std::int64_t a, std::optional<std::string> text,
+                             std::optional<std::int64_t> b) {
+  auto n = exec_count(sql, a, std::move(text), b);
+  if (!n) return std::unexpected(n.error());
+  return {};
 }
 
 Result<void> BotStore::set_reply(std::int64_t update_id, std::int64_t reply_id) {
@@ -199,12 +207,8 @@ Result<void> BotStore::finish(std::int64_t update_id) {
 }
 
 Result<std::int64_t> BotStore::purge(std::int64_t older_than_ms) {
-  if (auto r = exec1("DELETE FROM updates WHERE done = 1 AND created_ms < ?1", older_than_ms, std::nullopt,
-                     std::nullopt);
-      !r)
-    return std::unexpected(r.error());
-  std::lock_guard lock(mu_);
-  return db_.changes();
+  return exec_count("DELETE FROM updates WHERE done = 1 AND created_ms < ?1", older_than_ms, std::nullopt,
+                    std::nullopt);
 }
 
 Result<ChatPrefs> BotStore::prefs(std::int64_t chat_id) {
@@ -249,11 +253,9 @@ Result<void> BotStore::set_blocked(std::int64_t chat_id, bool blocked) {
 }
 
 Result<bool> BotStore::clear_engine(std::int64_t chat_id, const std::string& was) {
-  if (auto r = exec1("UPDATE chats SET engine = '' WHERE chat_id = ?1 AND engine = ?2", chat_id, was, std::nullopt);
-      !r)
-    return std::unexpected(r.error());
-  std::lock_guard lock(mu_);
-  return db_.changes() == 1;
+  auto changed = exec_count("UPDATE chats SET engine = '' WHERE chat_id = ?1 AND engine = ?2", chat_id, was, std::nullopt);
+  if (!changed) return std::unexpected(changed.error());
+  return *changed == 1;
 }
 
 }  // namespace soroka::telegram

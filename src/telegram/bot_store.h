@@ -81,6 +81,9 @@ class BotStore {
   Result<std::vector<TakenUpdate>> rows(const std::string& sql, std::int64_t arg);
   Result<void> exec1(const std::string& sql, std::int64_t a, std::optional<std::string> text,
                      std::optional<std::int64_t> b);
+  // The same, returning the rows it changed (read under the same lock as the statement).
+  Result<std::int64_t> exec_count(const std::string& sql, std::int64_t a, std::optional<std::string> text,
+                                  std::optional<std::int64_t> b);
 
   std::mutex mu_;
   jobs::sqlite::Connection db_;

@@ -189,6 +189,23 @@ TEST_F(RemoteEngineTest, ATimeoutIsRetried) {
   expect_transcribed(engine);
 }
 
+// An engine that lists no "en" still starts (a worker's warm-up start() asks for none in
+// particular); a job in a language it lacks is refused by the pipeline, before any request.
+TEST_F(RemoteEngineTest, AnEngineWithoutEnglishStartsAndRefusesEnglishJobs) {
+  FakeWhisper fake;
+  auto s = settings(fake.openai_url());
+  s.languages = {"ru"};
+  RemoteEngine engine(s, kKey);
+  auto warm = engine.start(engine::SessionParams{});
+  EXPECT_TRUE(warm) << warm.error().message;
+  auto t = run(engine);  // default_options(): English
+  ASSERT_FALSE(t);
+  EXPECT_EQ(t.error().kind, FailureKind::invalid_request);
+  EXPECT_NE(t.error().message.find("language 'en' is not supported by w (supported: ru)"), std::string::npos)
+      << t.error().message;
+  EXPECT_TRUE(fake.requests().empty());
+}
+
 TEST_F(RemoteEngineTest, A4xxFailsWithTheServersMessage) {
   FakeWhisper fake;
   fake.always(Fault{Fault::status, 400, -1, R"({"error":{"message":"Invalid file format."}})"});

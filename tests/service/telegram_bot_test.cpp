@@ -118,9 +118,8 @@ class TelegramBot : public ::testing::Test {
     static const std::string ogg = voice_note();
     return ogg;
   }
-  // Starts `bot` and sends it the voice note from kChat; false (a failure added) when either
-  // could not be done.
-  bool start_with_voice(BotInstance& bot) {
+  // Makes the voice note and starts `bot`; false (a failure added) when either could not be done.
+  bool start_with_note(BotInstance& bot) {
     if (note().empty()) {
       ADD_FAILURE() << "the voice note could not be made";
       return false;
@@ -129,20 +128,19 @@ class TelegramBot : public ::testing::Test {
       ADD_FAILURE() << bot.log();
       return false;
     }
+    return true;
+  }
+  // Starts `bot` and sends it the voice note from kChat; false (a failure added) when either
+  // could not be done.
+  bool start_with_voice(BotInstance& bot) {
+    if (!start_with_note(bot)) return false;
     api.push_media(kChat, "voice", note());
     return true;
   }
   // Starts the bot and chooses "/format file" in kChat; false (with the failure added) when the
   // voice note cannot be made, the bot does not start or the choice is not confirmed.
   bool start_with_format_file(BotInstance& bot) {
-    if (note().empty()) {
-      ADD_FAILURE() << "the voice note could not be made";
-      return false;
-    }
-    if (!bot.start()) {
-      ADD_FAILURE() << bot.log();
-      return false;
-    }
+    if (!start_with_note(bot)) return false;
     api.push_text(kChat, "/format file");
     if (eventually([&] { return any_with(api, kChat, "Format: file"); }, 20s)) return true;
     ADD_FAILURE() << "no \"Format: file\": " << bot.log();

@@ -9,13 +9,13 @@
 #include <fmt/format.h>
 
 #include "engine/remote/remote_session.h"
+#include "media/decoder.h"
 #include "util/log.h"
 
 namespace soroka::engine::remote {
 
 namespace {
 
-constexpr int kRate = 16000;
 
 // A session on the fallback engine that says so in the transcript's `engine`.
 class FallbackSession final : public Session {
@@ -35,7 +35,7 @@ class FallbackSession final : public Session {
 }  // namespace
 
 std::uint64_t session_bytes(const RemoteEngineSettings& s) {
-  const auto pcm = static_cast<std::uint64_t>(s.chunk_seconds * kRate * 2);
+  const auto pcm = static_cast<std::uint64_t>(s.chunk_seconds * media::kSampleRate * 2);
   const std::uint64_t flac = std::min(pcm + 44, s.max_request_bytes);  // FLAC, at most a WAV
   // FFmpeg's FLAC encoder and muxer: ~200 KB measured; curl's buffers per handle ~100 KB.
   constexpr std::uint64_t kEncoderBytes = 512u << 10, kCurlBytes = 256u << 10;
@@ -81,11 +81,8 @@ bool RemoteEngine::reachable(std::chrono::milliseconds timeout) {
 }
 
 Result<std::unique_ptr<Session>> RemoteEngine::start(const SessionParams& p) {
-  if (std::find(s_.languages.begin(), s_.languages.end(), p.language) == s_.languages.end())
-    return fail(FailureKind::invalid_request,
-                fmt::format("language '{}' is not supported by {} (supported: {})", p.language, s_.name,
-                            fmt::join(s_.languages, ", ")),
-                EINVAL);
+  // The language is checked by the pipeline against languages(); a worker's warm-up start()
+  // has none of its own to give (SessionParams' default), so none is refused here.
   // 3 s: a server on the same network answers in milliseconds; one that does not is treated
   // as down for this job, which then runs on the fallback at once rather than waiting.
   if (fallback_ && !reachable(std::chrono::seconds(3))) {

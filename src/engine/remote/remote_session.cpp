@@ -6,6 +6,7 @@
 
 #include "engine/remote/retry.h"
 #include "engine/remote/wire.h"
+#include "media/decoder.h"
 #include "media/encoder.h"
 #include "util/log.h"
 #include "util/text.h"
@@ -14,7 +15,6 @@ namespace soroka::engine::remote {
 
 namespace {
 
-constexpr int kRate = 16000;
 // Multipart framing and the small fields around the audio: a few hundred bytes; 16 KiB
 // leaves room for a long prompt and any proxy's headers.
 constexpr std::uint64_t kFormOverhead = 16u << 10;
@@ -71,13 +71,13 @@ std::string RemoteSession::redact(std::string text) const {
 }
 
 Error RemoteSession::chunk_error(const Chunk& c, FailureKind kind, const std::string& why) const {
-  std::string msg = fmt::format("remote engine '{}': the audio at {}: {}", s_.name, clock_text(c.start_s(kRate)), why);
+  std::string msg = fmt::format("remote engine '{}': the audio at {}: {}", s_.name, clock_text(c.start_s(media::kSampleRate)), why);
   return Error{kind == FailureKind::invalid_request ? EINVAL : EIO, redact(std::move(msg)), kind};
 }
 
 Result<std::string> RemoteSession::encode(const Chunk& c) const {
-  if (uploads_wav(s_)) return media::encode_wav(c.pcm, kRate);
-  return media::encode_flac(c.pcm, kRate);
+  if (uploads_wav(s_)) return media::encode_wav(c.pcm, media::kSampleRate);
+  return media::encode_flac(c.pcm, media::kSampleRate);
 }
 
 Result<SegmentText> RemoteSession::transcribe(const segment::Segment& seg) {
@@ -93,8 +93,8 @@ Result<SegmentText> RemoteSession::transcribe(const segment::Segment& seg) {
 }
 
 Result<std::vector<Recognised>> RemoteSession::submit(segment::Segment&& seg) {
-  const double seg_s = static_cast<double>(seg.samples.size()) / kRate;
-  if (chunk_full(building_.seconds(kRate), seg_s, s_.chunk_seconds))
+  const double seg_s = static_cast<double>(seg.samples.size()) / media::kSampleRate;
+  if (chunk_full(building_.seconds(media::kSampleRate), seg_s, s_.chunk_seconds))
     if (auto r = seal(); !r) return std::unexpected(r.error());
   building_.add(std::move(seg));
   std::lock_guard l(mu_);
@@ -254,7 +254,7 @@ Result<std::vector<SegmentText>> RemoteSession::send(const Sealed& s) {
     Decision d = decide(a, tries, down, s_, jitter());
     if (d.next == Next::done) {
       auto parsed = parse_answer(a.body);
-      if (parsed) return stitch(s.chunk.pieces, *parsed, kRate);
+      if (parsed) return stitch(s.chunk.pieces, *parsed, media::kSampleRate);
       // A 2xx that is not a transcription: a server fault, retried like a 5xx.
       a.status = 502;
       a.body = parsed.error().message;
