@@ -74,7 +74,12 @@ bool ogg_cut_mid_page(std::span<const std::uint8_t> tail, std::uint64_t tail_off
     if (i + kOggHeader + segments > tail.size()) return true;
     std::uint64_t length = kOggHeader + segments;
     for (std::size_t s = 0; s < segments; ++s) length += page[kOggHeader + s];
-    return tail_offset + i + length > file_size;
+    const std::uint64_t end = tail_offset + i + length;
+    if (end > file_size) return true;
+    // 1-3 bytes after the last whole page that begin "OggS": the next page, cut inside its
+    // capture pattern (a cut 2 bytes past a page boundary read as a clean, shorter file).
+    const auto rest = static_cast<std::size_t>(file_size - end);
+    return rest > 0 && rest < 4 && std::memcmp(tail.data() + i + length, "OggS", rest) == 0;
   }
   return false;
 }

@@ -18,7 +18,8 @@ namespace soroka::media::detail {
 std::optional<double> wav_declared_seconds(std::span<const std::uint8_t> head);
 
 // True when the last Ogg page in `tail` (the final bytes of a file of `file_size` bytes,
-// starting at `tail_offset`) runs past the end of the file: the file was cut mid-page.
+// starting at `tail_offset`) runs past the end of the file, or is followed by only the start
+// of the next page's "OggS": the file was cut mid-page.
 bool ogg_cut_mid_page(std::span<const std::uint8_t> tail, std::uint64_t tail_offset,
                       std::uint64_t file_size);
 

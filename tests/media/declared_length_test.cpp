@@ -77,6 +77,18 @@ TEST(OggTail, PageRunningPastTheEndIsCut) {
   }
 }
 
+TEST(OggTail, ACutInsideTheNextPagesCapturePatternIsCut) {
+  // A cut 1-3 bytes past a page boundary leaves "O", "Og" or "Ogg": seen in a generated
+  // voice note cut at 80 % (2 bytes past a page), which the decoder took for a clean end.
+  std::string file = ogg_page(1000) + ogg_page(3000);
+  for (std::size_t extra : {1u, 2u, 3u}) {
+    const std::string head = file.substr(0, ogg_page(1000).size() + extra);
+    EXPECT_TRUE(ogg_cut_mid_page(bytes(head), 0, head.size())) << extra << " bytes of the next page";
+  }
+  std::string junk = ogg_page(1000) + "xy";  // not the start of a page: nothing to tell
+  EXPECT_FALSE(ogg_cut_mid_page(bytes(junk), 0, junk.size()));
+}
+
 TEST(OggTail, OggSInsideAPacketIsSkipped) {
   // "OggS" with a non-zero version byte inside the last page's payload is not a page.
   std::string page = ogg_page(400);
