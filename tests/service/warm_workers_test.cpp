@@ -49,13 +49,14 @@ TEST(WarmWorkers, OneWorkerRunsSuccessiveJobsOfItsModel) {
   }
   EXPECT_EQ(metric(server, "soroka_worker_starts_total"), "1");
   EXPECT_EQ(metric(server, "soroka_worker_reuses_total"), "2");
-  EXPECT_EQ(metric(server, "soroka_workers_idle"), "1");
+  // A job is final in the store before its worker is back in the pool: wait for the pool.
+  EXPECT_EQ(await_metric(server, "soroka_workers_idle", "1", 5s), "1");
   EXPECT_EQ(children_of(server.pid()).size(), 1u);
   // Another model needs its own worker; the first one stays warm beside it.
   auto other = server.submit(speech->path.string(), "sim-base");
   EXPECT_EQ(server.wait_final(other, 60s)["state"], "succeeded");
   EXPECT_EQ(metric(server, "soroka_worker_starts_total"), "2");
-  EXPECT_EQ(metric(server, "soroka_workers_idle"), "2");
+  EXPECT_EQ(await_metric(server, "soroka_workers_idle", "2", 5s), "2");
 }
 
 TEST(WarmWorkers, AnIdleWorkerKilledFromOutsideIsReplacedWithoutCostingAnAttempt) {
@@ -180,7 +181,7 @@ TEST(WarmWorkers, AWarmWorkerShrinksToTheLearnedEstimateSoTwoFit) {
   EXPECT_EQ(a.get(), 200);
   EXPECT_EQ(b.get(), 200);
   EXPECT_EQ(metric(server, "soroka_worker_starts_total"), "2") << "the second job had to wait for the first worker";
-  EXPECT_EQ(metric(server, "soroka_workers_idle"), "2");
+  EXPECT_EQ(await_metric(server, "soroka_workers_idle", "2", 5s), "2");
   EXPECT_EQ(cg->oom_kills(), 0u);
   server.stop(SIGTERM, 10s);
 }
@@ -205,7 +206,7 @@ TEST(WarmWorkers, PressureEndsIdleWorkersThenPreemptsARunningJob) {
   // 1. An idle sim-tiny worker holds ~290 MiB; 300 MiB more crosses 512 MiB (warning).
   auto first = server.submit(speech->path.string(), "sim-tiny");
   ASSERT_EQ(server.wait_final(first, 60s)["state"], "succeeded");
-  ASSERT_EQ(metric(server, "soroka_workers_idle"), "1");
+  ASSERT_EQ(await_metric(server, "soroka_workers_idle", "1", 5s), "1");
   ASSERT_TRUE(hog->command("alloc 300"));
   EXPECT_EQ(await_metric(server, "soroka_workers_idle", "0", 10s), "0")
       << "usage " << (cg->usage() >> 20) << " MiB";
