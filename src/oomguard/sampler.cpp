@@ -71,6 +71,71 @@ Result<CgroupMounts> resolve_mounts(const Roots& roots) {
   return m;
 }
 
+void Sampler::pick(Source src, const std::string& mount, const std::string& rel) {
+  info_.source = src;
+  info_.cgroup_path = rel.empty() ? "/" : rel;
+  info_.cgroup_dir = join(mount, rel);
+}
+
+namespace {
+
+bool v2_usable(const CgroupMounts& m, const std::string& rel) {
+  return m.v2 && exists(join(*m.v2, rel) + "/memory.current");
+}
+
+bool v1_usable(const CgroupMounts& m, const std::string& rel) {
+  return m.v1_memory && exists(join(*m.v1_memory, rel) + "/memory.usage_in_bytes");
+}
+
+}  // namespace
+
+// A cgroup named by the caller: an absolute path under a mount, or a path relative to one.
+Result<void> Sampler::locate_named_cgroup(const std::string& named, const CgroupMounts& m) {
+  const auto& v2 = m.v2;
+  const auto& v1 = m.v1_memory;
+  std::string c = strip_trailing_slash(named);
+  if (c.empty() || c.front() != '/') return fail("cgroup path must start with '/': " + c, EINVAL);
+  // The root of a hierarchy is the whole host: watch it as the system.
+  if (c == "/" || (v2 && c == *v2) || (v1 && c == *v1)) return {};
+  if (v2 && under(c, *v2) && is_dir(c)) {
+    if (!exists(c + "/memory.current"))
+      return fail("cgroup " + c + " has no memory controller (no memory.current)", ENOENT);
+    pick(Source::cgroup_v2, *v2, c.substr(v2->size()));
+  } else if (v1 && under(c, *v1) && is_dir(c)) {
+    pick(Source::cgroup_v1, *v1, c.substr(v1->size()));
+  } else if (v2_usable(m, c)) {
+    pick(Source::cgroup_v2, *v2, c);
+  } else if (v1_usable(m, c)) {
+    pick(Source::cgroup_v1, *v1, c);
+  } else {
+    std::string where = (v2 ? *v2 : std::string("-")) + ", " + (v1 ? *v1 : std::string("-"));
+    return fail("no memory cgroup '" + c + "' under the cgroup mounts (" + where + ")", ENOENT);
+  }
+  return {};
+}
+
+// The watched process's files; without a named cgroup, its own memory cgroup is watched.
+Result<void> Sampler::open_process(const CgroupMounts& m) {
+  const std::string pid_dir = target_.pid == 0 ? roots_.proc + "/self"
+                                               : roots_.proc + "/" + std::to_string(target_.pid);
+  if (target_.pid != 0 && !is_dir(pid_dir)) return fail("no process " + std::to_string(target_.pid), ESRCH);
+  statm_ = open_optional(pid_dir + "/statm");
+  if (!statm_.is_open()) return fail("cannot read " + pid_dir + "/statm", EACCES);
+  status_ = open_optional(pid_dir + "/status");
+  info_.pid = target_.pid == 0 ? ::getpid() : target_.pid;
+  if (target_.cgroup) return {};
+  auto text = read_file(pid_dir + "/cgroup");
+  if (!text) return {};
+  auto entries = parse_proc_cgroup(*text);
+  if (!entries) return std::unexpected(std::move(entries.error()).with_context(pid_dir + "/cgroup"));
+  ProcCgroups pc = select_memory_cgroups(*entries);
+  if (pc.v2_path && *pc.v2_path != "/" && v2_usable(m, *pc.v2_path))
+    pick(Source::cgroup_v2, *m.v2, *pc.v2_path);
+  else if (pc.v1_memory_path && *pc.v1_memory_path != "/" && v1_usable(m, *pc.v1_memory_path))
+    pick(Source::cgroup_v1, *m.v1_memory, *pc.v1_memory_path);
+  return {};
+}
+
 Result<Sampler> Sampler::open(const Roots& roots, const Target& target) {
   Sampler s;
   s.roots_ = roots;
@@ -80,71 +145,49 @@ Result<Sampler> Sampler::open(const Roots& roots, const Target& target) {
 
   auto mounts = resolve_mounts(roots);
   if (!mounts) return std::unexpected(mounts.error());
-  const auto& v2 = mounts->v2;
-  const auto& v1 = mounts->v1_memory;
-  auto v2_usable = [&](const std::string& rel) {
-    return v2 && exists(join(*v2, rel) + "/memory.current");
-  };
-  auto v1_usable = [&](const std::string& rel) {
-    return v1 && exists(join(*v1, rel) + "/memory.usage_in_bytes");
-  };
-  auto pick = [&](Source src, const std::string& mount, const std::string& rel) {
-    s.info_.source = src;
-    s.info_.cgroup_path = rel.empty() ? "/" : rel;
-    s.info_.cgroup_dir = join(mount, rel);
-  };
-
   if (target.cgroup) {
-    std::string c = strip_trailing_slash(*target.cgroup);
-    if (c.empty() || c.front() != '/') return fail("cgroup path must start with '/': " + c, EINVAL);
-    // The root of a hierarchy is the whole host: watch it as the system.
-    if (c == "/" || (v2 && c == *v2) || (v1 && c == *v1)) {
-      // source stays Source::system
-    } else if (v2 && under(c, *v2) && c != "/" && is_dir(c)) {
-      if (!exists(c + "/memory.current"))
-        return fail("cgroup " + c + " has no memory controller (no memory.current)", ENOENT);
-      pick(Source::cgroup_v2, *v2, c.substr(v2->size()));
-    } else if (v1 && under(c, *v1) && c != "/" && is_dir(c)) {
-      pick(Source::cgroup_v1, *v1, c.substr(v1->size()));
-    } else if (v2_usable(c)) {
-      pick(Source::cgroup_v2, *v2, c);
-    } else if (v1_usable(c)) {
-      pick(Source::cgroup_v1, *v1, c);
-    } else {
-      std::string where = (v2 ? *v2 : std::string("-")) + ", " + (v1 ? *v1 : std::string("-"));
-      return fail("no memory cgroup '" + c + "' under the cgroup mounts (" + where + ")", ENOENT);
-    }
+    if (auto r = s.locate_named_cgroup(*target.cgroup, *mounts); !r) return std::unexpected(r.error());
   }
-
   if (!target.cgroup || target.pid != 0) {
-    std::string pid_dir =
-        target.pid == 0 ? roots.proc + "/self" : roots.proc + "/" + std::to_string(target.pid);
-    if (target.pid != 0 && !is_dir(pid_dir))
-      return fail("no process " + std::to_string(target.pid), ESRCH);
-    s.statm_ = open_optional(pid_dir + "/statm");
-    if (!s.statm_.is_open()) return fail("cannot read " + pid_dir + "/statm", EACCES);
-    s.status_ = open_optional(pid_dir + "/status");
-    s.info_.pid = target.pid == 0 ? ::getpid() : target.pid;
-    if (!target.cgroup) {
-      auto text = read_file(pid_dir + "/cgroup");
-      if (text) {
-        auto entries = parse_proc_cgroup(*text);
-        if (!entries)
-          return std::unexpected(std::move(entries.error()).with_context(pid_dir + "/cgroup"));
-        ProcCgroups pc = select_memory_cgroups(*entries);
-        if (pc.v2_path && v2_usable(*pc.v2_path) && *pc.v2_path != "/")
-          pick(Source::cgroup_v2, *v2, *pc.v2_path);
-        else if (pc.v1_memory_path && *pc.v1_memory_path != "/" &&
-                 v1_usable(*pc.v1_memory_path))
-          pick(Source::cgroup_v1, *v1, *pc.v1_memory_path);
-      }
-    }
+    if (auto r = s.open_process(*mounts); !r) return std::unexpected(r.error());
   }
-
   s.meminfo_ = open_optional(roots.proc + "/meminfo");
   if (!s.meminfo_.is_open()) return fail("cannot open " + roots.proc + "/meminfo", ENOENT);
   if (auto r = s.open_levels(); !r) return std::unexpected(r.error());
   return s;
+}
+
+Result<Sampler::Level> Sampler::open_level(const std::string& dir, bool is_v2) {
+  Level l;
+  l.dir = dir;
+  auto usage = FileReader::open(dir + (is_v2 ? "/memory.current" : "/memory.usage_in_bytes"));
+  if (!usage) return std::unexpected(usage.error());
+  l.usage = std::move(*usage);
+  auto stat = FileReader::open(dir + "/memory.stat");
+  if (!stat) return std::unexpected(stat.error());
+  l.stat = std::move(*stat);
+  l.limit = open_optional(dir + (is_v2 ? "/memory.max" : "/memory.limit_in_bytes"));
+  if (is_v2) {
+    l.high = open_optional(dir + "/memory.high");
+    l.swap = open_optional(dir + "/memory.swap.max");
+  }
+  return l;
+}
+
+// Whether an ancestor constrains the leaf: a limit (v1, v2) or a memory.high (v2).
+bool Sampler::sets_limit(Level& l, bool is_v2) {
+  auto lim = l.limit.is_open() ? l.limit.read() : Result<std::string_view>{"max"};
+  if (lim) {
+    auto parsed = is_v2 ? parse_v2_limit(*lim) : parse_v1_limit(*lim);
+    if (parsed && parsed->has_value()) return true;
+  }
+  if (is_v2 && l.high.is_open()) {
+    if (auto h = l.high.read(); h) {
+      auto parsed = parse_v2_limit(*h);
+      return parsed && parsed->has_value();
+    }
+  }
+  return false;
 }
 
 Result<void> Sampler::open_levels() {
@@ -161,56 +204,17 @@ Result<void> Sampler::open_levels() {
   const std::string mount = info_.cgroup_dir.substr(
       0, info_.cgroup_dir.size() - (info_.cgroup_path == "/" ? 0 : info_.cgroup_path.size()));
 
-  auto open_level = [&](const std::string& dir) -> Result<Level> {
-    Level l;
-    l.dir = dir;
-    auto usage = FileReader::open(dir + (is_v2 ? "/memory.current" : "/memory.usage_in_bytes"));
-    if (!usage) return std::unexpected(usage.error());
-    l.usage = std::move(*usage);
-    auto stat = FileReader::open(dir + "/memory.stat");
-    if (!stat) return std::unexpected(stat.error());
-    l.stat = std::move(*stat);
-    l.limit = open_optional(dir + (is_v2 ? "/memory.max" : "/memory.limit_in_bytes"));
-    if (is_v2) {
-      l.high = open_optional(dir + "/memory.high");
-      l.swap = open_optional(dir + "/memory.swap.max");
-    }
-    return l;
-  };
-
   // Leaf first, then every ancestor below the mount root that sets a limit.
+  auto leaf = open_level(info_.cgroup_dir, is_v2);
+  if (!leaf) return std::unexpected(std::move(leaf.error()).with_context("cgroup " + info_.cgroup_dir));
+  levels_.push_back(std::move(*leaf));
   std::string dir = info_.cgroup_dir;
-  bool leaf = true;
-  while (true) {
-    if (levels_.size() == kMaxLevels) break;
-    if (!leaf && dir.size() <= mount.size()) break;  // the root itself carries no limit
-    if (leaf) {
-      auto l = open_level(dir);
-      if (!l) return std::unexpected(std::move(l.error()).with_context("cgroup " + dir));
-      levels_.push_back(std::move(*l));
-    } else {
-      auto l = open_level(dir);
-      if (l) {
-        auto lim = l->limit.is_open() ? l->limit.read() : Result<std::string_view>{"max"};
-        bool limited = false;
-        if (lim) {
-          auto parsed = is_v2 ? parse_v2_limit(*lim) : parse_v1_limit(*lim);
-          limited = parsed && parsed->has_value();
-        }
-        if (is_v2 && l->high.is_open()) {
-          if (auto h = l->high.read(); h) {
-            auto parsed = parse_v2_limit(*h);
-            limited = limited || (parsed && parsed->has_value());
-          }
-        }
-        if (limited) levels_.push_back(std::move(*l));
-      }
-    }
-    leaf = false;
-    if (dir.size() <= mount.size()) break;
+  while (levels_.size() < kMaxLevels && dir.size() > mount.size()) {
     auto slash = dir.find_last_of('/');
     if (slash == std::string::npos || slash < mount.size()) break;
     dir = dir.substr(0, slash);
+    if (dir.size() <= mount.size()) break;  // the root itself carries no limit
+    if (auto l = open_level(dir, is_v2); l && sets_limit(*l, is_v2)) levels_.push_back(std::move(*l));
   }
   for (const auto& l : levels_) info_.chain.push_back(l.dir);
 
@@ -330,43 +334,84 @@ void Sampler::read_slow_counters(CgroupSample& cg, std::int64_t now, bool fast) 
   counters_read_ns_ = now;
 }
 
+Result<void> Sampler::refresh_meminfo(bool fast, std::int64_t now) {
+  bool need = !fast || meminfo_read_ns_ == 0 || host_near_binding_ ||
+              now - meminfo_read_ns_ >= kMeminfoRefreshNs;
+  if (!need) return {};
+  auto mi_text = meminfo_.read();
+  if (!mi_text) return std::unexpected(mi_text.error());
+  auto mi = parse_meminfo(*mi_text);
+  if (!mi) return std::unexpected(std::move(mi.error()).with_context(meminfo_.path()));
+  meminfo_cache_ = *mi;
+  meminfo_read_ns_ = now;
+  return {};
+}
+
+// Every level of the chain; the cgroup's limit and high are the tightest along it.
+Result<CgroupSample> Sampler::read_chain(LevelSample* levels, std::size_t& n, bool fast,
+                                         double grey_percent, std::int64_t now) {
+  CgroupSample cg;
+  for (auto& level : levels_) {
+    auto ls = read_level(level, fast, grey_percent, now);
+    if (!ls) return std::unexpected(std::move(ls.error()).with_context("cgroup"));
+    levels[n++] = *ls;
+  }
+  cg.usage_bytes = levels[0].usage_bytes;
+  cg.working_set_bytes = levels[0].working_set_bytes;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& l = levels[i].limit_bytes;
+    if (l && (!cg.limit_bytes || *l < *cg.limit_bytes)) cg.limit_bytes = l;
+    const auto& h = levels[i].high_bytes;
+    if (h && (!cg.high_bytes || *h < *cg.high_bytes)) cg.high_bytes = h;
+  }
+  read_slow_counters(cg, now, fast);
+  return cg;
+}
+
+void Sampler::read_process(Snapshot& snap, bool fast) {
+  if (!statm_.is_open() || process_gone_) return;
+  auto t = statm_.read();
+  if (!t || t->empty()) {
+    process_gone_ = true;  // ESRCH: the process exited
+    return;
+  }
+  if (auto rss = parse_statm_rss(*t, page_size_); rss)
+    snap.process = ProcessSample{*info_.pid, *rss, std::nullopt, std::nullopt};
+  if (!snap.process || fast || !status_.is_open()) return;
+  if (auto st = status_.read(); st) {
+    if (auto ps = parse_proc_status(*st); ps) {
+      snap.process->peak_rss_bytes = ps->hwm_bytes;
+      snap.process->swap_bytes = ps->swap_bytes;
+    }
+  }
+}
+
+void Sampler::read_psi(Snapshot& snap, bool fast, std::int64_t now) {
+  if (!psi_.is_open()) return;
+  if (!fast || psi_read_ns_ == 0 || now - psi_read_ns_ >= kSlowRefreshNs) {
+    psi_cache_.reset();
+    if (auto t = psi_.read(); t) {
+      if (auto p = parse_psi(*t); p) psi_cache_ = *p;
+    }
+    psi_read_ns_ = now;
+  }
+  snap.psi = psi_cache_;
+}
+
 Result<Snapshot> Sampler::sample_impl(bool fast, double grey_percent) {
   Snapshot snap;
   const std::int64_t now = now_ns();
   snap.monotonic_ns = now;
   snap.source = info_.source;
-
-  bool need_meminfo = !fast || meminfo_read_ns_ == 0 || host_near_binding_ ||
-                      now - meminfo_read_ns_ >= kMeminfoRefreshNs;
-  if (need_meminfo) {
-    auto mi_text = meminfo_.read();
-    if (!mi_text) return std::unexpected(mi_text.error());
-    auto mi = parse_meminfo(*mi_text);
-    if (!mi) return std::unexpected(std::move(mi.error()).with_context(meminfo_.path()));
-    meminfo_cache_ = *mi;
-    meminfo_read_ns_ = now;
-  }
+  if (auto r = refresh_meminfo(fast, now); !r) return std::unexpected(r.error());
   snap.system = meminfo_cache_;
 
   std::array<LevelSample, kMaxLevels> levels{};
   std::size_t n = 0;
   if (info_.source != Source::system) {
-    CgroupSample cg;
-    for (std::size_t i = 0; i < levels_.size(); ++i) {
-      auto ls = read_level(levels_[i], fast, grey_percent, now);
-      if (!ls) return std::unexpected(std::move(ls.error()).with_context("cgroup"));
-      levels[n++] = *ls;
-    }
-    cg.usage_bytes = levels[0].usage_bytes;
-    cg.working_set_bytes = levels[0].working_set_bytes;
-    for (std::size_t i = 0; i < n; ++i) {
-      const auto& l = levels[i].limit_bytes;
-      if (l && (!cg.limit_bytes || *l < *cg.limit_bytes)) cg.limit_bytes = l;
-      const auto& h = levels[i].high_bytes;
-      if (h && (!cg.high_bytes || *h < *cg.high_bytes)) cg.high_bytes = h;
-    }
-    read_slow_counters(cg, now, fast);
-    snap.cgroup = cg;
+    auto cg = read_chain(levels.data(), n, fast, grey_percent, now);
+    if (!cg) return std::unexpected(cg.error());
+    snap.cgroup = *cg;
   }
   compute_effective(snap, levels.data(), n);
   // The host is "near binding" when its headroom is within 2x of the cgroup's: then the
@@ -377,34 +422,8 @@ Result<Snapshot> Sampler::sample_impl(bool fast, double grey_percent) {
     std::uint64_t cg_headroom = snap.limit_bytes - snap.used_bytes;
     host_near_binding_ = snap.system.available_bytes / 2 <= cg_headroom;
   }
-
-  if (statm_.is_open() && !process_gone_) {
-    auto t = statm_.read();
-    if (t && !t->empty()) {
-      if (auto rss = parse_statm_rss(*t, page_size_); rss)
-        snap.process = ProcessSample{*info_.pid, *rss, std::nullopt, std::nullopt};
-      if (snap.process && !fast && status_.is_open()) {
-        if (auto st = status_.read(); st) {
-          if (auto ps = parse_proc_status(*st); ps) {
-            snap.process->peak_rss_bytes = ps->hwm_bytes;
-            snap.process->swap_bytes = ps->swap_bytes;
-          }
-        }
-      }
-    } else {
-      process_gone_ = true;  // ESRCH: the process exited
-    }
-  }
-  if (psi_.is_open()) {
-    if (!fast || psi_read_ns_ == 0 || now - psi_read_ns_ >= kSlowRefreshNs) {
-      psi_cache_.reset();
-      if (auto t = psi_.read(); t) {
-        if (auto p = parse_psi(*t); p) psi_cache_ = *p;
-      }
-      psi_read_ns_ = now;
-    }
-    snap.psi = psi_cache_;
-  }
+  read_process(snap, fast);
+  read_psi(snap, fast, now);
   return snap;
 }
 

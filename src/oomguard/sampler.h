@@ -85,8 +85,18 @@ class Sampler {
     std::int64_t stat_read_ns = 0;    // when; 0 = never
   };
 
+  Result<void> locate_named_cgroup(const std::string& named, const CgroupMounts& m);
+  Result<void> open_process(const CgroupMounts& m);
+  void pick(Source src, const std::string& mount, const std::string& rel);
+  static Result<Level> open_level(const std::string& dir, bool is_v2);
+  static bool sets_limit(Level& l, bool is_v2);
   Result<void> open_levels();
   Result<Snapshot> sample_impl(bool fast, double grey_percent);
+  Result<void> refresh_meminfo(bool fast, std::int64_t now);
+  Result<CgroupSample> read_chain(LevelSample* levels, std::size_t& n, bool fast,
+                                  double grey_percent, std::int64_t now);
+  void read_process(Snapshot& snap, bool fast);
+  void read_psi(Snapshot& snap, bool fast, std::int64_t now);
   Result<LevelSample> read_level(Level& l, bool fast, double grey_percent, std::int64_t now);
   void read_slow_counters(CgroupSample& cg, std::int64_t now, bool fast);
 
