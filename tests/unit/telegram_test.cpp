@@ -152,6 +152,21 @@ TEST(TelegramTexts, LanguageChoice) {
   EXPECT_TRUE(json::accept(commands_json(Lang::en)));
 }
 
+// The value in force of a fixed row: the chat's choice, else the default.
+TEST(TelegramSettingsKeyboard, PrefValueIsTheChoiceElseTheDefault) {
+  ChatPrefs none;
+  EXPECT_EQ(pref_value(none, Pref::lang, Lang::ru), "ru");  // the language in use
+  EXPECT_EQ(pref_value(none, Pref::format, Lang::en), "text");
+  EXPECT_EQ(pref_value(none, Pref::speakers, Lang::en), "off");
+  ChatPrefs set;
+  set.lang = "en";
+  set.format = "vtt";
+  set.speakers = "on";
+  EXPECT_EQ(pref_value(set, Pref::lang, Lang::ru), "en");
+  EXPECT_EQ(pref_value(set, Pref::format, Lang::en), "vtt");
+  EXPECT_EQ(pref_value(set, Pref::speakers, Lang::en), "on");
+}
+
 TEST(TelegramStore, TakesOnceKeepsOffsetAndPrefsAcrossReopen) {
   const std::string dir = test::make_temp_dir("soroka-tgstore-");
   const std::string path = dir + "/telegram.sqlite";
@@ -466,9 +481,9 @@ TEST(TelegramEngineChoice, SettingsTextNotesALanguageTheEngineLacks) {
   EXPECT_EQ(settings_text(ru, Lang::ru, m),
             "Настройки (нажмите, чтобы изменить):\nЯзык: Русский\nФормат: Текст\nСпикеры: Выкл.\n"
             "Движок: pocketsphinx (en)\nПримечание: pocketsphinx не распознаёт «ru»; записи отправляются как «en».");
-  EXPECT_EQ(language_note(ru, Lang::en, m, *m.find("pocketsphinx")),
+  EXPECT_EQ(language_note(ru, Lang::en, *m.find("pocketsphinx")),
             "Note: pocketsphinx does not transcribe \"ru\"; your recordings are sent as \"en\".");  // /engine's
-  EXPECT_EQ(language_note(ru, Lang::en, m, *m.find("whisper")), "");
+  EXPECT_EQ(language_note(ru, Lang::en, *m.find("whisper")), "");
   ru.engine = "whisper";
   EXPECT_EQ(settings_text(ru, Lang::ru, m).find("Примечание"), std::string::npos);
   EXPECT_NE(settings_text(ru, Lang::ru, m).find("Движок: whisper (en, ru)"), std::string::npos);
