@@ -167,6 +167,21 @@ TEST(TelegramSettingsKeyboard, PrefValueIsTheChoiceElseTheDefault) {
   EXPECT_EQ(pref_value(set, Pref::speakers, Lang::en), "on");
 }
 
+// The value in force of a fixed row: the chat's choice, else the default.
+TEST(TelegramSettingsKeyboard, PrefValueIsTheChoiceElseTheDefault) {
+  ChatPrefs none;
+  EXPECT_EQ(pref_value(none, Pref::lang, Lang::ru), "ru");  // the language in use
+  EXPECT_EQ(pref_value(none, Pref::format, Lang::en), "text");
+  EXPECT_EQ(pref_value(none, Pref::speakers, Lang::en), "off");
+  ChatPrefs set;
+  set.lang = "en";
+  set.format = "vtt";
+  set.speakers = "on";
+  EXPECT_EQ(pref_value(set, Pref::lang, Lang::ru), "en");
+  EXPECT_EQ(pref_value(set, Pref::format, Lang::en), "vtt");
+  EXPECT_EQ(pref_value(set, Pref::speakers, Lang::en), "on");
+}
+
 TEST(TelegramStore, TakesOnceKeepsOffsetAndPrefsAcrossReopen) {
   const std::string dir = test::make_temp_dir("soroka-tgstore-");
   const std::string path = dir + "/telegram.sqlite";
@@ -267,6 +282,24 @@ TEST(TelegramStore, AFirstReleaseFileIsUpgradedInPlaceKeepingItsChats) {
   ASSERT_TRUE(s) << s.error().message;
   EXPECT_EQ(*(*s)->schema_version(), 9);
   EXPECT_EQ((*s)->prefs(7)->engine, "whisper");
+  std::filesystem::remove_all(dir);
+}
+
+// Opening a file already at the current version reads its version and writes nothing: it
+// does not wait for the write lock another connection holds (the busy timeout is 5 s).
+TEST(TelegramStore, OpeningACurrentFileTakesNoWriteLock) {
+  const std::string dir = test::make_temp_dir("soroka-tgstore-");
+  const std::string path = dir + "/telegram.sqlite";
+  ASSERT_TRUE(BotStore::open(path));
+  auto writer = jobs::sqlite::Connection::open(path, 1s);
+  ASSERT_TRUE(writer);
+  auto tx = jobs::sqlite::Transaction::begin(*writer);
+  ASSERT_TRUE(tx);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto s = BotStore::open(path);
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  EXPECT_EQ(*(*s)->schema_version(), BotStore::kSchemaVersion);
   std::filesystem::remove_all(dir);
 }
 
