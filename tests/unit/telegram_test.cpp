@@ -152,19 +152,23 @@ TEST(TelegramTexts, LanguageChoice) {
   EXPECT_TRUE(json::accept(commands_json(Lang::en)));
 }
 
-// The value in force of a fixed row: the chat's choice, else the default.
-TEST(TelegramSettingsKeyboard, PrefValueIsTheChoiceElseTheDefault) {
-  ChatPrefs none;
-  EXPECT_EQ(pref_value(none, Pref::lang, Lang::ru), "ru");  // the language in use
-  EXPECT_EQ(pref_value(none, Pref::format, Lang::en), "text");
-  EXPECT_EQ(pref_value(none, Pref::speakers, Lang::en), "off");
-  ChatPrefs set;
-  set.lang = "en";
-  set.format = "vtt";
-  set.speakers = "on";
-  EXPECT_EQ(pref_value(set, Pref::lang, Lang::ru), "en");
-  EXPECT_EQ(pref_value(set, Pref::format, Lang::en), "vtt");
-  EXPECT_EQ(pref_value(set, Pref::speakers, Lang::en), "on");
+// The command menu names every command a user has (/engine included), in both languages, each
+// with a description of its own language.
+TEST(TelegramTexts, CommandMenuListsEveryUserCommandInEachLanguage) {
+  const std::vector<std::string> expected = {"help", "settings", "format", "language", "engine", "status", "cancel"};
+  const json en = json::parse(commands_json(Lang::en));
+  const json ru = json::parse(commands_json(Lang::ru));
+  ASSERT_EQ(en.size(), expected.size());
+  ASSERT_EQ(ru.size(), expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(en[i]["command"], expected[i]);
+    EXPECT_EQ(ru[i]["command"], expected[i]);
+    const std::string en_text = en[i]["description"], ru_text = ru[i]["description"];
+    EXPECT_FALSE(en_text.empty()) << expected[i];
+    EXPECT_NE(en_text, ru_text) << expected[i];  // translated, not copied
+  }
+  EXPECT_EQ(en[4]["description"], "Speech engine, when there is a choice");
+  EXPECT_EQ(ru[4]["description"], "Движок распознавания, если есть выбор");
 }
 
 // The value in force of a fixed row: the chat's choice, else the default.
