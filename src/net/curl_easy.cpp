@@ -38,11 +38,16 @@ int abort_check(void* flag, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
 std::size_t to_body(char* data, std::size_t size, std::size_t n, void* user) {
   auto* s = static_cast<BoundedBody*>(user);
   const std::size_t len = size * n;
-  if (s->body.size() + len > s->limit) {
+  if (s->received + len > s->limit) {
     s->overflow = true;
     return 0;  // curl ends the transfer with CURLE_WRITE_ERROR
   }
-  s->body.append(data, len);
+  if (s->write) {
+    if (!s->write(std::string_view(data, len))) return 0;
+  } else {
+    s->body.append(data, len);
+  }
+  s->received += len;
   return len;
 }
 

@@ -7,9 +7,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace soroka::net {
@@ -52,12 +55,16 @@ class EasyPool {
 void common_options(EasyHandle& h, std::chrono::milliseconds connect, std::chrono::milliseconds total,
                     const std::atomic<bool>* aborting);
 
-// A body read into memory, refused past `limit` bytes: the write callback stops the transfer,
-// and CURLOPT_MAXFILESIZE refuses a declared Content-Length above it before a byte is read.
+// A body refused past `limit` bytes: the write callback stops the transfer, and
+// CURLOPT_MAXFILESIZE refuses a declared Content-Length above it before a byte is read. Read
+// into `body`, or, when `write` is set, handed to it chunk by chunk (a download to a file);
+// `write` returning false ends the transfer (CURLE_WRITE_ERROR).
 struct BoundedBody {
   std::string body;
-  std::size_t limit = 0;
+  std::uint64_t limit = 0;
+  std::uint64_t received = 0;
   bool overflow = false;
+  std::function<bool(std::string_view)> write;
 };
 void read_into(EasyHandle& h, BoundedBody& sink);
 

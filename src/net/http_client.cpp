@@ -1,4 +1,4 @@
-// HttpClient: multipart POSTs and GETs over libcurl with bounded answers, keep-alive, timeouts.
+// HttpClient: POSTs and GETs over libcurl with bounded answers, keep-alive, timeouts.
 #include "net/http_client.h"
 
 #include <algorithm>
@@ -9,13 +9,14 @@
 
 namespace soroka::net {
 
+namespace {
+
+// "Retry-After: 7" -> 7; an HTTP-date or garbage -> nullopt. Capped at a day.
 std::optional<int> parse_retry_after(std::string_view value) {
   auto v = parse::u64(parse::trim(value));
   if (!v) return std::nullopt;
   return static_cast<int>(std::min<std::uint64_t>(*v, 86'400));
 }
-
-namespace {
 
 // A file part read from memory without a copy (curl_mime_data would copy it whole).
 struct Cursor {
@@ -47,9 +48,15 @@ HttpAnswer no_handle() {
 
 }  // namespace
 
+BoundedBody HttpClient::in_memory() const {
+  BoundedBody sink;
+  sink.limit = p_.max_answer_bytes;
+  return sink;
+}
+
 HttpAnswer HttpClient::perform(EasyHandle& h, const std::string& url,
-                               const std::vector<std::string>& headers,
-                               std::chrono::milliseconds total, const std::atomic<bool>* aborting) {
+                               const std::vector<std::string>& headers, std::chrono::milliseconds total,
+                               const std::atomic<bool>* aborting, BoundedBody& sink) {
   CURL* c = h.curl.get();
   common_options(h, p_.connect_timeout, total, aborting);
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
@@ -61,8 +68,6 @@ HttpAnswer HttpClient::perform(EasyHandle& h, const std::string& url,
     list.reset(next);
   }
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, list.get());
-  BoundedBody sink;
-  sink.limit = p_.max_answer_bytes;
   read_into(h, sink);
   const CURLcode rc = curl_easy_perform(c);
   HttpAnswer a;
@@ -108,8 +113,24 @@ HttpAnswer HttpClient::post_form(const std::string& url, const std::vector<FormP
     if (!p.mime.empty()) curl_mime_type(part, p.mime.c_str());
   }
   curl_easy_setopt(c, CURLOPT_MIMEPOST, mime.get());
-  auto a = perform(*h, url, headers, total, aborting);
+  auto sink = in_memory();
+  auto a = perform(*h, url, headers, total, aborting, sink);
   curl_easy_setopt(c, CURLOPT_MIMEPOST, nullptr);
+  pool_.give_back(std::move(h));
+  return a;
+}
+
+HttpAnswer HttpClient::post(const std::string& url, std::string_view body,
+                            const std::vector<std::string>& headers, std::chrono::milliseconds total,
+                            const std::atomic<bool>* aborting) {
+  auto h = pool_.take();
+  if (!h->curl) return no_handle();
+  CURL* c = h->curl.get();
+  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.empty() ? "" : body.data());  // null: no POST
+  auto sink = in_memory();
+  auto a = perform(*h, url, headers, total, aborting, sink);
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, nullptr);
   pool_.give_back(std::move(h));
   return a;
 }
@@ -119,7 +140,23 @@ HttpAnswer HttpClient::get(const std::string& url, const std::vector<std::string
   auto h = pool_.take();
   if (!h->curl) return no_handle();
   curl_easy_setopt(h->curl.get(), CURLOPT_HTTPGET, 1L);
-  auto a = perform(*h, url, headers, total, aborting);
+  auto sink = in_memory();
+  auto a = perform(*h, url, headers, total, aborting, sink);
+  pool_.give_back(std::move(h));
+  return a;
+}
+
+HttpAnswer HttpClient::get_streamed(const std::string& url, const std::vector<std::string>& headers,
+                                    std::chrono::milliseconds total, std::uint64_t max_bytes,
+                                    std::function<bool(std::string_view)> write,
+                                    const std::atomic<bool>* aborting) {
+  auto h = pool_.take();
+  if (!h->curl) return no_handle();
+  curl_easy_setopt(h->curl.get(), CURLOPT_HTTPGET, 1L);
+  BoundedBody sink;
+  sink.limit = max_bytes;
+  sink.write = std::move(write);
+  auto a = perform(*h, url, headers, total, aborting, sink);
   pool_.give_back(std::move(h));
   return a;
 }

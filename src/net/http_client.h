@@ -1,12 +1,14 @@
-// HttpClient: multipart POSTs and GETs over libcurl with bounded answers, keep-alive and
-// timeouts; every outcome (an answer of any status, or none) is a value.
+// HttpClient: POSTs (a body as given, or multipart) and GETs (kept, or streamed to the caller)
+// over libcurl with bounded answers, keep-alive and timeouts; every outcome is a value.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "net/curl_easy.h"
@@ -51,17 +53,26 @@ class HttpClient {
   HttpAnswer post_form(const std::string& url, const std::vector<FormPart>& parts,
                        const std::vector<std::string>& headers, std::chrono::milliseconds total,
                        const std::atomic<bool>* aborting = nullptr);
+  // `body` sent as it is (a JSON call: its Content-Type goes in `headers`); not copied, so it
+  // must stay alive during the call.
+  HttpAnswer post(const std::string& url, std::string_view body, const std::vector<std::string>& headers,
+                  std::chrono::milliseconds total, const std::atomic<bool>* aborting = nullptr);
   HttpAnswer get(const std::string& url, const std::vector<std::string>& headers,
                  std::chrono::milliseconds total, const std::atomic<bool>* aborting = nullptr);
+  // A GET whose answer is handed to `write` chunk by chunk instead of kept in `body` (a
+  // download to a file), at most `max_bytes` of it (beyond: too_large). `write` returning
+  // false ends the transfer: no answer then (status 0), as for a dropped connection.
+  HttpAnswer get_streamed(const std::string& url, const std::vector<std::string>& headers,
+                          std::chrono::milliseconds total, std::uint64_t max_bytes,
+                          std::function<bool(std::string_view)> write,
+                          const std::atomic<bool>* aborting = nullptr);
 
  private:
   HttpAnswer perform(EasyHandle& h, const std::string& url, const std::vector<std::string>& headers,
-                     std::chrono::milliseconds total, const std::atomic<bool>* aborting);
+                     std::chrono::milliseconds total, const std::atomic<bool>* aborting, BoundedBody& sink);
+  BoundedBody in_memory() const;
   ClientParams p_;
   EasyPool pool_;
 };
-
-// "Retry-After: 7" -> 7; an HTTP-date or garbage -> nullopt. Capped at a day. Pure.
-std::optional<int> parse_retry_after(std::string_view value);
 
 }  // namespace soroka::net

@@ -315,12 +315,15 @@ void Bot::handle(const TakenUpdate& row) {
     in_flight_.erase(row.update_id);
   };
   auto in = parse_update(json::parse(row.payload, nullptr, false));
-  auto prefs = store_->prefs(row.chat_id);
-  if (!in || in->content == Content::none || (prefs && prefs->blocked)) {
+  // Read once here for the whole update (a media update needs them again at intake and submit;
+  // the chat's later updates wait for this one, so they cannot change meanwhile).
+  auto stored = store_->prefs(row.chat_id);
+  const ChatPrefs prefs = stored ? *stored : ChatPrefs{};
+  if (!in || in->content == Content::none || prefs.blocked) {
     finish(row.update_id);
     return release();
   }
-  const Lang lang = pick_lang(prefs ? prefs->lang : "", in->language_code);
+  const Lang lang = pick_lang(prefs.lang, in->language_code);
   if (in->content == Content::callback) {
     handle_callback(*in, allowed(*in));
     finish(row.update_id);
@@ -332,7 +335,7 @@ void Bot::handle(const TakenUpdate& row) {
     finish(row.update_id);
     return release();
   }
-  if (in->content == Content::media) return intake(row, *in, lang);  // releases itself
+  if (in->content == Content::media) return intake(row, *in, lang, prefs);  // releases itself
   if (in->content == Content::command) handle_command(*in, lang);
   else reply(*in, std::string(text(lang, in->content == Content::text ? Text::help : Text::unsupported)));
   finish(row.update_id);

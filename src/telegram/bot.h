@@ -107,13 +107,14 @@ class Bot {
   void reply(const Incoming& in, const std::string& text);
 
   // bot_intake.cpp: a media message up to a stored job
-  void intake(TakenUpdate row, const Incoming& in, Lang lang);
+  // `prefs`: the chat's, as read once for this update by handle().
+  void intake(TakenUpdate row, const Incoming& in, Lang lang, const ChatPrefs& prefs);
   std::optional<std::string> size_refusal(const Media& m, Lang lang) const;
   bool placeholder(TakenUpdate& row, const Incoming& in, Lang lang);
   std::optional<std::string> fetch(const Incoming& in, const Media& m, std::string& error);
   std::expected<std::uint64_t, ApiError> download(const Incoming& in, const std::string& file_path,
                                                   const std::string& dest, std::uint64_t max);
-  void submit(TakenUpdate row, const Incoming& in, const std::string& path, Lang lang);
+  void submit(TakenUpdate row, const Incoming& in, const std::string& path, Lang lang, const ChatPrefs& p);
   void refused(const TakenUpdate& row, const frontend::Refused& r, Lang lang);
   frontend::Quotas quotas() const;
 

@@ -1,8 +1,7 @@
-// BotApi: the Telegram Bot API over libcurl (keep-alive, timeouts, bounded answers, streamed
-// downloads); every failure an ApiError value, never an exception.
+// BotApi: the Telegram Bot API over net::HttpClient (keep-alive, timeouts, bounded answers,
+// streamed downloads); every failure an ApiError value, never an exception.
 #include "telegram/bot_api.h"
 
-#include <curl/curl.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -29,32 +28,24 @@ struct FileSink {
   int write_errno = 0;
 };
 
-std::size_t to_file(char* data, std::size_t size, std::size_t n, void* user) {
-  auto* s = static_cast<FileSink*>(user);
-  const std::size_t len = size * n;
-  if (s->written + len > s->limit) {
-    s->overflow = true;
-    return 0;
+// false: over the limit, or the write failed (write_errno says why).
+bool to_file(FileSink& s, std::string_view data) {
+  if (s.written + data.size() > s.limit) {
+    s.overflow = true;
+    return false;
   }
   std::size_t done = 0;
-  while (done < len) {
-    ssize_t w = ::write(s->fd, data + done, len - done);
+  while (done < data.size()) {
+    ssize_t w = ::write(s.fd, data.data() + done, data.size() - done);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
-      s->write_errno = errno;
-      return 0;
+      s.write_errno = errno;
+      return false;
     }
     done += static_cast<std::size_t>(w);
   }
-  s->written += len;
-  return len;
-}
-
-ApiError transport_error(CURLcode rc, const char* errbuf) {
-  ApiError e;
-  e.transport = (errbuf && *errbuf) ? errbuf : curl_easy_strerror(rc);
-  e.description = "no answer from the Bot API";
-  return e;
+  s.written += data.size();
+  return true;
 }
 
 }  // namespace
@@ -91,7 +82,9 @@ ApiResult parse_answer(int http_status, std::string_view body) {
   return std::unexpected(e);
 }
 
-BotApi::BotApi(ApiParams p) : p_(std::move(p)) {
+// Eight idle connections: the poller, the watcher and the message handlers each keep one.
+BotApi::BotApi(ApiParams p)
+    : p_(std::move(p)), http_(net::ClientParams{p_.connect_timeout, p_.max_answer_bytes, 8}) {
   while (!p_.api_url.empty() && p_.api_url.back() == '/') p_.api_url.pop_back();
 }
 BotApi::~BotApi() = default;
@@ -103,71 +96,47 @@ std::string BotApi::redact(std::string text) const {
   return text;
 }
 
-ApiResult BotApi::perform_json(net::EasyHandle& h, std::string_view method, long total_ms) {
-  CURL* c = h.curl.get();
-  const std::string url = fmt::format("{}/bot{}/{}", p_.api_url, p_.token, method);
-  net::common_options(h, p_.connect_timeout, std::chrono::milliseconds(total_ms), &aborting_);
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  net::BoundedBody sink;
-  sink.limit = p_.max_answer_bytes;
-  net::read_into(h, sink);
-  const CURLcode rc = curl_easy_perform(c);
-  long status = 0;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-  if (sink.overflow || rc == CURLE_FILESIZE_EXCEEDED) {
+std::string BotApi::method_url(std::string_view method) const {
+  return fmt::format("{}/bot{}/{}", p_.api_url, p_.token, method);
+}
+
+// No HTTP answer (timeout, refused, DNS, TLS, a dropped connection): what the client saw,
+// without the token (curl's messages may quote the URL).
+ApiError BotApi::no_answer(const net::HttpAnswer& a) const {
+  ApiError e;
+  e.transport = redact(a.transport);
+  e.description = "no answer from the Bot API";
+  return e;
+}
+
+ApiResult BotApi::answer_of(const net::HttpAnswer& a) const {
+  if (a.too_large) {
     ApiError e;
-    e.http_status = static_cast<int>(status);
+    e.http_status = a.status;
     e.malformed = true;
     e.description = fmt::format("the answer exceeds {} bytes", p_.max_answer_bytes);
     return std::unexpected(e);
   }
-  if (rc != CURLE_OK) {
-    ApiError e = transport_error(rc, h.errbuf);
-    e.transport = redact(e.transport);
-    return std::unexpected(e);
-  }
-  return parse_answer(static_cast<int>(status), sink.body);
+  if (a.status == 0) return std::unexpected(no_answer(a));
+  return parse_answer(a.status, a.body);
 }
 
 ApiResult BotApi::call(std::string_view method, const json& params, std::chrono::seconds long_poll) {
-  auto h = pool_.take();
-  if (!h->curl) return std::unexpected(ApiError{0, 0, "curl_easy_init failed", 0, "no handle", false});
   const std::string body = params.dump(-1, ' ', false, json::error_handler_t::replace);
-  std::unique_ptr<curl_slist, net::SlistDeleter> headers(
-      curl_slist_append(nullptr, "Content-Type: application/json"));
-  const long total = static_cast<long>(p_.total_timeout.count() + long_poll.count() * 1000);
-  // The body and headers first: perform_json sets the rest and performs.
-  CURL* c = h->curl.get();
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
-  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
-  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-  auto r = perform_json(*h, method, total);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
-  pool_.give_back(std::move(h));
-  return r;
+  return answer_of(http_.post(method_url(method), body, {"Content-Type: application/json"},
+                              p_.total_timeout + long_poll, &aborting_));
 }
 
 ApiResult BotApi::call_multipart(std::string_view method, const json& fields, const Upload& file) {
-  auto h = pool_.take();
-  if (!h->curl) return std::unexpected(ApiError{0, 0, "curl_easy_init failed", 0, "no handle", false});
-  CURL* c = h->curl.get();
-  std::unique_ptr<curl_mime, net::MimeDeleter> mime(curl_mime_init(c));
+  std::vector<std::string> texts;
+  texts.reserve(fields.size());  // never reallocated: the parts point into it
+  std::vector<net::FormPart> parts;
   for (const auto& [k, v] : fields.items()) {
-    curl_mimepart* part = curl_mime_addpart(mime.get());
-    const std::string text = v.is_string() ? v.get<std::string>() : v.dump();
-    curl_mime_name(part, k.c_str());
-    curl_mime_data(part, text.data(), text.size());
+    texts.push_back(v.is_string() ? v.get<std::string>() : v.dump());
+    parts.push_back({k, texts.back(), "", ""});
   }
-  curl_mimepart* part = curl_mime_addpart(mime.get());
-  curl_mime_name(part, file.field.c_str());
-  curl_mime_filename(part, file.file_name.c_str());
-  curl_mime_type(part, file.mime.c_str());
-  curl_mime_data(part, file.content.data(), file.content.size());
-  curl_easy_setopt(c, CURLOPT_MIMEPOST, mime.get());
-  auto r = perform_json(*h, method, static_cast<long>(p_.total_timeout.count()));
-  curl_easy_setopt(c, CURLOPT_MIMEPOST, nullptr);
-  pool_.give_back(std::move(h));
-  return r;
+  parts.push_back({file.field, file.content, file.file_name, file.mime});
+  return answer_of(http_.post_form(method_url(method), parts, {}, p_.total_timeout, &aborting_));
 }
 
 namespace {
@@ -213,33 +182,28 @@ std::expected<std::uint64_t, ApiError> BotApi::download(const std::string& file_
                                                         std::uint64_t max_bytes) {
   auto file = PrivateFile::create(dest);
   if (!file) return std::unexpected(local_file_error(file.error()));
-  auto h = pool_.take();
-  CURL* c = h->curl.get();
-  const std::string url = fmt::format("{}/file/bot{}/{}", p_.api_url, p_.token, file_path);
-  net::common_options(*h, p_.connect_timeout, p_.download_timeout, &aborting_);
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  // The client bounds the answer at max_bytes first; the sink's own bound is the same.
   FileSink sink{file->fd(), 0, max_bytes, false, 0};
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, to_file);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
-  curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(max_bytes));
-  const CURLcode rc = curl_easy_perform(c);
-  long status = 0;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  auto write = [&sink](std::string_view chunk) { return to_file(sink, chunk); };
+  const auto a = http_.get_streamed(fmt::format("{}/file/bot{}/{}", p_.api_url, p_.token, file_path), {},
+                                    p_.download_timeout, max_bytes, write, &aborting_);
   ApiError e;
-  e.http_status = static_cast<int>(status);
-  if (sink.overflow || rc == CURLE_FILESIZE_EXCEEDED) {
+  e.http_status = a.status;
+  if (a.too_large) {
     e.description = fmt::format("the file exceeds {} bytes", max_bytes);
     e.malformed = true;
-  } else if (rc != CURLE_OK) {
-    e = transport_error(rc, h->errbuf);
-    e.transport = redact(e.transport);
-    if (sink.write_errno) e.description = "writing the download failed";
-  } else if (status != 200) {
-    e.error_code = static_cast<int>(status);
-    e.description = "the file download was refused";
+    return std::unexpected(e);
   }
-  pool_.give_back(std::move(h));
-  if (rc != CURLE_OK || status != 200 || sink.overflow) return std::unexpected(e);
+  if (a.status == 0) {
+    e = no_answer(a);
+    if (sink.write_errno) e.description = "writing the download failed";
+    return std::unexpected(e);
+  }
+  if (a.status != 200) {
+    e.error_code = a.status;
+    e.description = "the file download was refused";
+    return std::unexpected(e);
+  }
   if (auto k = file->keep(); !k) return std::unexpected(local_file_error(k.error()));
   return sink.written;
 }
@@ -254,7 +218,7 @@ Result<std::uint64_t> copy_local_file(const std::string& src, const std::string&
   char buf[64 * 1024];
   ssize_t n = 0;
   while ((n = ::read(in.get(), buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
-    if (n > 0 && to_file(buf, 1, static_cast<std::size_t>(n), &sink) == 0) break;
+    if (n > 0 && !to_file(sink, std::string_view(buf, static_cast<std::size_t>(n)))) break;
   if (sink.overflow) return fail(fmt::format("{} exceeds {} bytes", src, max_bytes), EFBIG);
   if (sink.write_errno || n < 0) return fail("copying " + src + " failed", sink.write_errno ? sink.write_errno : EIO);
   if (auto k = out->keep(); !k) return std::unexpected(k.error());

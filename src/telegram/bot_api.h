@@ -1,13 +1,11 @@
-// BotApi: the Telegram Bot API over libcurl (keep-alive, timeouts, bounded answers, streamed
-// downloads); every failure an ApiError value, never an exception.
+// BotApi: the Telegram Bot API over net::HttpClient (keep-alive, timeouts, bounded answers,
+// streamed downloads); every failure an ApiError value, never an exception.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <expected>
-#include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "net/curl_easy.h"
+#include "net/http_client.h"
 #include "util/result.h"
 
 namespace soroka::telegram {
@@ -55,8 +53,7 @@ struct Upload {
   std::string mime = "text/plain";
 };
 
-// Thread-safe: each call takes an idle curl handle from a small pool (a handle keeps its
-// connection alive between calls) and returns it.
+// Thread-safe, as its HttpClient is (each call takes an idle connection from a small pool).
 class BotApi {
  public:
   explicit BotApi(ApiParams p);
@@ -84,12 +81,13 @@ class BotApi {
   const ApiParams& params() const { return p_; }
 
  private:
-  ApiResult perform_json(net::EasyHandle& h, std::string_view method, long total_ms);
+  std::string method_url(std::string_view method) const;
+  ApiResult answer_of(const net::HttpAnswer& a) const;
+  ApiError no_answer(const net::HttpAnswer& a) const;
 
   ApiParams p_;
   std::atomic<bool> aborting_{false};
-  // Eight idle handles: the poller, the watcher and the message handlers each keep a connection.
-  net::EasyPool pool_{8};
+  net::HttpClient http_;
 };
 
 // Copies a file a local Bot API server (--local) left on disk into a new 0600 file `dest`,

@@ -126,7 +126,7 @@ std::string Bot::engine_command(const Incoming& in, Lang lang, const std::string
       spdlog::error("event=telegram_store_failed op=set_engine error=\"{}\"", log_escape(r.error().message));
     std::string out = fmt::format(fmt::runtime(text(lang, Text::engine_set)), e->name);
     auto prefs = store_->prefs(in.chat_id);
-    if (auto note = language_note(prefs ? *prefs : ChatPrefs{}, lang, menu, *e); !note.empty()) out += "\n" + note;
+    if (auto note = language_note(prefs ? *prefs : ChatPrefs{}, lang, *e); !note.empty()) out += "\n" + note;
     return out;
   }
   std::string names;

@@ -62,14 +62,13 @@ std::optional<std::string> Bot::size_refusal(const Media& m, Lang lang) const {
   return std::nullopt;
 }
 
-void Bot::intake(TakenUpdate row, const Incoming& in, Lang lang) {
+void Bot::intake(TakenUpdate row, const Incoming& in, Lang lang, const ChatPrefs& prefs) {
   auto release = [&] {
     std::lock_guard lock(mu_);
     in_flight_.erase(row.update_id);
   };
-  auto prefs = store_->prefs(in.chat_id);
-  const std::string format = prefs && !prefs->format.empty() ? prefs->format : "text";
-  if (!row.job_id.empty()) return watch(row, lang, format);  // submitted before a restart
+  // Submitted before a restart: only watched.
+  if (!row.job_id.empty()) return watch(row, lang, pref_value(prefs, Pref::format, lang));
   const Media& m = *in.media;
   if (auto why = size_refusal(m, lang)) {
     spdlog::info("event=telegram_too_big chat={} bytes={}", in.chat_id, m.file_size);
@@ -88,7 +87,7 @@ void Bot::intake(TakenUpdate row, const Incoming& in, Lang lang) {
     finish(row.update_id);
     return release();
   }
-  submit(row, in, *path, lang);
+  submit(row, in, *path, lang, prefs);
 }
 
 // The placeholder reply, once: its id is recorded so a restart edits it instead of sending
@@ -166,18 +165,16 @@ frontend::Quotas Bot::quotas() const {
   return q;
 }
 
-void Bot::submit(TakenUpdate row, const Incoming& in, const std::string& path, Lang lang) {
+void Bot::submit(TakenUpdate row, const Incoming& in, const std::string& path, Lang lang, const ChatPrefs& p) {
   const auto s = cfg();
   const frontend::Quotas q = quotas();
   frontend::Submission sub;
-  const auto prefs = store_->prefs(in.chat_id);
-  const ChatPrefs p = prefs ? *prefs : ChatPrefs{};
   // The chat's engine (the default if its choice is gone), sent the chat's language when the
   // engine transcribes it, else the engine's own first language.
   const EngineMenu menu = engine_menu(*s);
   const EngineOption engine = engine_for(in.chat_id, p, lang, menu);
   sub.params.model = engine.name;
-  sub.params.language = speech_language(pref_value(p, Pref::lang, lang, menu), engine);
+  sub.params.language = speech_language(pref_value(p, Pref::lang, lang), engine);
   sub.params.response_format = "json";
   // Speakers on: the job diarizes, the number of voices found by itself.
   if (p.speakers == "on") sub.params.diarize = worker::DiarizeRequest{};
@@ -198,7 +195,7 @@ void Bot::submit(TakenUpdate row, const Incoming& in, const std::string& path, L
   row.job_id = r->id;
   if (auto w = store_->set_job(row.update_id, r->id); !w)
     spdlog::error("event=telegram_store_failed op=set_job error=\"{}\"", log_escape(w.error().message));
-  watch(row, lang, p.format.empty() ? "text" : p.format);
+  watch(row, lang, pref_value(p, Pref::format, lang));
 }
 
 // A refusal the moment explains (memory, shutting down) leaves the update pending: the

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "jobs/schema.h"
+
 namespace soroka::telegram {
 
 namespace {
@@ -66,12 +68,12 @@ Result<bool> has_column(jobs::sqlite::Connection& c, const char* table, const ch
   return *row && q->i64(0) > 0;
 }
 
-Result<int> user_version(jobs::sqlite::Connection& c) {
-  auto q = c.query("PRAGMA user_version");
-  if (!q) return std::unexpected(q.error());
-  auto row = q->step();
-  if (!row) return std::unexpected(row.error());
-  return *row ? static_cast<int>(q->i64(0)) : 0;
+// At the current version or past it. Never lowered: a file a newer release made keeps its
+// number (and its extra columns).
+Result<bool> up_to_date(jobs::sqlite::Connection& c) {
+  auto v = jobs::schema::user_version(c);
+  if (!v) return std::unexpected(v.error());
+  return *v >= BotStore::kSchemaVersion;
 }
 
 }  // namespace
@@ -85,12 +87,20 @@ Result<std::unique_ptr<BotStore>> BotStore::open(const std::string& path) {
   return std::unique_ptr<BotStore>(new BotStore(std::move(*c)));
 }
 
-// The tables, then each added column the file lacks, and the version, in one transaction: a
-// crash halfway leaves the file as it was. Files from before versions (user_version 0) may
-// have some of the columns already, so each is looked up rather than assumed from the version.
+// A file at the current version (every open but the first after an upgrade) costs one read and
+// no write lock. Otherwise the tables, each added column the file lacks, and the version, in
+// one transaction: a crash halfway leaves the file as it was. Files from before versions
+// (user_version 0) may have some of the columns already, so each is looked up rather than
+// assumed from the version.
 Result<void> BotStore::migrate(jobs::sqlite::Connection& c) {
+  auto current = up_to_date(c);
+  if (!current) return std::unexpected(current.error());
+  if (*current) return {};
   auto tx = jobs::sqlite::Transaction::begin(c);
   if (!tx) return std::unexpected(tx.error());
+  current = up_to_date(c);  // again under the write lock: another opener may have migrated
+  if (!current) return std::unexpected(current.error());
+  if (*current) return {};  // nothing written; the transaction ends unused
   if (auto r = c.exec(kSchema); !r) return r;
   for (const auto& col : kAdded) {
     auto has = has_column(c, col.table, col.name);
@@ -99,17 +109,14 @@ Result<void> BotStore::migrate(jobs::sqlite::Connection& c) {
     const std::string sql = fmt::format("ALTER TABLE {} ADD COLUMN {} {}", col.table, col.name, col.definition);
     if (auto r = c.exec(sql.c_str()); !r) return r;
   }
-  auto version = user_version(c);
-  if (!version) return std::unexpected(version.error());
-  // Never lowered: a file a newer release made keeps its number (and its extra columns).
-  if (*version < kSchemaVersion)
-    if (auto r = c.exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion).c_str()); !r) return r;
+  // PRAGMA takes no bound parameters; the number is ours.
+  if (auto r = c.exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion).c_str()); !r) return r;
   return tx->commit();
 }
 
 Result<int> BotStore::schema_version() {
   std::lock_guard lock(mu_);
-  return user_version(db_);
+  return jobs::schema::user_version(db_);
 }
 
 Result<std::int64_t> BotStore::offset() {

@@ -22,11 +22,9 @@ struct Decision {
   std::chrono::milliseconds wait{0};
 };
 
-// Telegram's outages last seconds to minutes: util/backoff.h's default cap of a minute fits.
-using soroka::BackoffParams;
-
 // `attempt` counts from 0; `jitter` in [0, 1) spreads the wait over [wait/2, wait) so that
-// many clients (or chats) do not retry in step.
+// many clients (or chats) do not retry in step. Telegram's outages last seconds to minutes:
+// util/backoff.h's default cap of a minute fits.
 Decision decide(const ApiError& e, int attempt, double jitter, const BackoffParams& b = {});
 
 // Telegram's 400 for an edit that changes nothing.

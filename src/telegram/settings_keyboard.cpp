@@ -57,7 +57,7 @@ std::string engine_shown(const EngineOption& o) { return fmt::format("{} ({})", 
 std::string engine_lines(const ChatPrefs& p, Lang lang, const EngineMenu& menu) {
   const EngineOption& e = *engine_in_force(menu, p.engine).option;
   std::string out = "\n" + std::string(engine_title(lang)) + ": " + engine_shown(e);
-  if (auto note = language_note(p, lang, menu, e); !note.empty()) out += "\n" + note;
+  if (auto note = language_note(p, lang, e); !note.empty()) out += "\n" + note;
   return out;
 }
 
@@ -99,18 +99,18 @@ std::optional<PrefChoice> parse_choice(std::string_view data, const EngineMenu& 
   return std::nullopt;
 }
 
-std::string pref_value(const ChatPrefs& p, Pref pref, Lang lang, const EngineMenu& menu) {
+std::string pref_value(const ChatPrefs& p, Pref pref, Lang lang) {
   switch (pref) {
     case Pref::lang: return p.lang.empty() ? code(lang) : p.lang;
     case Pref::format: return p.format.empty() ? "text" : p.format;
     case Pref::speakers: return p.speakers == "on" ? "on" : "off";
-    case Pref::engine: return engine_in_force(menu, p.engine).option->name;
+    case Pref::engine: break;  // not a fixed row: its value needs the menu (engine_in_force)
   }
   return {};
 }
 
-std::string language_note(const ChatPrefs& p, Lang lang, const EngineMenu& menu, const EngineOption& e) {
-  const std::string chat = pref_value(p, Pref::lang, lang, menu);
+std::string language_note(const ChatPrefs& p, Lang lang, const EngineOption& e) {
+  const std::string chat = pref_value(p, Pref::lang, lang);
   const std::string sent = speech_language(chat, e);
   return sent == chat ? "" : fmt::format(fmt::runtime(text(lang, Text::engine_language_note)), e.name, chat, sent);
 }
@@ -118,7 +118,7 @@ std::string language_note(const ChatPrefs& p, Lang lang, const EngineMenu& menu,
 std::string settings_text(const ChatPrefs& p, Lang lang, const EngineMenu& menu) {
   std::string out(text(lang, Text::settings_head));
   for (const auto& r : rows()) {
-    const std::string now = pref_value(p, r.pref, lang, menu);
+    const std::string now = pref_value(p, r.pref, lang);
     std::string shown = now;
     for (const auto& o : r.options)
       if (now == o.value) shown = label(o, lang);
@@ -131,7 +131,7 @@ std::string settings_text(const ChatPrefs& p, Lang lang, const EngineMenu& menu)
 nlohmann::json settings_keyboard(const ChatPrefs& p, Lang lang, const EngineMenu& menu) {
   auto keyboard = nlohmann::json::array();
   for (const auto& r : rows()) {
-    const std::string now = pref_value(p, r.pref, lang, menu);
+    const std::string now = pref_value(p, r.pref, lang);
     auto buttons = nlohmann::json::array();
     for (const auto& o : r.options)
       buttons.push_back({{"text", (now == o.value ? "✓ " : "") + std::string(label(o, lang))},

@@ -27,12 +27,12 @@ std::string choice_data(Pref p, std::string_view value);
 // `menu`); nullopt otherwise (old keyboards, forged data, an engine no longer configured).
 std::optional<PrefChoice> parse_choice(std::string_view data, const EngineMenu& menu);
 
-// The value in force: the chat's choice, else the default (the language in use, text, off,
-// the menu's default engine).
-std::string pref_value(const ChatPrefs& p, Pref pref, Lang lang, const EngineMenu& menu);
+// The value in force of a fixed row (language, format, speakers): the chat's choice, else the
+// default (the language in use, text, off). The engine's is engine_in_force (engine_choice.h).
+std::string pref_value(const ChatPrefs& p, Pref pref, Lang lang);
 // When `e` does not transcribe the chat's language: the note saying what its jobs are sent as
 // instead; "" otherwise.
-std::string language_note(const ChatPrefs& p, Lang lang, const EngineMenu& menu, const EngineOption& e);
+std::string language_note(const ChatPrefs& p, Lang lang, const EngineOption& e);
 // The message: one line per row with the value in force, in `lang`; with an engine row, a note
 // when the engine does not transcribe the chat's language (what its jobs are sent as instead).
 std::string settings_text(const ChatPrefs& p, Lang lang, const EngineMenu& menu);

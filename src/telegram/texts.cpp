@@ -4,6 +4,8 @@
 #include <array>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
 namespace soroka::telegram {
 
 namespace {
@@ -72,6 +74,22 @@ constexpr Pair kTexts[] = {
 };
 // clang-format on
 
+// The command menu (setMyCommands), in the order shown; /stats is left out: it is for admins.
+struct CommandText {
+  const char* command;
+  const char* en;
+  const char* ru;
+};
+constexpr CommandText kCommands[] = {
+    {"help", "How to use", "Как пользоваться"},
+    {"settings", "Settings: language, format, engine", "Настройки: язык, формат, движок"},
+    {"format", "Format: text, srt, vtt, file", "Формат: text, srt, vtt, file"},
+    {"language", "Language: en, ru", "Язык: en, ru"},
+    {"engine", "Speech engine, when there is a choice", "Движок распознавания, если есть выбор"},
+    {"status", "My jobs", "Мои задания"},
+    {"cancel", "Cancel my jobs", "Отменить мои задания"},
+};
+
 }  // namespace
 
 Lang pick_lang(std::string_view chosen, std::string_view language_code) {
@@ -99,19 +117,9 @@ std::string place_text(Lang l, std::int64_t place) {
 }
 
 std::string commands_json(Lang l) {
-  if (l == Lang::ru)
-    return R"([{"command":"help","description":"Как пользоваться"},)"
-           R"({"command":"settings","description":"Настройки: язык, формат, движок"},)"
-           R"({"command":"format","description":"Формат: text, srt, vtt, file"},)"
-           R"({"command":"language","description":"Язык: en, ru"},)"
-           R"({"command":"status","description":"Мои задания"},)"
-           R"({"command":"cancel","description":"Отменить мои задания"}])";
-  return R"([{"command":"help","description":"How to use"},)"
-         R"({"command":"settings","description":"Settings: language, format, engine"},)"
-         R"({"command":"format","description":"Format: text, srt, vtt, file"},)"
-         R"({"command":"language","description":"Language: en, ru"},)"
-         R"({"command":"status","description":"My jobs"},)"
-         R"({"command":"cancel","description":"Cancel my jobs"}])";
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& c : kCommands) out.push_back({{"command", c.command}, {"description", l == Lang::ru ? c.ru : c.en}});
+  return out.dump();
 }
 
 }  // namespace soroka::telegram

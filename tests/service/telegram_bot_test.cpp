@@ -159,6 +159,12 @@ TEST_F(TelegramBot, StartsWithGetMeWebhookOffAndCommandsThenLongPolls) {
   auto commands = api.calls("setMyCommands");
   ASSERT_EQ(commands.size(), 2u);
   EXPECT_EQ(commands[1].params.value("language_code", ""), "ru");
+  // Both menus offer every user command, /engine too.
+  for (const auto& call : commands) {
+    std::vector<std::string> names;
+    for (const auto& c : call.params["commands"]) names.push_back(c.value("command", ""));
+    EXPECT_EQ(names, (std::vector<std::string>{"help", "settings", "format", "language", "engine", "status", "cancel"}));
+  }
   auto poll = api.calls("getUpdates").back().params;
   EXPECT_GE(poll.value("timeout", 0), 25);
   EXPECT_EQ(poll["allowed_updates"], nlohmann::json::array({"message", "callback_query"}));

@@ -152,6 +152,40 @@ TEST(TelegramTexts, LanguageChoice) {
   EXPECT_TRUE(json::accept(commands_json(Lang::en)));
 }
 
+// The command menu names every command a user has (/engine included), in both languages, each
+// with a description of its own language.
+TEST(TelegramTexts, CommandMenuListsEveryUserCommandInEachLanguage) {
+  const std::vector<std::string> expected = {"help", "settings", "format", "language", "engine", "status", "cancel"};
+  const json en = json::parse(commands_json(Lang::en));
+  const json ru = json::parse(commands_json(Lang::ru));
+  ASSERT_EQ(en.size(), expected.size());
+  ASSERT_EQ(ru.size(), expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(en[i]["command"], expected[i]);
+    EXPECT_EQ(ru[i]["command"], expected[i]);
+    const std::string en_text = en[i]["description"], ru_text = ru[i]["description"];
+    EXPECT_FALSE(en_text.empty()) << expected[i];
+    EXPECT_NE(en_text, ru_text) << expected[i];  // translated, not copied
+  }
+  EXPECT_EQ(en[4]["description"], "Speech engine, when there is a choice");
+  EXPECT_EQ(ru[4]["description"], "Движок распознавания, если есть выбор");
+}
+
+// The value in force of a fixed row: the chat's choice, else the default.
+TEST(TelegramSettingsKeyboard, PrefValueIsTheChoiceElseTheDefault) {
+  ChatPrefs none;
+  EXPECT_EQ(pref_value(none, Pref::lang, Lang::ru), "ru");  // the language in use
+  EXPECT_EQ(pref_value(none, Pref::format, Lang::en), "text");
+  EXPECT_EQ(pref_value(none, Pref::speakers, Lang::en), "off");
+  ChatPrefs set;
+  set.lang = "en";
+  set.format = "vtt";
+  set.speakers = "on";
+  EXPECT_EQ(pref_value(set, Pref::lang, Lang::ru), "en");
+  EXPECT_EQ(pref_value(set, Pref::format, Lang::en), "vtt");
+  EXPECT_EQ(pref_value(set, Pref::speakers, Lang::en), "on");
+}
+
 TEST(TelegramStore, TakesOnceKeepsOffsetAndPrefsAcrossReopen) {
   const std::string dir = test::make_temp_dir("soroka-tgstore-");
   const std::string path = dir + "/telegram.sqlite";
@@ -252,6 +286,24 @@ TEST(TelegramStore, AFirstReleaseFileIsUpgradedInPlaceKeepingItsChats) {
   ASSERT_TRUE(s) << s.error().message;
   EXPECT_EQ(*(*s)->schema_version(), 9);
   EXPECT_EQ((*s)->prefs(7)->engine, "whisper");
+  std::filesystem::remove_all(dir);
+}
+
+// Opening a file already at the current version reads its version and writes nothing: it
+// does not wait for the write lock another connection holds (the busy timeout is 5 s).
+TEST(TelegramStore, OpeningACurrentFileTakesNoWriteLock) {
+  const std::string dir = test::make_temp_dir("soroka-tgstore-");
+  const std::string path = dir + "/telegram.sqlite";
+  ASSERT_TRUE(BotStore::open(path));
+  auto writer = jobs::sqlite::Connection::open(path, 1s);
+  ASSERT_TRUE(writer);
+  auto tx = jobs::sqlite::Transaction::begin(*writer);
+  ASSERT_TRUE(tx);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto s = BotStore::open(path);
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  EXPECT_EQ(*(*s)->schema_version(), BotStore::kSchemaVersion);
   std::filesystem::remove_all(dir);
 }
 
@@ -466,9 +518,9 @@ TEST(TelegramEngineChoice, SettingsTextNotesALanguageTheEngineLacks) {
   EXPECT_EQ(settings_text(ru, Lang::ru, m),
             "Настройки (нажмите, чтобы изменить):\nЯзык: Русский\nФормат: Текст\nСпикеры: Выкл.\n"
             "Движок: pocketsphinx (en)\nПримечание: pocketsphinx не распознаёт «ru»; записи отправляются как «en».");
-  EXPECT_EQ(language_note(ru, Lang::en, m, *m.find("pocketsphinx")),
+  EXPECT_EQ(language_note(ru, Lang::en, *m.find("pocketsphinx")),
             "Note: pocketsphinx does not transcribe \"ru\"; your recordings are sent as \"en\".");  // /engine's
-  EXPECT_EQ(language_note(ru, Lang::en, m, *m.find("whisper")), "");
+  EXPECT_EQ(language_note(ru, Lang::en, *m.find("whisper")), "");
   ru.engine = "whisper";
   EXPECT_EQ(settings_text(ru, Lang::ru, m).find("Примечание"), std::string::npos);
   EXPECT_NE(settings_text(ru, Lang::ru, m).find("Движок: whisper (en, ru)"), std::string::npos);
