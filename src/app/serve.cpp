@@ -332,8 +332,10 @@ void housekeeping_loop(const Housekeeping& h, const std::atomic<bool>& stop) {
         spdlog::warn("event=disk_low dir=\"{}\" free_mib={} floor_mib={}", log_escape(h.state), to_mib(*free),
                      to_mib(cfg->service.min_free_disk));
       if (auto p = h.store.purge(cutoff); p && p->jobs > 0) {
-        for (const auto& f : p->files) service::remove_input(f);  // an input's clips go with it
-        spdlog::info("event=purge jobs={} files={}", p->jobs, p->files.size());
+        for (const auto& j : p->purged)
+          if (auto r = service::remove_purged(j); !r)  // the sweep finds what is left
+            spdlog::warn("event=purge_remove_failed error=\"{}\"", log_escape(r.error().message));
+        spdlog::info("event=purge jobs={}", p->jobs);
       }
       sweep_state(h.store, h.sweep, false);
     }
