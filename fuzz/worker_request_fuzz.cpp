@@ -1,10 +1,16 @@
-// Fuzzes decode_job_request (a job line `soroka worker` reads), and re-decoding its encoding.
+// Fuzzes what `soroka worker` reads on stdin: decode_job_request (a job line) and decode_engine
+// (the engine line), and re-decoding their encodings.
 #include <nlohmann/json.hpp>
 
 #include "fuzz_check.h"
 #include "worker/protocol.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (auto e = soroka::worker::decode_engine(soroka::fuzz::as_text(data, size))) {
+    FUZZ_CHECK(soroka::worker::decode_engine(soroka::worker::encode_engine(*e)).has_value());
+  } else {
+    FUZZ_CHECK(e.error().code == EPROTO);
+  }
   auto r = soroka::worker::decode_job_request(soroka::fuzz::as_text(data, size));
   if (!r) {
     FUZZ_CHECK(r.error().code == EPROTO);

@@ -65,7 +65,7 @@ std::optional<std::string> DataUrlDecoder::feed(std::string_view chunk, std::str
   return std::nullopt;
 }
 
-std::optional<std::string> DataUrlDecoder::finish(std::string& /*out*/) {
+std::optional<std::string> DataUrlDecoder::finish() const {
   if (!in_data_) return "is not a base64 data URL (data:<type>;base64,<data>)";
   if (padding_ > 0 ? have_ != 4 : have_ != 0) return "is cut off (its base64 length is not a multiple of 4)";
   if (decoded_ == 0) return "holds no data";

@@ -19,7 +19,7 @@ class DataUrlDecoder {
   static constexpr std::size_t kMaxHeader = 256;  // "data:audio/ogg;codecs=opus;base64," is 34
   explicit DataUrlDecoder(std::size_t max_bytes) : max_bytes_(max_bytes) {}
   std::optional<std::string> feed(std::string_view chunk, std::string& out);
-  std::optional<std::string> finish(std::string& out);
+  std::optional<std::string> finish() const;
   std::size_t decoded() const { return decoded_; }
 
  private:

@@ -6,11 +6,12 @@
 
 #include <fmt/format.h>
 
-#include <charconv>
+#include <limits>
 #include <optional>
 
 #include "engine/factory.h"
 #include "pipeline/speaker_options.h"
+#include "util/parse.h"
 #include "util/text.h"
 
 namespace soroka::api {
@@ -24,15 +25,15 @@ std::string field(const Fields& fields, const char* k) {
   return it == fields.end() ? std::string() : it->second;
 }
 
-// A count field: 0 when absent; a 400 unless a decimal integer.
+// A count field: 0 when absent; a 400 unless a decimal integer an int holds (speaker_params
+// then says which counts make sense).
 std::expected<int, ApiError> count_field(const Fields& fields, const char* k) {
   const std::string v = field(fields, k);
   if (v.empty()) return 0;
-  int n = 0;
-  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-  if (ec != std::errc() || end != v.data() + v.size())
+  const auto n = parse::i64(v);
+  if (!n || *n < std::numeric_limits<int>::min() || *n > std::numeric_limits<int>::max())
     return std::unexpected(bad_request(fmt::format("{} must be an integer, not '{}'", k, log_escape(v, 32)), k));
-  return n;
+  return static_cast<int>(*n);
 }
 
 // The field a speaker_params message is about (it starts with the name it blames).

@@ -93,8 +93,7 @@ std::optional<ApiError> UploadReceiver::clip_chunk(std::string_view data) {
 
 std::optional<ApiError> UploadReceiver::end_clip() {
   if (!clip_) return std::nullopt;
-  clip_bytes_.clear();
-  auto e = clip_->finish(clip_bytes_);
+  auto e = clip_->finish();
   clip_.reset();
   if (e) return bad_request(fmt::format("known_speaker_references[{}] {}", up_.clips.size() - 1, *e), std::string(kClipField));
   auto synced = durable::sync_fd(clip_out_.get(), up_.clips.back());

@@ -38,6 +38,7 @@
 #include "util/durable.h"
 #include "util/text.h"
 #include "util/log.h"
+#include "worker/protocol.h"
 #include "worker/supervisor.h"
 #include "util/units.h"
 
@@ -260,21 +261,21 @@ void recover_at_start(jobs::JobQueue& store, const jobs::LeaseOwner& owner) {
 // How workers start; the settings are read at each start, so a reload reaches new workers.
 WorkerLaunch worker_launch(const ServeOptions& o, SettingsStore& settings_store, const std::string& uploads,
                            const std::string& results) {
-  // A reloaded log level or engines file reaches the workers started after it.
-  auto worker_args = [&settings_store] {
+  // One snapshot per start: a reloaded log level or engine reaches the workers started after
+  // it, and an edit of the file that was not reloaded reaches none.
+  auto startup = [&settings_store](const std::string& model) {
     const auto cfg = settings_store.current();
-    std::vector<std::string> a = {"--log-level", cfg->log_level, "--model-dir", cfg->engine.model_dir};
-    if (cfg->engine.simulation) a.push_back("--simulation");
-    if (!cfg->engine.remote.empty() && !cfg->loaded_from.empty())
-      a.insert(a.end(), {"--engines-config", cfg->loaded_from});
-    return a;
+    service::WorkerStartup s;
+    s.args = {"--log-level", cfg->log_level, "--model-dir", cfg->engine.model_dir};
+    if (cfg->engine.simulation) s.args.push_back("--simulation");
+    if (const auto* r = find_remote(cfg->engine.remote, model)) {
+      // Workers of remote engines reach their servers (worker/sandbox.h, "Remote engines").
+      s.network = true;
+      s.engine_line = worker::encode_engine(*r);
+    }
+    return s;
   };
-  // Workers of remote engines reach their servers (worker/sandbox.h, "Remote engines").
-  auto needs_network = [&settings_store](const std::string& model) {
-    return engine::is_remote(settings_store.current()->engine, model);
-  };
-  return {o.soroka_exe, settings_store.current()->service.worker_sandbox, uploads, results, worker_args,
-          needs_network};
+  return {o.soroka_exe, settings_store.current()->service.worker_sandbox, uploads, results, startup};
 }
 
 // The figures /metrics and the bot's /stats show, now.
@@ -331,8 +332,10 @@ void housekeeping_loop(const Housekeeping& h, const std::atomic<bool>& stop) {
         spdlog::warn("event=disk_low dir=\"{}\" free_mib={} floor_mib={}", log_escape(h.state), to_mib(*free),
                      to_mib(cfg->service.min_free_disk));
       if (auto p = h.store.purge(cutoff); p && p->jobs > 0) {
-        for (const auto& f : p->files) service::remove_input(f);  // an input's clips go with it
-        spdlog::info("event=purge jobs={} files={}", p->jobs, p->files.size());
+        for (const auto& j : p->purged)
+          if (auto r = service::remove_purged(j); !r)  // the sweep finds what is left
+            spdlog::warn("event=purge_remove_failed error=\"{}\"", log_escape(r.error().message));
+        spdlog::info("event=purge jobs={}", p->jobs);
       }
       sweep_state(h.store, h.sweep, false);
     }

@@ -4,7 +4,6 @@
 
 #include "cli/commands.h"
 #include "config/settings.h"
-#include "util/file_reader.h"
 #include "worker/protocol.h"
 #include "worker/runner.h"
 
@@ -15,12 +14,12 @@ namespace {
 struct WorkerFlags {
   worker::RunnerParams params;
   std::string log_level, model_dir;  // "": as the environment (or the defaults) say
-  std::string engines_config;        // the service's config file: its [engines.NAME] tables
   bool simulation = false;
 };
 
 // Settings from the defaults and the environment the service passed down (no config file:
-// what the service read from its own comes as flags), then the flags.
+// what the service read from its own comes as flags, a remote engine's settings as the first
+// line on stdin), then the flags.
 int run(WorkerFlags& f) {
   Settings& s = f.params.settings;
   if (auto r = apply_env(s, current_environment()); !r) {
@@ -30,15 +29,6 @@ int run(WorkerFlags& f) {
   if (!f.log_level.empty()) s.log_level = f.log_level;
   if (!f.model_dir.empty()) s.engine.model_dir = f.model_dir;
   if (f.simulation) s.engine.simulation = true;
-  if (!f.engines_config.empty()) {
-    auto text = read_file(f.engines_config);
-    auto r = text ? apply_engines_toml(s.engine.remote, *text, f.engines_config)
-                  : Result<void>(std::unexpected(text.error()));
-    if (!r) {
-      std::fprintf(stderr, "soroka worker: %s\n", r.error().message.c_str());
-      return worker::kExitFailure;
-    }
-  }
   return worker::run_worker(f.params);
 }
 
@@ -52,8 +42,8 @@ Runner add_worker_command(CLI::App& app, const Global&) {
   sub->add_option("--model-dir", f->model_dir, "pocketsphinx model directory (engine.model_dir)");
   sub->add_option("--log-level", f->log_level, "log.level")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
-  sub->add_option("--engines-config", f->engines_config,
-                  "the config file whose [engines.NAME] tables define remote engines");
+  sub->add_flag("--engine-on-stdin", f->params.engine_on_input,
+                "the first line on stdin is the remote engine's settings (worker/protocol.h)");
   sub->add_flag("--simulation", f->simulation, "SIMULATION ONLY: accept sim-* models (engine.simulation)");
   auto* in = sub->add_option("--sandbox-input", f->params.sandbox_input,
                              "sandboxed: the only dir inputs are read from");

@@ -2,12 +2,13 @@
 #include "config/remote_engines.h"
 
 #include <algorithm>
+#include <cctype>
 #include <functional>
 #include <map>
 
 #include <fmt/format.h>
-#include <toml++/toml.h>
 
+#include "config/engines_toml.h"
 #include "util/file_reader.h"
 #include "util/parse.h"
 #include "util/units.h"
@@ -153,15 +154,9 @@ const char* to_string(RemoteProtocol p) noexcept {
   return p == RemoteProtocol::whisper_cpp ? "whisper.cpp" : "openai";
 }
 
-Result<void> apply_engines_toml(std::vector<RemoteEngineSettings>& out, std::string_view text,
+Result<void> apply_engines_toml(std::vector<RemoteEngineSettings>& out, const toml::table& doc,
                                 const std::string& origin) {
-  toml::table tbl;
-  try {
-    tbl = toml::parse(text, origin);
-  } catch (const toml::parse_error& e) {
-    return fail(fmt::format("{}: TOML syntax error: {}", origin, e.description()), EINVAL);
-  }
-  const toml::node* engines = tbl.get("engines");
+  const toml::node* engines = doc.get("engines");
   if (!engines) return {};
   const toml::table* all = engines->as_table();
   if (!all) return fail(origin + ": 'engines' must be tables [engines.NAME]", EINVAL);

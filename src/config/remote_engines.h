@@ -47,11 +47,7 @@ struct RemoteEngineSettings {
   std::string fallback;  // a local model ("pocketsphinx") used while this one is unreachable
 };
 
-// Reads every [engines.NAME] table of the TOML `text` (other sections are ignored) onto `out`,
-// replacing entries of the same name. Unknown keys and wrong types are errors naming
-// engines.NAME.key and `origin`.
-Result<void> apply_engines_toml(std::vector<RemoteEngineSettings>& out, std::string_view text,
-                                const std::string& origin);
+// Reading the tables from TOML: config/engines_toml.h.
 
 // Load-time checks: names, URLs, ranges, fallback naming an existing other model. `reserved`:
 // names already taken by built-in models.

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "config/engines_toml.h"
 #include "util/units.h"
 #include "util/file_reader.h"
 #include "util/parse.h"
@@ -424,7 +425,7 @@ Result<void> apply_toml(Settings& s, std::string_view text, const std::string& o
                 EINVAL);
   }
   for (const auto& [section, node] : tbl) {
-    if (section.str() == "engines") continue;  // [engines.NAME]: apply_engines_toml below
+    if (section.str() == "engines") continue;  // [engines.NAME]: apply_engines_toml below, same table
     const toml::table* sec = node.as_table();
     if (!sec)
       return fail(fmt::format("{}: '{}' must be a [section]", origin, section.str()), EINVAL);
@@ -457,7 +458,7 @@ Result<void> apply_toml(Settings& s, std::string_view text, const std::string& o
       if (auto r = assign(s, *f, raw, origin); !r) return r;
     }
   }
-  if (auto r = apply_engines_toml(s.engine.remote, text, origin); !r) return r;
+  if (auto r = apply_engines_toml(s.engine.remote, tbl, origin); !r) return r;
   return validate(s, origin);
 }
 

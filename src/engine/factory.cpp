@@ -68,11 +68,11 @@ Result<ModelInfo> describe_model(const EngineSettings& engine, std::string_view 
   if (const auto* r = find_remote(engine.remote, name)) {
     // A pocketsphinx fallback may load in the same worker: then worker.memory_per_job rules.
     std::uint64_t bytes = r->fallback.empty() ? kWorkerProcessBytes + remote::session_bytes(*r) : 0;
-    return ModelInfo{r->name, false, bytes, true, r->languages};
+    return ModelInfo{r->name, false, bytes, r->languages};
   }
   auto e = checked_entry(engine, name);
   if (!e) return std::unexpected(e.error());
-  return ModelInfo{e->name, e->simulated, e->worker_bytes, false, {"en"}};
+  return ModelInfo{e->name, e->simulated, e->worker_bytes, {"en"}};
 }
 
 Result<ModelInfo> describe_model(const Settings& settings, std::string_view name) {
@@ -101,10 +101,6 @@ std::vector<std::string> model_names(const EngineSettings& engine) {
     for (auto& n : sim_model_names()) names.push_back(std::move(n));
   for (const auto& r : engine.remote) names.push_back(r.name);
   return names;
-}
-
-bool is_remote(const EngineSettings& engine, std::string_view name) {
-  return find_remote(engine.remote, name) != nullptr;
 }
 
 }  // namespace soroka::engine

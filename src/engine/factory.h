@@ -25,9 +25,6 @@ struct ModelInfo {
   // EngineSettings overload for an engine whose figure is a setting (pocketsphinx:
   // worker.memory_per_job, also for a remote engine with a pocketsphinx fallback).
   std::uint64_t worker_bytes = 0;
-  // A configured [engines.NAME]: a Whisper-class server (engine/remote/); its workers need
-  // the network (worker/sandbox.h, SandboxParams::network).
-  bool remote = false;
   std::vector<std::string> languages;  // what it transcribes (pocketsphinx: en)
 };
 
@@ -53,8 +50,5 @@ Result<std::unique_ptr<Engine>> make_engine(const Settings& settings, std::strin
 
 // The names describe_model accepts with these settings, for help and error texts.
 std::vector<std::string> model_names(const EngineSettings& engine);
-
-// Whether `name` is a configured remote engine ([engines.NAME]).
-bool is_remote(const EngineSettings& engine, std::string_view name);
 
 }  // namespace soroka::engine

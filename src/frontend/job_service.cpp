@@ -242,7 +242,8 @@ Outcome<JobState> JobService::cancel(const std::string& id, const Caller& caller
                log_escape(why, 64));
   // Cancelled before it ran: nothing else will ever read its file.
   if (*st == JobState::cancelled && v->job.state == JobState::queued) {
-    service::remove_input(v->job.spec.input_path);
+    if (auto r = service::remove_input(v->job.spec.input_path, v->job.spec.params); !r)
+      spdlog::warn("event=input_remove_failed job={} error=\"{}\"", id, log_escape(r.error().message));
   }
   return *st;
 }

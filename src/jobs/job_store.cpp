@@ -840,16 +840,14 @@ Result<PurgeReport> SqliteJobStore::purge(TimeMs older_than) {
   if (!txn) return err(txn, ctx);
   PurgeReport report;
   {
-    auto q = c.query("SELECT input_path, result_path FROM jobs " + std::string(kWhere));
+    auto q = c.query("SELECT input_path, result_path, params FROM jobs " + std::string(kWhere));
     if (!q) return err(q, ctx);
     q->bind(1, db_time(older_than));
     for (;;) {
       auto row = q->step();
       if (!row) return err(row, ctx);
       if (!*row) break;
-      for (int col : {0, 1}) {
-        if (std::string f = q->text(col); !f.empty()) report.files.push_back(std::move(f));
-      }
+      report.purged.push_back({q->text(0), q->text(1), q->text(2)});
     }
   }
   auto q = c.query("DELETE FROM jobs " + std::string(kWhere));

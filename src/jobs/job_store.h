@@ -74,9 +74,15 @@ struct StateCounts {
   std::int64_t total() const;
 };
 
+// A deleted job's files, for the caller to delete: exactly what it had, nothing guessed.
+struct PurgedJob {
+  std::string input_path, result_path;  // "" when it had none
+  std::string params;                   // its JobSpec::params (what else it keeps beside its input)
+};
+
 struct PurgeReport {
-  std::int64_t jobs = 0;           // rows deleted
-  std::vector<std::string> files;  // their input and result files, for the caller to delete
+  std::int64_t jobs = 0;         // rows deleted
+  std::vector<PurgedJob> purged;  // one for each
 };
 
 // What the jobs on record point at in the state dir, for a sweep of files no job refers to.

@@ -1,9 +1,11 @@
 // JobParams: what a transcription job asks for, as stored in the queue; rendering its result.
 #include "service/job_params.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -38,11 +40,37 @@ std::string clip_path(const std::string& input_path, std::size_t i) {
   return fmt::format("{}.speaker{}", input_path, i);
 }
 
-void remove_input(const std::string& input_path) {
-  if (input_path.empty()) return;
-  std::error_code ec;
-  std::filesystem::remove(input_path, ec);
-  for (std::size_t i = 0; i < pipeline::kMaxKnownSpeakers; ++i) std::filesystem::remove(clip_path(input_path, i), ec);
+std::vector<std::string> input_files(const std::string& input_path, std::string_view params_json) {
+  if (input_path.empty()) return {};
+  std::vector<std::string> files = {input_path};
+  // Params that do not parse name no clips: only the input is known to be the job's.
+  auto params = parse_job_params(params_json);
+  if (params && params->diarize) {
+    const std::size_t clips = std::min(params->diarize->known.size(), pipeline::kMaxKnownSpeakers);
+    for (std::size_t i = 0; i < clips; ++i) files.push_back(clip_path(input_path, i));
+  }
+  return files;
+}
+
+namespace {
+// Removes `path`; gone already is fine.
+Result<void> remove_file(const std::string& path) {
+  if (path.empty() || ::unlink(path.c_str()) == 0 || errno == ENOENT) return {};
+  return sys_fail("removing " + path);
+}
+}  // namespace
+
+Result<void> remove_input(const std::string& input_path, std::string_view params_json) {
+  Result<void> first;
+  for (const auto& f : input_files(input_path, params_json))
+    if (auto r = remove_file(f); !r && first) first = r;
+  return first;
+}
+
+Result<void> remove_purged(const jobs::PurgedJob& job) {
+  auto in = remove_input(job.input_path, job.params);
+  auto out = remove_file(job.result_path);
+  return in ? out : in;
 }
 
 namespace {

@@ -4,7 +4,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "jobs/job_store.h"
 #include "pipeline/transcript.h"
 #include "util/result.h"
 #include "worker/protocol.h"
@@ -29,8 +31,15 @@ struct JobParams {
 // Where the i-th known voice's clip of the job whose input is `input_path` is kept: beside the
 // input, so the state dir's sweep keeps it while the job refers to the input.
 std::string clip_path(const std::string& input_path, std::size_t i);
-// Removes a job's input and any clips beside it (pipeline::kMaxKnownSpeakers at most).
-void remove_input(const std::string& input_path);
+// The files a job keeps in the uploads dir: its input and one clip per known voice its params
+// (JobSpec::params, this file's JSON) name. Exactly these: a stray file beside them is the
+// state dir's sweep's (service/state_sweep.h), never guessed at here.
+std::vector<std::string> input_files(const std::string& input_path, std::string_view params_json);
+// Removes input_files(). A file already gone is not an error (the job ended, then its row was
+// purged); the first other failure is, after trying every file.
+Result<void> remove_input(const std::string& input_path, std::string_view params_json);
+// A purged job's input files and its result file.
+Result<void> remove_purged(const jobs::PurgedJob& job);
 
 std::string to_json(const JobParams& p);
 Result<JobParams> parse_job_params(std::string_view json);

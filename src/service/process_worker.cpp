@@ -48,23 +48,30 @@ class ProcessWorker final : public WorkerConn {
 
 }  // namespace
 
+namespace {
+
+// The command line of a worker of `model`: the flags of `start` and the sandbox's.
+std::vector<std::string> worker_argv(const WorkerLaunch& l, const std::string& model, const WorkerStartup& start) {
+  std::vector<std::string> argv = {l.exe, "worker", "--model", model};
+  argv.insert(argv.end(), start.args.begin(), start.args.end());
+  if (!start.engine_line.empty()) argv.push_back("--engine-on-stdin");
+  if (l.sandbox) {
+    argv.insert(argv.end(), {"--sandbox-input", l.input_dir, "--sandbox-results", l.results_dir});
+    if (start.network) argv.push_back("--sandbox-network");
+  }
+  return argv;
+}
+
+}  // namespace
+
 Result<std::shared_ptr<WorkerConn>> ProcessLauncher::launch(const std::string& model,
                                                             std::uint64_t limit_bytes,
                                                             const std::string& label) {
+  const WorkerStartup start = launch_.startup ? launch_.startup(model) : WorkerStartup{};
   worker::WorkerSpec spec;
   spec.name = fmt::format("soroka-worker-{}-{}", model, label);
-  spec.argv = {launch_.exe, "worker", "--model", model};
-  if (launch_.args) {
-    auto more = launch_.args();
-    spec.argv.insert(spec.argv.end(), more.begin(), more.end());
-  }
-  if (launch_.sandbox) {
-    spec.argv.insert(spec.argv.end(), {"--sandbox-input", launch_.input_dir, "--sandbox-results",
-                                       launch_.results_dir});
-    const bool network = launch_.needs_network && launch_.needs_network(model);
-    if (network) spec.argv.push_back("--sandbox-network");
-    spec.new_network_namespace = !network;
-  }
+  spec.argv = worker_argv(launch_, model, start);
+  spec.new_network_namespace = launch_.sandbox && !start.network;
   spec.inherit_env = true;
   spec.limit_bytes = limit_bytes;
   spec.io = worker::WorkerIo::pipes;  // no process timeout: a worker outlives its jobs
@@ -72,6 +79,14 @@ Result<std::shared_ptr<WorkerConn>> ProcessLauncher::launch(const std::string& m
   if (!h) return std::unexpected(h.error());
   metrics_.worker_starts.fetch_add(1, std::memory_order_relaxed);
   auto w = std::make_shared<ProcessWorker>(std::move(*h));
+  if (!start.engine_line.empty()) {
+    // A fresh pipe holds 64 KiB and the line is ~500 bytes: this does not wait in practice.
+    if (auto r = w->send(start.engine_line, std::chrono::seconds(5)); !r) {
+      w->terminate(std::chrono::milliseconds(0));
+      w->wait();
+      return std::unexpected(std::move(r.error()).with_context("sending the engine line"));
+    }
+  }
   spdlog::info("event=worker_started for={} pid={} model={} limit_mib={} cgroup={}", label,
                w->pid(), model, to_mib(limit_bytes), w->cgroup().empty() ? "none" : w->cgroup());
   return w;

@@ -13,18 +13,27 @@
 
 namespace soroka::service {
 
+// What one worker of a model starts with, all from one settings snapshot.
+struct WorkerStartup {
+  std::vector<std::string> args;  // more flags (log level, model directory)
+  // A remote engine's worker needs the network: started without a network namespace of its
+  // own and told so (--sandbox-network).
+  bool network = false;
+  // Not "": the engine line (worker/protocol.h, encode_engine), written first on its stdin, so
+  // the worker runs the engine as the service has it (a file edited without SIGHUP is not
+  // read) and its key stays out of argv.
+  std::string engine_line;
+};
+
 // How workers are started: the binary, and what a sandboxed worker may touch (worker/sandbox.h).
 struct WorkerLaunch {
   std::string exe;          // the binary that has `worker`
   bool sandbox = true;      // worker.sandbox
   std::string input_dir;    // <state>/uploads: read-only
   std::string results_dir;  // <state>/results: read-write
-  // More flags for each worker as it starts (log level, model directory): asked at every start,
-  // so a reloaded configuration reaches the workers started after it. Null: none.
-  std::function<std::vector<std::string>()> args;
-  // Whether a worker of this model needs the network (a remote engine): started without a
-  // network namespace of its own and told so (--sandbox-network). Null: none does.
-  std::function<bool(const std::string& model)> needs_network;
+  // Asked at every start, so a reloaded configuration reaches the workers started after it.
+  // Null: no more flags, no network, no engine line.
+  std::function<WorkerStartup(const std::string& model)> startup;
 };
 
 // Spawns each worker through the supervisor in a cgroup limited to the worker's reservation,

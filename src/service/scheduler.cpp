@@ -36,6 +36,13 @@ constexpr auto kPressureTick = 250ms;
 // expired idle workers).
 constexpr auto kDispatchTick = 500ms;
 
+// A finished job's input files: nothing will read them again. A failure only leaks them until
+// the state dir's sweep, so it is logged, not acted on.
+void forget_input(const jobs::Job& job) {
+  if (auto r = remove_input(job.spec.input_path, job.spec.params); !r)
+    spdlog::warn("event=input_remove_failed job={} error=\"{}\"", job.id, log_escape(r.error().message));
+}
+
 // How often a worker with a job must say something (a progress line, repeated if unchanged)
 // so that the stall watchdog can tell it from a stuck one: four chances per stall timeout.
 std::chrono::milliseconds worker_heartbeat(std::chrono::milliseconds stall_timeout) {
@@ -307,7 +314,7 @@ void Scheduler::give_up(Run& run, const GiveUp& why) {
       (void)store_.release(run.job.id, lease);
       break;
   }
-  if (after && jobs::is_terminal(*after)) remove_input(run.job.spec.input_path);
+  if (after && jobs::is_terminal(*after)) forget_input(run.job);
   done_cv_.notify_all();
 }
 
@@ -544,7 +551,7 @@ void Scheduler::record(Run& run, const Outcome& o, std::uint64_t peak) {
   }
   if (after) {
     spdlog::info("event=job_{} job={} run={}", jobs::to_string(*after), id, run.job.runs);
-    if (jobs::is_terminal(*after)) remove_input(run.job.spec.input_path);
+    if (jobs::is_terminal(*after)) forget_input(run.job);
   }
   // Unrecorded or not a success: the next run writes its own result file; this one would
   // only hold disk.

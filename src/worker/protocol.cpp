@@ -105,6 +105,87 @@ Result<JobRequest> decode_job_request(std::string_view line) {
   return r;
 }
 
+std::string encode_engine(const RemoteEngineSettings& e) {
+  nlohmann::json j = {{"name", e.name},
+                      {"type", to_string(e.type)},
+                      {"urls", e.urls},
+                      {"api_key", e.api_key},
+                      {"api_key_file", e.api_key_file},
+                      {"model", e.model},
+                      {"languages", e.languages},
+                      {"max_concurrency", e.max_concurrency},
+                      {"timeout_ms", e.timeout.count()},
+                      {"max_request_bytes", e.max_request_bytes},
+                      {"chunk_seconds", e.chunk_seconds},
+                      {"max_tries", e.max_tries},
+                      {"unreachable_wait_ms", e.unreachable_wait.count()},
+                      {"audio_format", e.audio_format},
+                      {"fallback", e.fallback}};
+  return nlohmann::json{{"engine", std::move(j)}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+namespace {
+
+// Type-checked copies out of the engine object: false on a wrong type, true when absent.
+bool take(const nlohmann::json& j, const char* key, std::string& out) {
+  const auto* m = member(j, key);
+  if (m && !m->is_string()) return false;
+  if (m) out = m->get<std::string>();
+  return true;
+}
+bool take(const nlohmann::json& j, const char* key, std::vector<std::string>& out) {
+  const auto* m = member(j, key);
+  if (!m) return true;
+  if (!m->is_array()) return false;
+  std::vector<std::string> v;
+  for (const auto& el : *m) {
+    if (!el.is_string()) return false;
+    v.push_back(el.get<std::string>());
+  }
+  out = std::move(v);
+  return true;
+}
+bool take(const nlohmann::json& j, const char* key, std::uint64_t& out) {
+  const auto* m = member(j, key);
+  if (m && !m->is_number_unsigned()) return false;
+  if (m) out = m->get<std::uint64_t>();
+  return true;
+}
+bool take(const nlohmann::json& j, const char* key, std::chrono::milliseconds& out) {
+  std::uint64_t v = static_cast<std::uint64_t>(out.count());
+  // Durations as the config file allows them: up to what a signed count holds.
+  if (!take(j, key, v) || v > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return false;
+  out = std::chrono::milliseconds(static_cast<std::int64_t>(v));
+  return true;
+}
+bool take(const nlohmann::json& j, const char* key, double& out) {
+  const auto* m = member(j, key);
+  if (m && (!m->is_number() || !std::isfinite(m->get<double>()))) return false;
+  if (m) out = m->get<double>();
+  return true;
+}
+
+}  // namespace
+
+Result<RemoteEngineSettings> decode_engine(std::string_view line) {
+  auto doc = nlohmann::json::parse(line, nullptr, false);
+  const auto* j = doc.is_object() ? member(doc, "engine") : nullptr;
+  if (!j || !j->is_object()) return fail("the engine line is not {\"engine\":{...}}", EPROTO);
+  RemoteEngineSettings e;
+  std::string type = to_string(e.type);
+  const bool ok = take(*j, "name", e.name) && take(*j, "type", type) && take(*j, "urls", e.urls) &&
+                  take(*j, "api_key", e.api_key) && take(*j, "api_key_file", e.api_key_file) &&
+                  take(*j, "model", e.model) && take(*j, "languages", e.languages) &&
+                  take(*j, "max_concurrency", e.max_concurrency) && take(*j, "timeout_ms", e.timeout) &&
+                  take(*j, "max_request_bytes", e.max_request_bytes) && take(*j, "chunk_seconds", e.chunk_seconds) &&
+                  take(*j, "max_tries", e.max_tries) && take(*j, "unreachable_wait_ms", e.unreachable_wait) &&
+                  take(*j, "audio_format", e.audio_format) && take(*j, "fallback", e.fallback);
+  if (!ok || e.name.empty()) return fail("the engine line has a missing name or a field of the wrong type", EPROTO);
+  if (type == "whisper.cpp") e.type = RemoteProtocol::whisper_cpp;
+  else if (type != "openai") return fail("the engine line's type is neither openai nor whisper.cpp", EPROTO);
+  return e;
+}
+
 std::optional<WorkerMessage> decode_worker_message(std::string_view line) {
   auto j = nlohmann::json::parse(line, nullptr, false);
   if (!j.is_object()) return std::nullopt;

@@ -3,7 +3,10 @@
 
 // One JSON object a line on the worker's stdin and stdout (the service's end is
 // service/scheduler.cpp, the worker's worker/runner.cpp; both use only what is here):
-//   to the worker    {"job":ID,"input":PATH,"result":PATH,"language":"en","degrade":0,
+//   to the worker    {"engine":{...}}       first, only to a worker started with --engine-on-stdin:
+//                                           the remote engine's settings from the service's
+//                                           snapshot (api_key too: never in argv or logs)
+//                    {"job":ID,"input":PATH,"result":PATH,"language":"en","degrade":0,
 //                     "heartbeat_ms":N,"duration_s":S,
 //                     "diarize":{"speakers":N,"min_speakers":N,"max_speakers":N,
 //                                "known":[{"name":S,"clip":PATH}]}}   run a job
@@ -27,6 +30,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "config/remote_engines.h"
 #include "util/failure_kind.h"
 #include "util/result.h"
 
@@ -76,6 +80,13 @@ std::string encode(const JobRequest& r);
 // EPROTO unless an object with string fields job, input, result (and language if present),
 // and a well-formed diarize if present.
 Result<JobRequest> decode_job_request(std::string_view line);
+
+// The engine line: a remote engine's settings as the service holds them now, so a worker runs
+// the snapshot the service admitted its job with, not a config file edited since.
+std::string encode_engine(const RemoteEngineSettings& e);
+// EPROTO unless {"engine":{...}} with every field of the right type (absent ones keep their
+// defaults). The message never quotes the line: it carries the engine's key.
+Result<RemoteEngineSettings> decode_engine(std::string_view line);
 
 // A line `soroka worker` writes, as the service reads it; fields the line lacks, or that
 // have the wrong type, stay at their defaults.

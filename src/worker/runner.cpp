@@ -296,8 +296,50 @@ bool progress_due(double last_sent, double fraction, Clock::duration since_last,
   return fraction - last_sent >= kStep || (fraction >= 1.0 && last_sent < 1.0) || since_last >= heartbeat;
 }
 
-int run_worker(const RunnerParams& p) {
+namespace {
+
+// The engine line, read a byte at a time so that nothing after it leaves the fd unread (the
+// Inbox reads the job lines later). ~500 bytes; 64 KiB bounds a service gone wrong.
+Result<std::string> read_first_line(int fd) {
+  constexpr std::size_t kMaxEngineLine = 64u << 10;
+  std::string line;
+  for (;;) {
+    char c = 0;
+    const ssize_t n = ::read(fd, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return sys_fail("reading the engine line");
+    if (n == 0) return fail("the service closed the input before the engine line", EPROTO);
+    if (c == '\n') return line;
+    if (line.size() >= kMaxEngineLine) return fail("the engine line is too long", EPROTO);
+    line += c;
+  }
+}
+
+// The service's snapshot of the engine in place of whatever `s` had of it, checked as a
+// config file's would be.
+Result<void> take_engine_line(int fd, Settings& s) {
+  auto line = read_first_line(fd);
+  if (!line) return std::unexpected(line.error());
+  auto e = decode_engine(*line);
+  if (!e) return std::unexpected(e.error());
+  std::erase_if(s.engine.remote, [&](const RemoteEngineSettings& o) { return o.name == e->name; });
+  s.engine.remote.push_back(std::move(*e));
+  return validate_remote_engines(s.engine.remote, {"pocketsphinx", "whisper-1"}, "the service's engine line");
+}
+
+}  // namespace
+
+int run_worker(const RunnerParams& given) {
+  RunnerParams p = given;
   spdlog::set_level(spdlog::level::from_str(p.settings.log_level));
+  if (p.engine_on_input) {
+    if (auto r = take_engine_line(p.in_fd, p.settings); !r) {
+      Out(p.out_fd).send(encode_load_error(r.error().message, FailureKind::internal));
+      spdlog::error("event=worker_load_failed model={} error=\"{}\"", log_escape(p.model),
+                    log_escape(r.error().message));
+      return kExitFailure;
+    }
+  }
   // systemd's notify socket is the service's to speak on (NotifyAccess=main), not ours.
   for (const char* var : {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"}) ::unsetenv(var);
   spdlog::info("event=worker_begin model={} pid={}", log_escape(p.model), ::getpid());

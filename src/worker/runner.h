@@ -31,6 +31,9 @@ struct RunnerParams {
   // in the first dir (and the model dir) and writes results only in the second.
   std::string sandbox_input, sandbox_results;
   bool sandbox_network = false;  // a remote engine's worker: SandboxParams::network
+  // The first line on in_fd is the engine's settings (protocol.h, encode_engine), put in
+  // settings.engine.remote before the model loads: a remote engine's worker.
+  bool engine_on_input = false;
   int in_fd = STDIN_FILENO, out_fd = STDOUT_FILENO;
   // Makes the diarizer of a job that asks for one (tests inject a fake).
   pipeline::DiarizerMaker make_diarizer = diarize::make_diarizer;

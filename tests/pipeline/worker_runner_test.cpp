@@ -113,6 +113,45 @@ TEST(WorkerRunner, ItsOwnFailureEndsItAndAModelNoWorkerCanLoadIsAnInputError) {
   }
 }
 
+// A remote engine the worker knows only from its first stdin line; port 9 (discard) on
+// loopback refuses at once, and 100 ms of waiting for it ends a job quickly.
+RemoteEngineSettings nowhere_engine() {
+  RemoteEngineSettings e;
+  e.name = "w";
+  e.urls = {"http://127.0.0.1:9/v1"};
+  e.api_key = "sk-line";
+  e.unreachable_wait = 100ms;
+  return e;
+}
+
+TEST(WorkerRunner, ARemoteEngineComesAsTheFirstLineAndTheJobAfterItIsKept) {
+  TempDir dir;
+  const std::string speech = test::speak(dir.path(), "s", "slt", "good evening");
+  RunnerParams p;
+  p.model = "w";
+  p.settings.log_level = "warn";
+  Ran unknown = run(p, dir, "");
+  EXPECT_EQ(unknown.exit_code, kExitInputError) << "without the line there is no engine w";
+
+  p.engine_on_input = true;
+  // Both lines in one write: the job line must not be lost to the engine line's read.
+  Ran r = run(p, dir, encode_engine(nowhere_engine()) + "\n" + job_line("x", speech, dir / "x.json", 1.5));
+  ASSERT_FALSE(r.lines.empty());
+  EXPECT_TRUE(r.lines.front().value("ready", false)) << r.lines.front().dump();
+  const auto* x = r.find("x", "error");
+  ASSERT_NE(x, nullptr) << "the job line after the engine line was read";
+  EXPECT_NE(x->value("error", "").find("127.0.0.1:9"), std::string::npos) << x->dump();
+
+  for (const std::string bad : {std::string("{\"engine\":{\"name\":\"w\",\"urls\":[\"ftp://x\"]}}\n"), std::string("\n"),
+                                std::string()}) {
+    Ran b = run(p, dir, bad + job_line("y", speech, dir / "y.json", 1.5));
+    EXPECT_EQ(b.exit_code, kExitFailure) << bad;
+    ASSERT_EQ(b.lines.size(), 1u) << bad;
+    EXPECT_TRUE(b.lines[0].contains("error")) << b.lines[0].dump();
+    EXPECT_EQ(b.find("y", "error"), nullptr) << "no job after a bad engine line";
+  }
+}
+
 // A fake diarizer: the turns it is given; on its first add() it writes "shed" into the
 // worker's stdin (the service's request arriving mid-job), and counts the sheds it gets.
 struct FakeLog {

@@ -107,6 +107,7 @@ TEST(DiarizeForm, RefusalsNameTheField) {
       {{{"diarize", "yes"}}, {}, "diarize"},
       {{{"speakers", "two"}}, {}, "speakers"},
       {{{"speakers", "2x"}}, {}, "speakers"},
+      {{{"max_speakers", "4294967298"}}, {}, "max_speakers"},  // 2 if cut to 32 bits
       {{{"min_speakers", "5"}, {"max_speakers", "2"}}, {}, "min_speakers"},
       {{{"speakers", "40"}}, {}, "speakers"},
       {{{"diarize", "false"}, {"speakers", "2"}}, {}, "diarize"},
@@ -121,6 +122,9 @@ TEST(DiarizeForm, RefusalsNameTheField) {
     EXPECT_EQ(r.error().status, 400);
     EXPECT_EQ(r.error().param, c.param) << r.error().message;
   }
+  auto big = api::read_form({{"speakers", "99999999999"}}, engine());
+  ASSERT_FALSE(big);
+  EXPECT_EQ(big.error().message, "speakers must be an integer, not '99999999999'");
 }
 
 std::string decode(std::string_view url, std::size_t max, std::optional<std::string>* err,
@@ -133,7 +137,7 @@ std::string decode(std::string_view url, std::size_t max, std::optional<std::str
       return out;
     }
   }
-  *err = d.finish(out);
+  *err = d.finish();
   return out;
 }
 

@@ -839,9 +839,13 @@ TEST_F(JobStore, PurgeDeletesOldFinishedJobsAndReturnsTheirFiles) {
 
   PurgeReport rep = must(store->purge(t0 + 5s), "purge");
   EXPECT_EQ(rep.jobs, 2);
-  std::sort(rep.files.begin(), rep.files.end());
-  EXPECT_EQ(rep.files, (std::vector<std::string>{"/state/in/cancelled.ogg", "/state/in/done.ogg",
-                                                 "/state/out/done.txt"}));
+  std::vector<std::string> files;
+  for (const auto& p : rep.purged) {
+    EXPECT_EQ(p.params, "{}") << "each job's params come with its files";
+    files.push_back(p.input_path + " -> " + p.result_path);
+  }
+  std::sort(files.begin(), files.end());
+  EXPECT_EQ(files, (std::vector<std::string>{"/state/in/cancelled.ogg -> ", "/state/in/done.ogg -> /state/out/done.txt"}));
   EXPECT_EQ(store->get(done).error().code, ENOENT);
   EXPECT_EQ(store->get(cancelled).error().code, ENOENT);
   for (const auto& id : {recent, queued, running}) EXPECT_TRUE(store->get(id)) << id;

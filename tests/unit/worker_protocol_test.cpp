@@ -145,5 +145,54 @@ TEST(WorkerProtocol, EncodedLinesDecodeToWhatWasSent) {
   EXPECT_EQ(load->kind, FailureKind::invalid_request);
 }
 
+
+TEST(EngineLine, EverySettingRoundTrips) {
+  RemoteEngineSettings e;
+  e.name = "gpu";
+  e.type = RemoteProtocol::whisper_cpp;
+  e.urls = {"http://gpu1:8080", "http://gpu2:8080"};
+  e.api_key = "sk-secret";
+  e.api_key_file = "/run/credentials/gpu";
+  e.model = "large-v3";
+  e.languages = {"en", "ru"};
+  e.max_concurrency = 7;
+  e.timeout = std::chrono::milliseconds(61000);
+  e.max_request_bytes = 1u << 20;
+  e.chunk_seconds = 45;
+  e.max_tries = 9;
+  e.unreachable_wait = std::chrono::milliseconds(1234);
+  e.audio_format = "wav";
+  e.fallback = "pocketsphinx";
+  auto back = decode_engine(encode_engine(e));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->name, e.name);
+  EXPECT_EQ(back->type, e.type);
+  EXPECT_EQ(back->urls, e.urls);
+  EXPECT_EQ(back->api_key, e.api_key);
+  EXPECT_EQ(back->api_key_file, e.api_key_file);
+  EXPECT_EQ(back->model, e.model);
+  EXPECT_EQ(back->languages, e.languages);
+  EXPECT_EQ(back->max_concurrency, e.max_concurrency);
+  EXPECT_EQ(back->timeout, e.timeout);
+  EXPECT_EQ(back->max_request_bytes, e.max_request_bytes);
+  EXPECT_EQ(back->chunk_seconds, e.chunk_seconds);
+  EXPECT_EQ(back->max_tries, e.max_tries);
+  EXPECT_EQ(back->unreachable_wait, e.unreachable_wait);
+  EXPECT_EQ(back->audio_format, e.audio_format);
+  EXPECT_EQ(back->fallback, e.fallback);
+}
+
+TEST(EngineLine, MalformedIsEprotoAndNeverQuotesTheKey) {
+  for (const char* line : {"", "shed", "[]", R"({"job":"x"})", R"({"engine":[]})", R"({"engine":{}})",
+                           R"({"engine":{"name":"g","urls":"http://x"}})", R"({"engine":{"name":"g","type":"grpc"}})",
+                           R"({"engine":{"name":"g","max_tries":-1,"api_key":"sk-secret"}})",
+                           R"({"engine":{"name":"g","chunk_seconds":"long","api_key":"sk-secret"}})"}) {
+    auto r = decode_engine(line);
+    ASSERT_FALSE(r) << line;
+    EXPECT_EQ(r.error().code, EPROTO) << line;
+    EXPECT_EQ(r.error().message.find("sk-secret"), std::string::npos) << r.error().message;
+  }
+}
+
 }  // namespace
 }  // namespace soroka::worker

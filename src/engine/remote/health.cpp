@@ -41,19 +41,28 @@ constexpr std::chrono::seconds kRosterPoll{1};
 
 }  // namespace
 
+ProbeResult probe_urls(net::HttpClient& client, const std::vector<std::string>& urls,
+                       std::chrono::milliseconds timeout, bool first_only) {
+  ProbeResult r;
+  for (const auto& url : urls) {
+    auto a = client.get(url, {}, timeout);
+    if (a.status > 0) {
+      ++r.reachable;
+      if (first_only) break;
+    } else {
+      r.last_error = log_escape(url + ": " + a.transport, 200);
+    }
+  }
+  return r;
+}
+
 void RemoteHealth::check_now() { check(engines_()); }
 
 void RemoteHealth::check(const std::vector<RemoteEngineSettings>& engines) {
   std::map<std::string, EngineHealth> fresh;
   for (const auto& e : engines) {
-    EngineHealth h{e.name, e.urls.size(), 0, "", true};
-    for (const auto& url : e.urls) {
-      // No key: any answer, a 401 too, shows the server is there.
-      auto a = client_.get(url, {}, timeout_);
-      if (a.status > 0) ++h.reachable;
-      else h.last_error = log_escape(url + ": " + a.transport, 200);
-    }
-    fresh[e.name] = std::move(h);
+    auto p = probe_urls(client_, e.urls, timeout_);
+    fresh[e.name] = EngineHealth{e.name, e.urls.size(), p.reachable, std::move(p.last_error), true};
   }
   std::lock_guard l(mu_);
   state_ = std::move(fresh);

@@ -23,6 +23,16 @@ struct EngineHealth {
   bool checked = false;    // false until the first round
 };
 
+// One look at a server's URLs: a URL is reachable when a GET of it gets any HTTP answer within
+// `timeout`. No key is sent: any answer, a 401 too, shows the server is there. `first_only`:
+// stop at the first that answers (a job's start only needs to know that one does).
+struct ProbeResult {
+  std::size_t reachable = 0;
+  std::string last_error;  // of the last URL that did not answer ("" when all asked did)
+};
+ProbeResult probe_urls(net::HttpClient& client, const std::vector<std::string>& urls,
+                       std::chrono::milliseconds timeout, bool first_only = false);
+
 // `engines` is asked every second: a reload that adds, drops or re-points an engine is checked
 // at once, the rest every `every`. A URL is reachable when a GET of it gets any HTTP answer
 // within `timeout`. Thread-safe.

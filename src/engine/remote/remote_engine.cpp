@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "engine/remote/health.h"
 #include "engine/remote/remote_session.h"
 #include "media/decoder.h"
 #include "util/log.h"
@@ -15,7 +16,6 @@
 namespace soroka::engine::remote {
 
 namespace {
-
 
 // A session on the fallback engine that says so in the transcript's `engine`.
 class FallbackSession final : public Session {
@@ -73,11 +73,7 @@ MemoryCost RemoteEngine::memory_cost() const {
 }
 
 bool RemoteEngine::reachable(std::chrono::milliseconds timeout) {
-  for (const auto& url : s_.urls) {
-    auto a = shared_->client.get(url, request_headers(shared_->api_key), timeout);
-    if (a.status > 0) return true;
-  }
-  return false;
+  return probe_urls(shared_->client, s_.urls, timeout, /*first_only=*/true).reachable > 0;
 }
 
 Result<std::unique_ptr<Session>> RemoteEngine::start(const SessionParams& p) {

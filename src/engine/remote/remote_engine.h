@@ -35,7 +35,7 @@ class RemoteEngine final : public Engine {
   MemoryCost memory_cost() const override;
   Result<std::unique_ptr<Session>> start(const SessionParams& p) override;
 
-  // Whether any URL answers now (any HTTP status; a GET of the base URL), within `timeout`.
+  // Whether any URL answers now (health.h, probe_urls), within `timeout`.
   bool reachable(std::chrono::milliseconds timeout);
 
   struct Shared;
