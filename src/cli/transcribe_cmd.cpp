@@ -305,8 +305,9 @@ Runner add_transcribe_command(CLI::App& app, const Global& g) {
   sub->add_option("--min-speakers", o->min_speakers, "At least this many speakers (default 1)");
   sub->add_option("--max-speakers", o->max_speakers, "At most this many speakers (default 8)");
   sub->add_option("--speaker", o->speaker_clips,
-                  "A known voice: NAME=CLIP, a clip (any media, at most 60 s) of only that voice; its "
-                  "turns are labelled NAME. Repeatable, at most 10")
+                  "A known voice: NAME=CLIP, a clip (any media, 2 to 60 s) of only that voice; its "
+                  "turns are labelled NAME. Repeatable, at most 10 (and at most --speakers or "
+                  "--max-speakers)")
       ->type_name("NAME=CLIP");
   sub->add_flag("-q,--quiet", o->quiet, "No progress on stderr (errors are still printed)");
   return [o, &g] { return run_transcribe(*o, g); };

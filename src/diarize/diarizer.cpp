@@ -230,7 +230,8 @@ Result<std::vector<Turn>> BicDiarizer::finish_resegmented(AudioReplay& input) {
 Result<void> check_counts(const Params& p) {
   if (p.min_speakers < 1 || p.max_speakers > kMaxSpeakers || p.min_speakers > p.max_speakers)
     return fail(FailureKind::invalid_request,
-                "speaker range: need 1 <= min_speakers <= max_speakers <= " + std::to_string(kMaxSpeakers));
+                "speaker range: need 1 <= min_speakers <= max_speakers <= " +
+                    std::to_string(kMaxSpeakers));
   if (p.speakers < 0 || (p.speakers > 0 && (p.speakers < p.min_speakers ||
                                             p.speakers > p.max_speakers)))
     return fail(FailureKind::invalid_request,
@@ -256,7 +257,8 @@ Result<void> check_known(const Params& p) {
 
 }  // namespace
 
-Result<KnownSpeaker> known_speaker(std::string name, std::span<const std::int16_t> clip, int sample_rate) {
+Result<KnownSpeaker> known_speaker(std::string name, std::span<const std::int16_t> clip,
+                                   int sample_rate) {
   auto fx = make_mfcc(sample_rate);
   auto voice = std::make_shared<GaussStats>(fx->dim());
   // In stretches of kChunkS, as the input's speech is analysed: the same frames, and a bound
@@ -285,7 +287,8 @@ namespace {
 // product, the scores, the Viterbi's back pointers and chains, the speakers' models.
 std::size_t second_pass_bytes(std::size_t chunk_frames, int dim) {
   const auto d = static_cast<std::size_t>(dim), k = static_cast<std::size_t>(kMaxSpeakers);
-  const std::size_t pcm = (static_cast<std::size_t>(kChunkS * media::kSampleRate) + kReplayBlock) * sizeof(std::int16_t);
+  const std::size_t pcm =
+      (static_cast<std::size_t>(kChunkS * media::kSampleRate) + kReplayBlock) * sizeof(std::int16_t);
   const std::size_t frames = chunk_frames * (3 * d * sizeof(double) + k * sizeof(double));
   const std::size_t back = chunk_frames * (k * (sizeof(int) + 1) + 64);
   const std::size_t chains = 2 * k * static_cast<std::size_t>(kResegMinFrames) * sizeof(double);

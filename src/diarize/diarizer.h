@@ -37,7 +37,8 @@ struct KnownSpeaker {
 // its length, and refuses one shorter than kMinClipS (pipeline::load_clip) with a message for
 // the user. An error (invalid_request) when it holds too little voiced speech to tell a voice.
 // The samples are not kept.
-Result<KnownSpeaker> known_speaker(std::string name, std::span<const std::int16_t> clip, int sample_rate);
+Result<KnownSpeaker> known_speaker(std::string name, std::span<const std::int16_t> clip,
+                                   int sample_rate);
 
 struct Params {
   int speakers = 0;      // the exact number when known; 0 = find it (within min..max)
@@ -93,8 +94,8 @@ class Diarizer {
 };
 
 // Validates params (min <= max, speakers within them, names non-empty and distinct, each known
-// voice's statistics there and analysed at the input's rate) and makes a diarizer. Errors are of kind invalid_request and
-// say what to change.
+// voice's statistics there and analysed at the input's rate) and makes a diarizer. Errors are
+// of kind invalid_request and say what to change.
 Result<std::unique_ptr<Diarizer>> make_diarizer(const Params& params);
 
 // The most memory one diarization of `duration_s` seconds of input may use, on top of its

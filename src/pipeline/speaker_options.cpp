@@ -24,7 +24,8 @@ std::string check_known_count(const diarize::Params& p, std::size_t known) {
   const bool exact = p.speakers > 0;
   const int most = exact ? p.speakers : p.max_speakers;
   if (known <= static_cast<std::size_t>(most)) return {};
-  return fmt::format("{} known speakers are more than {} ({})", known, exact ? "speakers" : "max_speakers", most);
+  return fmt::format("{} known speakers are more than {} ({})", known, exact ? "speakers" : "max_speakers",
+                     most);
 }
 
 std::string check_names(const std::vector<KnownClip>& known) {

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "diarize/gauss.h"
 #include "media/decoder.h"
 #include "pipeline/samples.h"
 #include "worker/protocol.h"
@@ -157,7 +158,10 @@ TEST(WorkerRunner, DiarizesWithTheStageItBuildsAndShedsItsDiarizer) {
         std::vector<diarize::Turn>{{0, a_end + 0.5, 0, "Speaker 1"}, {a_end + 0.5, 100, 1, "Anna"}}, &log, fds[1]);
   };
   JobRequest ok{.id = "d", .input = both, .result = dir / "d.json"};
-  ok.diarize = pipeline::SpeakerRequest{.speakers = 2, .known = {{"Anna", b}}};
+  // Anna's clip: awb again, long enough to be a voice (at least diarize::kMinClipS).
+  const std::string anna = test::speak(dir.path(), "anna", "awb", "hello there how are you today my good friend");
+  ASSERT_GE(media::probe_media(anna)->duration_s, 2.0);
+  ok.diarize = pipeline::SpeakerRequest{.speakers = 2, .known = {{"Anna", anna}}};
   JobRequest bad_clip{.id = "e", .input = both, .result = dir / "e.json"};
   bad_clip.diarize = pipeline::SpeakerRequest{.known = {{"Anna", dir / "missing.ogg"}}};
   JobRequest bad_counts{.id = "f", .input = both, .result = dir / "f.json"};
