@@ -44,7 +44,7 @@ std::string blamed_field(const std::string& message) {
 }
 
 // Diarization as the form asks for it: nullopt when not asked.
-std::expected<std::optional<worker::DiarizeRequest>, ApiError> read_diarize(const Fields& fields, bool implied,
+std::expected<std::optional<pipeline::SpeakerRequest>, ApiError> read_diarize(const Fields& fields, bool implied,
                                                                           const FormSpeakers& sp) {
   const std::string flag = field(fields, "diarize");
   if (!flag.empty() && flag != "true" && flag != "false" && flag != "1" && flag != "0")
@@ -70,9 +70,7 @@ std::expected<std::optional<worker::DiarizeRequest>, ApiError> read_diarize(cons
         sp.names.size() < sp.clips.size() ? "known_speaker_names[]" : "known_speaker_references[]"));
   for (std::size_t i = 0; i < sp.names.size(); ++i) r.known.push_back({sp.names[i], sp.clips[i]});
   if (auto p = pipeline::speaker_params(r); !p) return std::unexpected(bad_request(p.error(), blamed_field(p.error())));
-  worker::DiarizeRequest d{r.speakers, r.min_speakers, r.max_speakers, {}};
-  for (const auto& k : r.known) d.known.push_back({k.name, k.path});
-  return d;
+  return r;
 }
 
 }  // namespace

@@ -218,23 +218,6 @@ std::expected<std::optional<pipeline::SpeakerRequest>, std::string> speaker_requ
   return r;
 }
 
-// The diarization stage for every file, its memory in admission's estimate; the known voices'
-// clips decoded once, before any file. False after saying why not.
-bool add_diarization(const pipeline::SpeakerRequest& r, oomguard::ModelRegistry& registry,
-                     pipeline::TranscribeOptions& popts) {
-  auto params = pipeline::load_known(*pipeline::speaker_params(r), r.known);
-  if (!params) {
-    print_error("--speaker", params.error().message);
-    return false;
-  }
-  pipeline::DiarizeSetup setup;
-  setup.params = std::move(*params);
-  setup.registry = &registry;
-  popts.stages.push_back([setup](const pipeline::StageInput& in) { return pipeline::make_diarize_stage(setup, in.duration_s, in.path); });
-  popts.stage_bytes = [](double duration_s) { return diarize::working_bytes(duration_s); };
-  return true;
-}
-
 int run_transcribe(const TranscribeArgs& a, const Global& g) {
   auto settings = load_settings(g.config_path, current_environment());
   if (!settings) {
@@ -275,7 +258,12 @@ int run_transcribe(const TranscribeArgs& a, const Global& g) {
   popts.language = a.language;
   popts.admission = settings->admission;
   popts.min_available_bytes = floor;
-  if (*speakers && !add_diarization(**speakers, registry, popts)) return kUsage;
+  // The known voices' clips are decoded once, here, before any file: a bad clip is a usage error.
+  if (*speakers)
+    if (auto d = pipeline::add_diarization(**speakers, {.params = {}, .budget = &budget}, popts); !d) {
+      print_error("--speaker", d.error().message);
+      return kUsage;
+    }
   return transcribe_all(*engine, *sampler, a, popts, **output) ? kOk : kFailure;
 }
 
@@ -317,8 +305,9 @@ Runner add_transcribe_command(CLI::App& app, const Global& g) {
   sub->add_option("--min-speakers", o->min_speakers, "At least this many speakers (default 1)");
   sub->add_option("--max-speakers", o->max_speakers, "At most this many speakers (default 8)");
   sub->add_option("--speaker", o->speaker_clips,
-                  "A known voice: NAME=CLIP, a clip (any media, at most 60 s) of only that voice; its "
-                  "turns are labelled NAME. Repeatable, at most 10")
+                  "A known voice: NAME=CLIP, a clip (any media, 2 to 60 s) of only that voice; its "
+                  "turns are labelled NAME. Repeatable, at most 10 (and at most --speakers or "
+                  "--max-speakers)")
       ->type_name("NAME=CLIP");
   sub->add_flag("-q,--quiet", o->quiet, "No progress on stderr (errors are still printed)");
   return [o, &g] { return run_transcribe(*o, g); };

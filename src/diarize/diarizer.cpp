@@ -30,11 +30,8 @@ constexpr Eigen::Index kMinUnitFrames = 30;
 // A new piece starts at least 0.5 s after the previous one's start (the shortest piece the
 // change detector cuts); closer speech joins it, so pieces are at most 2 per second of input.
 constexpr double kMinPieceSpacingS = 0.5;
-constexpr int kMaxSpeakersLimit = 32;
-constexpr double kMinClipS = 2.0;
-// Only a clip's first 2 minutes are read: plenty for a voice's statistics (the dev set's clips
-// are 5-8 s), and a bound on the time a hostile clip can cost.
-constexpr double kMaxClipS = 120.0;
+// A clip with fewer kept frames than this (1 s of voiced speech) says too little of a voice.
+constexpr double kMinClipFrames = 100;
 // A clip matches a voice when modelling both with one Gaussian loses under 0.3 nat per frame.
 // Measured on the dev set (seed 11) with clips of slt, awb and kal16 saying other sentences:
 // the same voice -0.06..0.22 (0.22: slt with 3 s in a 4-voice dialogue of short turns),
@@ -58,12 +55,13 @@ struct Piece {
 
 class BicDiarizer final : public Diarizer {
  public:
-  BicDiarizer(Params p, std::vector<GaussStats> clips)
+  explicit BicDiarizer(Params p)
       : p_(std::move(p)),
         fx_(make_mfcc(p_.sample_rate)),
         clusterer_(make_bic_clusterer()),
-        pool_(fx_->dim(), kPoolCap, kPoolLambda),
-        clips_(std::move(clips)) {}
+        pool_(fx_->dim(), kPoolCap, kPoolLambda) {
+    for (const auto& k : p_.known) clips_.push_back(*k.voice);  // a few KB each: d + d*d doubles
+  }
 
   Result<void> add(const segment::Segment& speech) override;
   Result<std::vector<Turn>> finish() override;
@@ -230,66 +228,67 @@ Result<std::vector<Turn>> BicDiarizer::finish_resegmented(AudioReplay& input) {
 }
 
 Result<void> check_counts(const Params& p) {
-  if (p.min_speakers < 1 || p.max_speakers > kMaxSpeakersLimit || p.min_speakers > p.max_speakers)
+  if (p.min_speakers < 1 || p.max_speakers > kMaxSpeakers || p.min_speakers > p.max_speakers)
     return fail(FailureKind::invalid_request,
                 "speaker range: need 1 <= min_speakers <= max_speakers <= " +
-                    std::to_string(kMaxSpeakersLimit));
+                    std::to_string(kMaxSpeakers));
   if (p.speakers < 0 || (p.speakers > 0 && (p.speakers < p.min_speakers ||
                                             p.speakers > p.max_speakers)))
     return fail(FailureKind::invalid_request,
                 "speakers must be 0 (find them) or between min_speakers and max_speakers");
-  if (p.known.size() > static_cast<std::size_t>(p.max_speakers))
-    return fail(FailureKind::invalid_request, "more known speakers than max_speakers");
   if (p.sample_rate < 8000 || p.sample_rate > 48000)
     return fail(FailureKind::invalid_request, "diarization needs audio at 8 to 48 kHz");
   return {};
 }
 
-// The clips' statistics, or what is wrong with them.
-Result<std::vector<GaussStats>> clip_stats(const Params& p) {
+// The known voices as the matching needs them: named once each, analysed like the input.
+Result<void> check_known(const Params& p) {
   std::set<std::string> seen;
-  std::vector<GaussStats> out;
-  auto fx = make_mfcc(p.sample_rate);
   for (const auto& k : p.known) {
     if (k.name.empty()) return fail(FailureKind::invalid_request, "a known speaker needs a name");
     if (!seen.insert(k.name).second)
       return fail(FailureKind::invalid_request, "known speaker '" + k.name + "' given twice");
-    if (static_cast<double>(k.samples.size()) < kMinClipS * p.sample_rate)
+    if (!k.voice || k.voice->dim() != kMfccDim || k.sample_rate != p.sample_rate)
       return fail(FailureKind::invalid_request,
-                  "the clip of '" + k.name + "' is too short: give at least 2 s of their voice");
-    GaussStats s(fx->dim());
-    auto chunk = static_cast<std::size_t>(kChunkS * p.sample_rate);
-    std::span<const std::int16_t> all(k.samples);
-    all = all.first(std::min(all.size(), static_cast<std::size_t>(kMaxClipS * p.sample_rate)));
-    for (std::size_t at = 0; at < all.size(); at += chunk) {
-      Frames f = fx->extract(all.subspan(at, std::min(chunk, all.size() - at)));
-      s.add_rows(f.x, 0, f.x.rows());
-    }
-    if (s.n < 100)
-      return fail(FailureKind::invalid_request,
-                  "the clip of '" + k.name + "' holds too little speech: give at least 2 s");
-    out.push_back(std::move(s));
+                  "the voice of '" + k.name + "' was not analysed as this input is (known_speaker)");
   }
-  return out;
+  return {};
 }
 
 }  // namespace
 
+Result<KnownSpeaker> known_speaker(std::string name, std::span<const std::int16_t> clip,
+                                   int sample_rate) {
+  auto fx = make_mfcc(sample_rate);
+  auto voice = std::make_shared<GaussStats>(fx->dim());
+  // In stretches of kChunkS, as the input's speech is analysed: the same frames, and a bound
+  // on the frames held at once.
+  const auto chunk = static_cast<std::size_t>(kChunkS * sample_rate);
+  for (std::size_t at = 0; at < clip.size(); at += chunk) {
+    Frames f = fx->extract(clip.subspan(at, std::min(chunk, clip.size() - at)));
+    voice->add_rows(f.x, 0, f.x.rows());
+  }
+  if (voice->n < kMinClipFrames)
+    return fail(FailureKind::invalid_request,
+                "the clip of '" + name + "' holds too little speech: give at least 2 s");
+  return KnownSpeaker{std::move(name), std::move(voice), sample_rate};
+}
+
 Result<std::unique_ptr<Diarizer>> make_diarizer(const Params& params) {
   if (auto ok = check_counts(params); !ok) return std::unexpected(ok.error());
-  auto clips = clip_stats(params);
-  if (!clips) return std::unexpected(clips.error());
-  return std::make_unique<BicDiarizer>(params, std::move(*clips));
+  if (auto ok = check_known(params); !ok) return std::unexpected(ok.error());
+  return std::make_unique<BicDiarizer>(params);
 }
 
 namespace {
 
-// The second pass's scratch for one stretch (chunk_frames frames at most): its samples (at 16
-// kHz, the pipeline's rate) and a read block, the frames in double and their centred copy and
+// The second pass's scratch for one stretch (chunk_frames frames at most): its samples (at the
+// pipeline's rate) and a read block, the frames in double and their centred copy and
 // product, the scores, the Viterbi's back pointers and chains, the speakers' models.
 std::size_t second_pass_bytes(std::size_t chunk_frames, int dim) {
-  const auto d = static_cast<std::size_t>(dim), k = static_cast<std::size_t>(kMaxSpeakersLimit);
-  const std::size_t pcm = static_cast<std::size_t>(kChunkS * 16000) * 2 + 8192 * 2;
+  const auto d = static_cast<std::size_t>(dim), k = static_cast<std::size_t>(kMaxSpeakers);
+  const std::size_t pcm =
+      (static_cast<std::size_t>(kChunkS * media::kSampleRate) + kReplayBlock) * sizeof(std::int16_t);
   const std::size_t frames = chunk_frames * (3 * d * sizeof(double) + k * sizeof(double));
   const std::size_t back = chunk_frames * (k * (sizeof(int) + 1) + 64);
   const std::size_t chains = 2 * k * static_cast<std::size_t>(kResegMinFrames) * sizeof(double);
@@ -300,13 +299,13 @@ std::size_t second_pass_bytes(std::size_t chunk_frames, int dim) {
 
 std::uint64_t working_bytes(double duration_s) {
   const int dim = kMfccDim;
-  auto chunk_frames = static_cast<std::size_t>(kChunkS / 0.010) + 1;
+  auto chunk_frames = static_cast<std::size_t>(kChunkS / kMfccHopS) + 1;
   // all frames and the kept ones (floats), their energies, times and keep flags
   std::size_t frames = chunk_frames * (2 * dim * sizeof(float) + 3 * sizeof(float));
   std::size_t change = chunk_frames / 5 * 16 + 4 * 200 * dim * sizeof(double);
   std::size_t fixed = frames + change + UnitPool::working_bytes(dim, kPoolCap) +
                       make_bic_clusterer()->working_bytes(kPoolCap, dim) +
-                      kMaxSpeakersLimit * 2 * GaussStats::bytes(dim) + (64u << 10) +
+                      kMaxSpeakers * 2 * GaussStats::bytes(dim) + (64u << 10) +
                       second_pass_bytes(chunk_frames, dim);
   // Per piece (at most one per kMinPieceSpacingS): its record, its pool parent, its label,
   // its stretch, its span, and its turn; vectors may hold twice what they use while they grow.

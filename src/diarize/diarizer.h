@@ -8,24 +8,44 @@
 #include <string>
 #include <vector>
 
+#include "media/decoder.h"
 #include "segment/segmenter.h"
 #include "util/result.h"
 
 namespace soroka::diarize {
 
-// A speaker the caller knows by name, with a clip of their voice (decoded by the caller:
-// mono, Params::sample_rate). Turns whose voice matches the clip get the name.
+struct GaussStats;
+
+// The most speakers one diarization may look for (Params::max_speakers, the front ends'
+// --max-speakers): more voices than this in one recording is a crowd, not a conversation, and
+// the clustering's cost and working_bytes() grow with it.
+inline constexpr int kMaxSpeakers = 32;
+// The shortest reference clip of a known voice: below 2 s of audio its statistics are too
+// few frames (under 200, fewer still once pauses are dropped) to tell one voice from another.
+inline constexpr double kMinClipS = 2.0;
+
+// A speaker the caller knows by name, as the diarizer compares voices with it: the statistics
+// of a clip of their voice (known_speaker()), built once and shared, read-only, by every
+// diarization that names them. Turns whose voice matches get the name.
 struct KnownSpeaker {
   std::string name;  // as the user gave it ("Anna"); non-empty
-  std::vector<std::int16_t> samples;
+  std::shared_ptr<const GaussStats> voice;
+  int sample_rate = 0;  // the clip's, which must be the input's (Params::sample_rate)
 };
+
+// The statistics of `clip` (mono, `sample_rate`), the whole clip analysed: the caller bounds
+// its length, and refuses one shorter than kMinClipS (pipeline::load_clip) with a message for
+// the user. An error (invalid_request) when it holds too little voiced speech to tell a voice.
+// The samples are not kept.
+Result<KnownSpeaker> known_speaker(std::string name, std::span<const std::int16_t> clip,
+                                   int sample_rate);
 
 struct Params {
   int speakers = 0;      // the exact number when known; 0 = find it (within min..max)
-  int min_speakers = 1;  // 1 <= min <= max
+  int min_speakers = 1;  // 1 <= min <= max <= kMaxSpeakers
   int max_speakers = 8;
   std::vector<KnownSpeaker> known;
-  int sample_rate = 16000;
+  int sample_rate = media::kSampleRate;
 };
 
 inline Params default_params() { return {}; }
@@ -73,13 +93,13 @@ class Diarizer {
   virtual void shed() {}
 };
 
-// Validates params (min <= max, speakers within them, names non-empty and distinct, clips
-// long enough to tell a voice) and makes a diarizer. Errors are of kind invalid_request and
-// say what to change.
+// Validates params (min <= max, speakers within them, names non-empty and distinct, each known
+// voice's statistics there and analysed at the input's rate) and makes a diarizer. Errors are
+// of kind invalid_request and say what to change.
 Result<std::unique_ptr<Diarizer>> make_diarizer(const Params& params);
 
 // The most memory one diarization of `duration_s` seconds of input may use, on top of its
-// caller: what the job's estimate adds and what the model registry reserves. Flat in the
+// caller: what the job's estimate adds and what the stage reserves for that job. Flat in the
 // duration beyond a cap (the clustering is capped, the features are compact, the second pass
 // holds one stretch), except for the turns themselves: under 300 bytes per piece of speech, at
 // most two pieces per second, and the second pass's changes, at most two per second.

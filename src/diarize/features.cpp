@@ -15,7 +15,7 @@ namespace {
 // 25 ms windows every 10 ms: the usual speech analysis frame, short enough for a stationary
 // spectrum.
 constexpr double kWindowS = 0.025;
-constexpr double kHopS = 0.010;
+constexpr double kHopS = kMfccHopS;
 // 26 mel bands and cepstra c1..c19: the classic speaker-diarization front end (c0, the level,
 // is left out so the loudness of a voice does not decide who it is).
 constexpr int kBands = 26;

@@ -28,7 +28,8 @@ class FeatureExtractor {
 };
 
 // MFCC c1..c19 from 26 mel bands over 25 ms Hamming frames every 10 ms (FFTW for the FFT).
-inline constexpr int kMfccDim = 19;  // make_mfcc's dim()
+inline constexpr int kMfccDim = 19;         // make_mfcc's dim()
+inline constexpr double kMfccHopS = 0.010;  // make_mfcc's hop_s(): frames per second of input
 std::unique_ptr<FeatureExtractor> make_mfcc(int sample_rate);
 
 // Which frames to keep: those within kKeepDb of the loudest frame of the stretch. A pure

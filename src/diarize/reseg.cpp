@@ -8,13 +8,10 @@ namespace soroka::diarize {
 
 namespace {
 
-// Samples per read from the input: 0.5 s at 16 kHz, as the pipeline's decoder reads.
-constexpr std::size_t kBlock = 8192;
-
 // Cuts the input, read once from its start, into the stretches asked for (in order).
 class StretchReader {
  public:
-  explicit StretchReader(AudioReplay& in) : in_(in), block_(kBlock) {}
+  explicit StretchReader(AudioReplay& in) : in_(in), block_(kReplayBlock) {}
 
   // The samples of [start, start + count), or an error when the input ends before.
   Result<void> read(std::int64_t start, std::size_t count, std::vector<std::int16_t>& out) {

@@ -24,6 +24,9 @@ struct Stretch {
   std::int32_t kept_frames = 0;
 };
 
+// Samples per read from the input: 0.5 s at 16 kHz, as the pipeline's decoder reads.
+inline constexpr std::size_t kReplayBlock = 8192;
+
 struct ResegParams {
   ViterbiParams viterbi;
   // A stretch with fewer kept frames than this is not relabelled (span cluster -1: the caller

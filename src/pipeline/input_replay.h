@@ -22,10 +22,10 @@ class DecoderReplay final : public diarize::AudioReplay {
   media::AudioDecoder d_;
 };
 
-// The input from its start again, or why it cannot be read twice. The decoder's limits (length,
-// stall) bound the second reading as they bounded the first.
+// The input from its start again, or why it cannot be read twice. `limits` are the ones the
+// first reading had (StageInput::decode): length and stall bound the second reading alike.
 inline Result<std::unique_ptr<diarize::AudioReplay>> reopen_input(const std::string& path,
-                                                                  const media::DecodeLimits& limits = {}) {
+                                                                  const media::DecodeLimits& limits) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
     return fail(FailureKind::invalid_input, "the input is not a regular file: it can be read once only");

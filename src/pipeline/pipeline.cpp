@@ -126,7 +126,7 @@ class Run {
     if (!session) return std::unexpected(session.error());
     session_ = std::move(*session);
     for (const auto& make : options_.stages) {
-      auto stage = make(StageInput{total_s_, path});
+      auto stage = make(StageInput{total_s_, path, options_.decode});
       if (!stage) return std::unexpected(stage.error());
       stages_.push_back(std::move(*stage));
     }

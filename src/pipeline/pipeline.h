@@ -24,6 +24,7 @@ struct StageInput {
   // The file being transcribed: a stage may read it again once the first reading is over
   // (diarization's resegmentation pass; the transcription's own decoder is closed by then).
   std::string path;
+  media::DecodeLimits decode;  // what bounded the first reading, to bound a second one likewise
 };
 using StageFactory = std::function<Result<std::unique_ptr<engine::Stage>>(const StageInput& input)>;
 

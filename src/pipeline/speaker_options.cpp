@@ -15,8 +15,17 @@ namespace soroka::pipeline {
 namespace {
 
 std::string check_count(const char* what, int n) {
-  if (n == 0 || (n >= 1 && n <= kMaxSpeakerCount)) return {};
-  return fmt::format("{} must be between 1 and {} (got {})", what, kMaxSpeakerCount, n);
+  if (n == 0 || (n >= 1 && n <= diarize::kMaxSpeakers)) return {};
+  return fmt::format("{} must be between 1 and {} (got {})", what, diarize::kMaxSpeakers, n);
+}
+
+// Each known voice is one of the speakers found, so there cannot be more of them than speakers.
+std::string check_known_count(const diarize::Params& p, std::size_t known) {
+  const bool exact = p.speakers > 0;
+  const int most = exact ? p.speakers : p.max_speakers;
+  if (known <= static_cast<std::size_t>(most)) return {};
+  return fmt::format("{} known speakers are more than {} ({})", known, exact ? "speakers" : "max_speakers",
+                     most);
 }
 
 std::string check_names(const std::vector<KnownClip>& known) {
@@ -52,6 +61,7 @@ std::expected<diarize::Params, std::string> speaker_params(const SpeakerRequest&
   if (p.speakers > 0 && (p.speakers < p.min_speakers || p.speakers > p.max_speakers))
     return std::unexpected(fmt::format("speakers ({}) is outside min_speakers..max_speakers ({}..{})", p.speakers,
                                        p.min_speakers, p.max_speakers));
+  if (auto e = check_known_count(p, r.known.size()); !e.empty()) return std::unexpected(e);
   return p;
 }
 
@@ -59,6 +69,14 @@ std::optional<KnownClip> parse_speaker_arg(std::string_view arg) {
   auto eq = arg.find('=');
   if (eq == std::string_view::npos || eq == 0 || eq + 1 == arg.size()) return std::nullopt;
   return KnownClip{std::string(arg.substr(0, eq)), std::string(arg.substr(eq + 1))};
+}
+
+std::string clip_length_problem(double seconds) {
+  if (seconds < diarize::kMinClipS)
+    return fmt::format("shorter than {:.0f} s: give at least {:.0f} s of their voice", diarize::kMinClipS,
+                       diarize::kMinClipS);
+  if (seconds > kMaxClipS) return fmt::format("longer than {:.0f} s", kMaxClipS);
+  return {};
 }
 
 Result<std::vector<std::int16_t>> load_clip(const KnownClip& clip) {
@@ -77,11 +95,13 @@ Result<std::vector<std::int16_t>> load_clip(const KnownClip& clip) {
     auto n = dec->read(chunk);
     if (!n) return refuse(n.error().message);
     if (*n == 0) break;
-    if (samples.size() + *n > kMaxSamples)
-      return refuse(fmt::format("longer than {:.0f} s", kMaxClipS));
+    if (samples.size() + *n > kMaxSamples)  // too long already: no need to read the rest
+      return refuse(clip_length_problem(static_cast<double>(samples.size() + *n) / media::kSampleRate));
     samples.insert(samples.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(*n));
   }
   if (samples.empty()) return refuse("no audio");
+  const double seconds = static_cast<double>(samples.size()) / media::kSampleRate;
+  if (auto why = clip_length_problem(seconds); !why.empty()) return refuse(why);
   return samples;
 }
 
@@ -90,7 +110,9 @@ Result<diarize::Params> load_known(diarize::Params params, const std::vector<Kno
   for (const auto& k : known) {
     auto samples = load_clip(k);
     if (!samples) return std::unexpected(samples.error());
-    params.known.push_back({k.name, std::move(*samples)});
+    auto voice = diarize::known_speaker(k.name, *samples, media::kSampleRate);
+    if (!voice) return std::unexpected(voice.error());
+    params.known.push_back(std::move(*voice));
   }
   return params;
 }

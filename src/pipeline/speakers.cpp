@@ -7,6 +7,7 @@
 
 #include "media/decoder.h"
 #include "pipeline/input_replay.h"
+#include "pipeline/speaker_options.h"
 #include "util/log.h"
 #include "util/text.h"
 #include "util/units.h"
@@ -99,17 +100,15 @@ void assign_speakers(std::vector<engine::SegmentText>& segments, const std::vect
 
 namespace {
 
-// Holds the reservation of the diarizer's memory while a stage lives.
-struct DiarizerMemory {};
-
 // The longest input the decoder takes: what an input of unknown length may need.
 constexpr double kUnknownDurationS = media::DecodeLimits{}.max_duration_s;
 
 class DiarizeStage final : public engine::Stage {
  public:
-  DiarizeStage(oomguard::ModelLease<DiarizerMemory> lease, std::unique_ptr<diarize::Diarizer> d, ShedPoint* shed,
-               std::string input_path)
-      : lease_(std::move(lease)), diarizer_(std::move(d)), shed_(shed), path_(std::move(input_path)) {
+  DiarizeStage(oomguard::Reservation memory, std::unique_ptr<diarize::Diarizer> d, ShedPoint* shed,
+               std::string input_path, const media::DecodeLimits& decode)
+      : memory_(std::move(memory)), diarizer_(std::move(d)), shed_(shed), path_(std::move(input_path)),
+        decode_(decode) {
     if (shed_) shed_->add(diarizer_.get());
   }
   ~DiarizeStage() override {
@@ -133,35 +132,47 @@ class DiarizeStage final : public engine::Stage {
  private:
   // With the input read again when it can be (the resegmentation pass), else in one pass.
   Result<std::vector<diarize::Turn>> finish_diarizer() {
-    auto again = path_.empty() ? fail(FailureKind::internal, "no input file") : reopen_input(path_);
+    auto again = path_.empty() ? fail(FailureKind::internal, "no input file") : reopen_input(path_, decode_);
     if (again) return diarizer_->finish_resegmented(**again);
     spdlog::info("event=diarize_one_pass reason=\"{}\" note=\"turn boundaries not refined\"",
                  log_escape(again.error().message));
     return diarizer_->finish();
   }
 
-  oomguard::ModelLease<DiarizerMemory> lease_;  // declared first: released after the diarizer
+  oomguard::Reservation memory_;  // declared first: released after the diarizer is freed
   std::unique_ptr<diarize::Diarizer> diarizer_;
   ShedPoint* shed_;
   std::string path_;
+  media::DecodeLimits decode_;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<engine::Stage>> make_diarize_stage(const DiarizeSetup& setup, double duration_s,
-                                                          const std::string& input_path) {
-  if (!setup.registry) return fail(FailureKind::internal, "diarization: no model registry", EINVAL);
-  // An idle reservation left by an earlier job is taken as it is: working_bytes is flat beyond
-  // its cap, and in a worker the real bound is the cgroup, sized with this job's figure.
+                                                          const std::string& input_path,
+                                                          const media::DecodeLimits& decode) {
+  if (!setup.budget) return fail(FailureKind::internal, "diarization: no memory budget", EINVAL);
+  // This input's own figure, every time: a longer file needs more (the turns grow with it).
   const std::uint64_t bytes = diarize::working_bytes(duration_s > 0 ? duration_s : kUnknownDurationS);
-  auto lease = setup.registry->acquire<DiarizerMemory>(kDiarizerModel, bytes, [] {
-    return Result<oomguard::LoadedModel>(oomguard::LoadedModel{std::make_shared<DiarizerMemory>(), std::nullopt});
-  });
-  if (!lease) return std::unexpected(std::move(lease.error()).with_context("diarization"));
+  auto memory = setup.budget->try_reserve(bytes, kDiarizerLabel);
+  if (!memory) return std::unexpected(std::move(memory.error()).with_context("diarization"));
   auto d = setup.make(setup.params);
   if (!d) return std::unexpected(d.error());
   spdlog::debug("event=diarizer_reserved mib={}", to_mib(bytes));
-  return std::make_unique<DiarizeStage>(std::move(*lease), std::move(*d), setup.shed, input_path);
+  return std::make_unique<DiarizeStage>(std::move(*memory), std::move(*d), setup.shed, input_path, decode);
+}
+
+Result<void> add_diarization(const SpeakerRequest& r, DiarizeSetup setup, TranscribeOptions& options) {
+  auto params = speaker_params(r);
+  if (!params) return fail(FailureKind::invalid_request, params.error(), EINVAL);
+  auto loaded = load_known(std::move(*params), r.known);
+  if (!loaded) return std::unexpected(loaded.error());
+  setup.params = std::move(*loaded);
+  options.stages.push_back([setup = std::move(setup)](const StageInput& in) {
+    return make_diarize_stage(setup, in.duration_s, in.path, in.decode);
+  });
+  options.stage_bytes = [](double duration_s) { return diarize::working_bytes(duration_s); };
+  return {};
 }
 
 }  // namespace soroka::pipeline

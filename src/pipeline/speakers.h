@@ -10,7 +10,9 @@
 
 #include "diarize/diarizer.h"
 #include "engine/engine.h"
-#include "oomguard/model_registry.h"
+#include "oomguard/budget.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/speaker_request.h"
 #include "util/result.h"
 
 namespace soroka::pipeline {
@@ -49,23 +51,32 @@ using DiarizerMaker = std::function<Result<std::unique_ptr<diarize::Diarizer>>(c
 
 struct DiarizeSetup {
   diarize::Params params;
-  // Reserves the diarizer's working memory (a model named "diarizer") before it is made;
-  // required.
-  oomguard::ModelRegistry* registry = nullptr;
+  // Where each diarization reserves its working memory, sized for its input, before the
+  // diarizer is made; released when the stage ends (the job's end). Required.
+  oomguard::MemoryBudget* budget = nullptr;
   ShedPoint* shed = nullptr;              // may be null: nothing sheds this process's stages
   DiarizerMaker make = diarize::make_diarizer;  // tests inject a fake
 };
 
-// The registry's name for the diarizer's memory.
-inline constexpr const char* kDiarizerModel = "diarizer";
+// The budget's label for a diarization's reservation.
+inline constexpr const char* kDiarizerLabel = "diarizer";
 
 // A diarization stage for an input of `duration_s` seconds (0: unknown, reserved as for the
-// decoder's longest input): the memory reserved, the diarizer made (its params checked: an
-// invalid_request error says what to change). process() adds each segment's speech, finish()
-// assigns the turns (assign_speakers). With `input_path` a regular file, finish() reads it
-// again for the diarizer's resegmentation pass; otherwise (a pipe, a FIFO, no path) the
-// first-pass turns stand and the log says why (event=diarize_one_pass).
+// decoder's longest input): diarize::working_bytes(duration_s) reserved (try_reserve: ENOMEM
+// or EAGAIN when it does not fit), the diarizer made (its params checked: an invalid_request
+// error says what to change). process() adds each segment's speech, finish() assigns the turns
+// (assign_speakers). With `input_path` a regular file, finish() reads it again (within
+// `decode`'s limits) for the diarizer's resegmentation pass; otherwise (a pipe, a FIFO, no
+// path) the first-pass turns stand and the log says why (event=diarize_one_pass).
 Result<std::unique_ptr<engine::Stage>> make_diarize_stage(const DiarizeSetup& setup, double duration_s,
-                                                          const std::string& input_path = {});
+                                                          const std::string& input_path = {},
+                                                          const media::DecodeLimits& decode = {});
+
+// Diarization for every file `options` will transcribe, as the request `r` asks: its options
+// checked (speaker_params), its known voices loaded once (load_known), then a stage factory
+// added to options.stages (make_diarize_stage with `setup`, whose params are replaced) and the
+// stages' memory to options.stage_bytes. Errors are the request's (invalid_request) and say
+// what to change; the CLI and the worker both call this.
+Result<void> add_diarization(const SpeakerRequest& r, DiarizeSetup setup, TranscribeOptions& options);
 
 }  // namespace soroka::pipeline

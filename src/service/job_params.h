@@ -25,7 +25,7 @@ struct JobParams {
   // Present: diarize (who spoke when). Stored as "diarize" in the params' JSON, the same
   // object the worker's job line carries; known voices' clips are files beside the input
   // (clip_path), removed with it (remove_input).
-  std::optional<worker::DiarizeRequest> diarize;
+  std::optional<pipeline::SpeakerRequest> diarize;
 };
 
 // Where the i-th known voice's clip of the job whose input is `input_path` is kept: beside the

@@ -177,7 +177,7 @@ void Bot::submit(TakenUpdate row, const Incoming& in, const std::string& path, L
   sub.params.language = speech_language(pref_value(p, Pref::lang, lang), engine);
   sub.params.response_format = "json";
   // Speakers on: the job diarizes, the number of voices found by itself.
-  if (p.speakers == "on") sub.params.diarize = worker::DiarizeRequest{};
+  if (p.speakers == "on") sub.params.diarize = pipeline::SpeakerRequest{};
   std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);
   const std::string name = in.media->file_name.empty() ? std::string(to_string(in.media->kind)) : in.media->file_name;

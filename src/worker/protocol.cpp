@@ -21,20 +21,20 @@ bool is_true(const nlohmann::json& j, const char* key) {
 }
 }  // namespace
 
-nlohmann::json to_json(const DiarizeRequest& d) {
+nlohmann::json to_json(const pipeline::SpeakerRequest& d) {
   nlohmann::json known = nlohmann::json::array();
-  for (const auto& k : d.known) known.push_back({{"name", k.name}, {"clip", k.clip}});
+  for (const auto& k : d.known) known.push_back({{"name", k.name}, {"clip", k.path}});
   return {{"speakers", d.speakers}, {"min_speakers", d.min_speakers}, {"max_speakers", d.max_speakers},
           {"known", std::move(known)}};
 }
 
-Result<DiarizeRequest> diarize_from_json(const nlohmann::json& j) {
+Result<pipeline::SpeakerRequest> diarize_from_json(const nlohmann::json& j) {
   // Generous bounds on the shape only: pipeline::speaker_params says what is allowed (at most
   // 32 speakers, 10 clips), with a message for the user.
   constexpr std::int64_t kMaxCount = 1000;
   constexpr std::size_t kMaxKnown = 16;
   if (!j.is_object()) return fail("diarize is not an object", EPROTO);
-  DiarizeRequest d;
+  pipeline::SpeakerRequest d;
   for (auto [key, out] : {std::pair{"speakers", &d.speakers}, std::pair{"min_speakers", &d.min_speakers},
                           std::pair{"max_speakers", &d.max_speakers}}) {
     const auto* m = member(j, key);

@@ -31,6 +31,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "config/remote_engines.h"
+#include "pipeline/speaker_request.h"
 #include "util/failure_kind.h"
 #include "util/result.h"
 
@@ -48,23 +49,14 @@ inline constexpr std::string_view kShedLine = "shed";
 // (2 min) to see four lines in it even if one is late.
 inline constexpr std::chrono::milliseconds kDefaultHeartbeat{10000};
 
-// Diarization as a job asks for it: the same object in the job's stored params and in its job
-// line. Counts are as the user gave them (0: not given); the worker checks them
-// (pipeline::speaker_params) and decodes the clips, never the service.
-struct DiarizeRequest {
-  int speakers = 0, min_speakers = 0, max_speakers = 0;
-  struct Known {
-    std::string name;
-    std::string clip;  // a file beside the job's input, in the uploads dir
-    bool operator==(const Known&) const = default;
-  };
-  std::vector<Known> known;
-  bool operator==(const DiarizeRequest&) const = default;
-};
-nlohmann::json to_json(const DiarizeRequest& d);
+// Diarization as a job asks for it (pipeline::SpeakerRequest, each known clip a file beside the
+// job's input, in the uploads dir): the same object in the job's stored params and in its job
+// line, "known":[{"name":S,"clip":PATH}]. Counts are as the user gave them (0: not given); the
+// worker checks them (pipeline::speaker_params) and decodes the clips, never the service.
+nlohmann::json to_json(const pipeline::SpeakerRequest& d);
 // EPROTO unless an object whose counts are integers in 0..1000 and whose known (at most 16)
 // are objects with string name and clip.
-Result<DiarizeRequest> diarize_from_json(const nlohmann::json& j);
+Result<pipeline::SpeakerRequest> diarize_from_json(const nlohmann::json& j);
 
 // A job line the service sends to `soroka worker`.
 struct JobRequest {
@@ -74,7 +66,7 @@ struct JobRequest {
   std::chrono::milliseconds heartbeat = kDefaultHeartbeat;
   // The input's duration as the service's probe found it; 0: unknown (the worker probes).
   double duration_s = 0;
-  std::optional<DiarizeRequest> diarize;  // present: run the diarization stage
+  std::optional<pipeline::SpeakerRequest> diarize;  // present: run the diarization stage
 };
 std::string encode(const JobRequest& r);
 // EPROTO unless an object with string fields job, input, result (and language if present),

@@ -20,7 +20,6 @@
 #include "oomguard/probe/process.h"
 #include "pipeline/formats.h"
 #include "pipeline/pipeline.h"
-#include "pipeline/speaker_options.h"
 #include "pipeline/speakers.h"
 #include "util/durable.h"
 #include "util/fd.h"
@@ -101,9 +100,10 @@ class Inbox {
   bool closed_ = false;
 };
 
-// The engine and what it loads its model through. The worker's memory bound is its cgroup,
-// sized by the service to this model's reservation; a budget here could only refuse what the
-// kernel would allow, so it is unbounded, and models stay until the service ends the worker.
+// The engine and what it loads its model through; a job's diarization reserves in the same
+// budget for that job only. The worker's memory bound is its cgroup, sized by the service to
+// the model's and the job's reservations; a budget here could only refuse what the kernel
+// would allow, so it is unbounded, and models stay until the service ends the worker.
 struct Loaded {
   oomguard::MemoryBudget budget{std::numeric_limits<std::uint64_t>::max()};
   oomguard::ModelRegistry registry{budget, {.idle_ttl = std::chrono::hours(24 * 365)}};
@@ -166,26 +166,6 @@ nlohmann::json sandbox_self(const RunnerParams& p) {
   return j;
 }
 
-// The diarization stage a job asks for: its options checked and its known voices' clips
-// decoded here, in the sandboxed worker (untrusted media never reach the service's FFmpeg).
-// Errors are the request's (invalid_request): the job fails without a retry.
-Result<pipeline::StageFactory> diarize_stage(const DiarizeRequest& d, Loaded& loaded, pipeline::ShedPoint& shed,
-                                             const pipeline::DiarizerMaker& make) {
-  pipeline::SpeakerRequest r{d.speakers, d.min_speakers, d.max_speakers, {}};
-  for (const auto& k : d.known) r.known.push_back({k.name, k.clip});
-  auto params = pipeline::speaker_params(r);
-  if (!params) return fail(FailureKind::invalid_request, params.error(), EINVAL);
-  auto loaded_params = pipeline::load_known(std::move(*params), r.known);
-  if (!loaded_params) return std::unexpected(loaded_params.error());
-  pipeline::DiarizeSetup setup;
-  setup.params = std::move(*loaded_params);
-  setup.registry = &loaded.registry;
-  setup.shed = &shed;
-  setup.make = make;
-  return pipeline::StageFactory(
-      [setup = std::move(setup)](const pipeline::StageInput& in) { return pipeline::make_diarize_stage(setup, in.duration_s, in.path); });
-}
-
 // The pipeline's options for a job the service admitted already: here admission only guards
 // against a file that changed since; memory is the cgroup's to bound.
 pipeline::TranscribeOptions job_options(const JobRequest& job) {
@@ -233,10 +213,14 @@ class Worker {
     spdlog::info("event=worker_job job={} degrade={} pid={}", log_escape(job.id), job.degrade, ::getpid());
     peak_.reset();
     auto opts = job_options(job);
+    // Its options checked and its known voices' clips decoded here, in the sandboxed worker
+    // (untrusted media never reach the service's FFmpeg); a refusal is the request's
+    // (invalid_request): the job fails without a retry.
     if (job.diarize) {
-      auto stage = diarize_stage(*job.diarize, loaded_, shed_point_, make_diarizer_);
-      if (!stage) return report_failure(job, stage.error());
-      opts.stages.push_back(std::move(*stage));
+      pipeline::DiarizeSetup setup{
+          .params = {}, .budget = &loaded_.budget, .shed = &shed_point_, .make = make_diarizer_};
+      if (auto d = pipeline::add_diarization(*job.diarize, std::move(setup), opts); !d)
+        return report_failure(job, d.error());
     }
     auto t = pipeline::transcribe_file(*loaded_.engine, job.input, opts, progress_for(job));
     auto written = t ? write_result(job.result, *t, job.input) : Result<void>(std::unexpected(t.error()));

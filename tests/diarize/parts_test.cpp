@@ -156,12 +156,18 @@ Params with(auto&& edit) {
   return p;
 }
 
-TEST(DiarizeParams, RefusesWhatCannotWorkWithAReason) {
+std::vector<std::int16_t> test_voice() {
   std::vector<std::int16_t> voice(3 * 16000);
   for (std::size_t i = 0; i < voice.size(); ++i)
     voice[i] = static_cast<std::int16_t>(6000 * std::sin(0.05 * static_cast<double>(i)) *
                                          std::sin(0.0007 * static_cast<double>(i)));
-  std::vector<std::int16_t> silent(3 * 16000, 0), short_clip(16000, 100);
+  return voice;
+}
+
+TEST(DiarizeParams, RefusesWhatCannotWorkWithAReason) {
+  auto anna = known_speaker("Anna", test_voice(), 16000);
+  ASSERT_TRUE(anna) << anna.error().message;
+  auto named = [&](std::string name) { return KnownSpeaker{std::move(name), anna->voice, anna->sample_rate}; };
   struct Row {
     const char* what;
     Params p;
@@ -175,14 +181,11 @@ TEST(DiarizeParams, RefusesWhatCannotWorkWithAReason) {
       {"speakers above max", with([](Params& p) { p.speakers = 9; }), false},
       {"speakers 3", with([](Params& p) { p.speakers = 3; }), true},
       {"rate 4000", with([](Params& p) { p.sample_rate = 4000; }), false},
-      {"known ok", with([&](Params& p) { p.known = {{"Anna", voice}}; }), true},
-      {"no name", with([&](Params& p) { p.known = {{"", voice}}; }), false},
-      {"twice", with([&](Params& p) { p.known = {{"A", voice}, {"A", voice}}; }), false},
-      {"short clip", with([&](Params& p) { p.known = {{"A", short_clip}}; }), false},
-      {"silent clip", with([&](Params& p) { p.known = {{"A", silent}}; }), false},
-      {"more known than max", with([&](Params& p) {
-         p.max_speakers = 1, p.known = {{"A", voice}, {"B", voice}};
-       }), false},
+      {"known ok", with([&](Params& p) { p.known = {*anna}; }), true},
+      {"no name", with([&](Params& p) { p.known = {named("")}; }), false},
+      {"twice", with([&](Params& p) { p.known = {named("A"), named("A")}; }), false},
+      {"no statistics", with([&](Params& p) { p.known = {KnownSpeaker{"A", nullptr, 16000}}; }), false},
+      {"clip at another rate", with([&](Params& p) { p.sample_rate = 8000, p.known = {*anna}; }), false},
   };
   for (const auto& r : rows) {
     auto d = make_diarizer(r.p);
@@ -192,6 +195,20 @@ TEST(DiarizeParams, RefusesWhatCannotWorkWithAReason) {
       EXPECT_FALSE(d.error().message.empty());
     }
   }
+}
+
+TEST(DiarizeParams, AClipWithTooLittleSpeechIsNoVoice) {
+  std::vector<std::int16_t> silent(3 * 16000, 0), short_clip(16000, 100);
+  for (const auto* clip : {&silent, &short_clip}) {
+    auto k = known_speaker("A", *clip, 16000);
+    ASSERT_FALSE(k);
+    EXPECT_EQ(k.error().kind, FailureKind::invalid_request);
+    EXPECT_NE(k.error().message.find("too little speech"), std::string::npos) << k.error().message;
+  }
+  auto ok = known_speaker("A", test_voice(), 16000);
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(ok->name, "A");
+  EXPECT_GE(ok->voice->n, 100.0) << "the clip's voiced frames, counted once";
 }
 
 TEST(DiarizeContract, EmptyInputOrderAndSingleFinish) {

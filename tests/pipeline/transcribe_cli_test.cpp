@@ -119,6 +119,15 @@ TEST_F(TranscribeCli, Table) {
        {"the clip of 'Anna': file not found"}, {}},
       {"a name twice", {"transcribe", "-q", "--speaker", "A={good}", "--speaker", "A={other}", "{good}"}, 64, {},
        {"the speaker name 'A' is given twice"}, {}},
+      // The diarizer's own limits, refused before any file is transcribed.
+      {"more known speakers than --max-speakers",
+       {"transcribe", "-q", "--max-speakers", "1", "--speaker", "A={good}", "--speaker", "B={other}", "{good}"}, 64,
+       {}, {"soroka: --diarize: 2 known speakers are more than max_speakers (1)"}, {"{good}:"}},
+      {"more known speakers than --speakers",
+       {"transcribe", "-q", "--speakers", "1", "--speaker", "A={good}", "--speaker", "B={other}", "{good}"}, 64, {},
+       {"soroka: --diarize: 2 known speakers are more than speakers (1)"}, {"{good}:"}},
+      {"a speaker's clip shorter than 2 s", {"transcribe", "-q", "--speaker", "Anna={good}", "{good}"}, 64, {},
+       {"soroka: --speaker: the clip of 'Anna': shorter than 2 s"}, {"{good}:"}},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);

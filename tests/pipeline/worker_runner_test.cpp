@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "diarize/gauss.h"
 #include "media/decoder.h"
 #include "pipeline/samples.h"
 #include "worker/protocol.h"
@@ -196,11 +197,14 @@ TEST(WorkerRunner, DiarizesWithTheStageItBuildsAndShedsItsDiarizer) {
         std::vector<diarize::Turn>{{0, a_end + 0.5, 0, "Speaker 1"}, {a_end + 0.5, 100, 1, "Anna"}}, &log, fds[1]);
   };
   JobRequest ok{.id = "d", .input = both, .result = dir / "d.json"};
-  ok.diarize = DiarizeRequest{.speakers = 2, .known = {{"Anna", b}}};
+  // Anna's clip: awb again, long enough to be a voice (at least diarize::kMinClipS).
+  const std::string anna = test::speak(dir.path(), "anna", "awb", "hello there how are you today my good friend");
+  ASSERT_GE(media::probe_media(anna)->duration_s, 2.0);
+  ok.diarize = pipeline::SpeakerRequest{.speakers = 2, .known = {{"Anna", anna}}};
   JobRequest bad_clip{.id = "e", .input = both, .result = dir / "e.json"};
-  bad_clip.diarize = DiarizeRequest{.known = {{"Anna", dir / "missing.ogg"}}};
+  bad_clip.diarize = pipeline::SpeakerRequest{.known = {{"Anna", dir / "missing.ogg"}}};
   JobRequest bad_counts{.id = "f", .input = both, .result = dir / "f.json"};
-  bad_counts.diarize = DiarizeRequest{.min_speakers = 3, .max_speakers = 2};
+  bad_counts.diarize = pipeline::SpeakerRequest{.min_speakers = 3, .max_speakers = 2};
   const std::string lines = encode(ok) + "\n" + encode(bad_clip) + "\n" + encode(bad_counts) + "\n";
   ASSERT_EQ(::write(fds[1], lines.data(), lines.size()), static_cast<ssize_t>(lines.size()));
   const std::string out = dir / "stdout";
@@ -223,7 +227,8 @@ TEST(WorkerRunner, DiarizesWithTheStageItBuildsAndShedsItsDiarizer) {
   EXPECT_EQ(log.params.speakers, 2);
   ASSERT_EQ(log.params.known.size(), 1u);
   EXPECT_EQ(log.params.known[0].name, "Anna");
-  EXPECT_GT(log.params.known[0].samples.size(), 16000u) << "the clip decoded in the worker";
+  ASSERT_TRUE(log.params.known[0].voice) << "the clip decoded and analysed in the worker";
+  EXPECT_GE(log.params.known[0].voice->n, 100.0) << "its voiced frames, in the statistics";
   EXPECT_GE(log.added, 2) << "both utterances fed";
   EXPECT_GE(log.shed, 1) << "a shed mid-job reaches the running diarizer";
 

@@ -37,7 +37,7 @@ Result<DiarizeRun> diarize_file(const std::string& path, const diarize::Params& 
   seg.finish(sink);
   if (!status) return std::unexpected(status.error());
   auto t0 = clock::now();
-  auto again = second_pass ? pipeline::reopen_input(path) : fail("no second pass");
+  auto again = second_pass ? pipeline::reopen_input(path, media::DecodeLimits{}) : fail("no second pass");
   auto turns = again ? (*dia)->finish_resegmented(**again) : (*dia)->finish();
   spent += clock::now() - t0;
   if (!turns) return std::unexpected(turns.error());

@@ -22,12 +22,18 @@ TEST(SpeakerParams, Table) {
     const char* error;       // a prefix of the message when not
   };
   const std::vector<pipeline::KnownClip> two = {{"Anna", "a"}, {"Boris", "b"}};
+  const std::vector<pipeline::KnownClip> three = {{"Anna", "a"}, {"Boris", "b"}, {"Vera", "c"}};
   const Case cases[] = {
       {{}, 0, 1, 8, nullptr},
       {{3, 0, 0, {}}, 3, 1, 8, nullptr},
       {{12, 0, 0, {}}, 12, 1, 12, nullptr},  // max raised to the count given
       {{0, 10, 0, {}}, 0, 10, 10, nullptr},
       {{0, 2, 4, two}, 0, 2, 4, nullptr},
+      {{0, 0, 0, three}, 0, 1, 8, nullptr},
+      {{3, 0, 0, three}, 3, 1, 8, nullptr},
+      {{0, 0, 2, three}, 0, 0, 0, "3 known speakers are more than max_speakers (2)"},
+      {{2, 0, 0, three}, 0, 0, 0, "3 known speakers are more than speakers (2)"},
+      {{2, 1, 4, three}, 0, 0, 0, "3 known speakers are more than speakers (2)"},
       {{0, 3, 2, {}}, 0, 0, 0, "min_speakers (3) is above max_speakers (2)"},
       {{5, 0, 4, {}}, 0, 0, 0, "speakers (5) is outside"},
       {{2, 3, 0, {}}, 0, 0, 0, "speakers (2) is outside"},
@@ -93,7 +99,7 @@ TEST(DiarizeForm, WhatTurnsItOn) {
   auto full = api::read_form({{"diarize", "true"}, {"speakers", "2"}, {"min_speakers", "1"}, {"max_speakers", "4"}},
                              engine(), {{"Anna", "Boris"}, {"/u/x.upload.speaker0", "/u/x.upload.speaker1"}});
   ASSERT_TRUE(full) << full.error().message;
-  const worker::DiarizeRequest want{2, 1, 4, {{"Anna", "/u/x.upload.speaker0"}, {"Boris", "/u/x.upload.speaker1"}}};
+  const pipeline::SpeakerRequest want{2, 1, 4, {{"Anna", "/u/x.upload.speaker0"}, {"Boris", "/u/x.upload.speaker1"}}};
   EXPECT_EQ(*full->params.diarize, want);
 }
 
@@ -115,6 +121,8 @@ TEST(DiarizeForm, RefusalsNameTheField) {
       {{}, {{"Anna"}, {}}, "known_speaker_references[]"},   // a name without a clip
       {{}, {{}, {"/u/c0"}}, "known_speaker_names[]"},       // a clip without a name
       {{}, {{"Anna", "Anna"}, {"/u/c0", "/u/c1"}}, "known_speaker_names[]"},
+      {{{"max_speakers", "1"}}, {{"Anna", "Boris"}, {"/u/c0", "/u/c1"}}, "known_speaker_names[]"},
+      {{{"speakers", "1"}}, {{"Anna", "Boris"}, {"/u/c0", "/u/c1"}}, "known_speaker_names[]"},
   };
   for (const auto& c : cases) {
     auto r = api::read_form(c.fields, engine(), c.speakers);
@@ -190,7 +198,7 @@ TEST(DataUrl, AnEndlessClipStopsAtTheBound) {
 
 TEST(DiarizeJobParams, StoredAndReadBack) {
   service::JobParams p;
-  p.diarize = worker::DiarizeRequest{0, 2, 3, {{"Anna", "/u/a.upload.speaker0"}}};
+  p.diarize = pipeline::SpeakerRequest{0, 2, 3, {{"Anna", "/u/a.upload.speaker0"}}};
   auto back = service::parse_job_params(service::to_json(p));
   ASSERT_TRUE(back);
   ASSERT_TRUE(back->diarize);

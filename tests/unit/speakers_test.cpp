@@ -1,6 +1,6 @@
 // Speakers in transcripts: assign_speakers by table, and the diarization stage with a fake
-// Diarizer (memory reserved, shed reached, turns assigned, the input read again when it is a
-// regular file). The formats: formats_test.cpp.
+// Diarizer (memory reserved per input and given back, shed reached, turns assigned, the input
+// read again when it is a regular file). The formats: formats_test.cpp.
 #include "pipeline/speakers.h"
 
 #include <gtest/gtest.h>
@@ -169,12 +169,11 @@ class FakeDiarizer final : public diarize::Diarizer {
 
 struct Rig {
   oomguard::MemoryBudget budget{std::numeric_limits<std::uint64_t>::max()};
-  oomguard::ModelRegistry registry{budget, {}};
   ShedPoint shed;
   FakeDiarizer::Log log;
   DiarizeSetup setup(std::vector<Turn> turns) {
     DiarizeSetup s;
-    s.registry = &registry;
+    s.budget = &budget;
     s.shed = &shed;
     s.params.speakers = 2;
     s.make = [this, turns](const diarize::Params& p) -> Result<std::unique_ptr<diarize::Diarizer>> {
@@ -190,11 +189,10 @@ TEST(DiarizeStage, ReservesFeedsShedsAndAssigns) {
   auto stage = make_diarize_stage(rig.setup(kAB), 60);
   ASSERT_TRUE(stage) << stage.error().message;
   EXPECT_EQ(rig.log.params.speakers, 2);
-  auto models = rig.registry.list();
-  ASSERT_EQ(models.size(), 1u);
-  EXPECT_EQ(models[0].name, kDiarizerModel);
-  EXPECT_EQ(models[0].bytes, diarize::working_bytes(60));
-  EXPECT_EQ(models[0].users, 1u);
+  auto held = rig.budget.list();
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_EQ(held[0].label, kDiarizerLabel);
+  EXPECT_EQ(held[0].bytes, diarize::working_bytes(60));
 
   segment::Segment audio;
   audio.samples.assign(16000, 0);
@@ -209,18 +207,49 @@ TEST(DiarizeStage, ReservesFeedsShedsAndAssigns) {
   EXPECT_EQ(*all[0].speaker, "Speaker 1");
   EXPECT_EQ(*all[1].speaker, "Speaker 2");
 
-  stage->reset();  // the stage gone: not shed any more, its memory idle (sheddable)
+  stage->reset();  // the stage gone (the job over): not shed any more, its memory given back
   EXPECT_EQ(rig.shed.size(), 0u);
-  EXPECT_EQ(rig.registry.list()[0].users, 0u);
-  EXPECT_EQ(rig.registry.unload_idle(), diarize::working_bytes(60));
+  EXPECT_EQ(rig.budget.reserved(), 0u);
+}
+
+// Each file reserves what its own length needs: a longer file after a shorter one is not held
+// to the shorter one's figure.
+TEST(DiarizeStage, EachFileReservesItsOwnSize) {
+  Rig rig;
+  TranscribeOptions opts;
+  auto setup = rig.setup(kAB);
+  ASSERT_TRUE(add_diarization(SpeakerRequest{.speakers = 2}, setup, opts));
+  ASSERT_EQ(opts.stages.size(), 1u);
+  ASSERT_TRUE(opts.stage_bytes);
+  const double kShort = 60, kLong = 3 * 3600;
+  ASSERT_GT(diarize::working_bytes(kLong), diarize::working_bytes(kShort));
+  for (double secs : {kShort, kLong, kShort}) {
+    SCOPED_TRACE(secs);
+    auto stage = opts.stages[0](StageInput{secs, "", {}});
+    ASSERT_TRUE(stage) << stage.error().message;
+    EXPECT_EQ(rig.budget.reserved(), diarize::working_bytes(secs));
+    EXPECT_EQ(opts.stage_bytes(secs), diarize::working_bytes(secs)) << "admission's figure is the same";
+    stage->reset();
+    EXPECT_EQ(rig.budget.reserved(), 0u) << "given back when the file is done";
+  }
+}
+
+TEST(DiarizeStage, AddDiarizationRefusesTheRequestsTheDiarizerWould) {
+  Rig rig;
+  TranscribeOptions opts;
+  auto r = add_diarization(SpeakerRequest{.max_speakers = 1, .known = {{"A", "a.ogg"}, {"B", "b.ogg"}}},
+                           rig.setup(kAB), opts);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, FailureKind::invalid_request);
+  EXPECT_EQ(r.error().message, "2 known speakers are more than max_speakers (1)");
+  EXPECT_TRUE(opts.stages.empty());
 }
 
 TEST(DiarizeStage, RefusedWhenTheMemoryIsNotThere) {
   oomguard::MemoryBudget small(1024);
-  oomguard::ModelRegistry registry(small, {});
   Rig rig;
   auto setup = rig.setup(kAB);
-  setup.registry = &registry;
+  setup.budget = &small;
   auto stage = make_diarize_stage(setup, 60);
   ASSERT_FALSE(stage);
   EXPECT_EQ(stage.error().code, ENOMEM);
@@ -274,6 +303,14 @@ TEST(DiarizeStage, ReadsARegularFileAgainButNotAFifoOrNothing) {
     ASSERT_EQ(all.size(), 2u) << c.path;
     EXPECT_EQ(*all[1].speaker, "Speaker 2");
   }
+  // The second reading is bounded as the first was: a limit the input is over stops it.
+  Rig rig;
+  auto stage = make_diarize_stage(rig.setup(kAB), 1, wav, media::DecodeLimits{.max_duration_s = 0.5});
+  ASSERT_TRUE(stage) << stage.error().message;
+  std::vector<SegmentText> all = {seg(0.0, 1.0, "a", {w(0.2, 0.8, "a")})};
+  ASSERT_TRUE((*stage)->finish(all));
+  EXPECT_EQ(rig.log.resegmented, 0);
+  EXPECT_EQ(rig.log.finished, 1);
   std::filesystem::remove_all(dir);
 }
 

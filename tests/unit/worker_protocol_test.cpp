@@ -38,8 +38,11 @@ TEST(DecodeJobRequest, MalformedIsEproto) {
 TEST(DecodeJobRequest, DiarizeRoundTripsAndIsChecked) {
   JobRequest r{.id = "j", .input = "/u/a.upload", .result = "/r/j.json"};
   EXPECT_FALSE(decode_job_request(encode(r))->diarize) << "no diarize: none decoded";
-  r.diarize = DiarizeRequest{.speakers = 2, .min_speakers = 1, .max_speakers = 3,
+  r.diarize = pipeline::SpeakerRequest{.speakers = 2, .min_speakers = 1, .max_speakers = 3,
                              .known = {{"Anna", "/u/a.upload.speaker0"}, {"Борис", "/u/a.upload.speaker1"}}};
+  // The wire format the service and older workers speak: a known voice's file is "clip".
+  EXPECT_NE(encode(r).find(R"("known":[{"clip":"/u/a.upload.speaker0","name":"Anna"})"), std::string::npos)
+      << encode(r);
   auto back = decode_job_request(encode(r));
   ASSERT_TRUE(back) << back.error().message;
   ASSERT_TRUE(back->diarize);

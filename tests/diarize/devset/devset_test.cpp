@@ -93,7 +93,9 @@ TEST(DiarizeDevset, KnownSpeakersAreNamedAndOthersNumbered) {
   for (const char* v : {"slt", "kal16"}) {
     auto clip = test::decode_all(kDir + "/known/" + v + ".wav");
     ASSERT_TRUE(clip) << clip.error().message;
-    p.known.push_back({std::string(v == std::string("slt") ? "Anna" : "Boris"), *clip});
+    auto known = known_speaker(v == std::string("slt") ? "Anna" : "Boris", *clip, 16000);
+    ASSERT_TRUE(known) << known.error().message;
+    p.known.push_back(std::move(*known));
   }
   auto run = test::diarize_file(kDir + "/f2_slt_awb.wav", p);
   ASSERT_TRUE(run) << run.error().message;
@@ -119,7 +121,9 @@ TEST(DiarizeDevset, KnownSpeakersAreNamedAndOthersNumbered) {
   Params far;
   auto kal16 = test::decode_all(kDir + "/known/kal16.wav");
   ASSERT_TRUE(kal16);
-  far.known.push_back({"Boris", *kal16});
+  auto boris = known_speaker("Boris", *kal16, 16000);
+  ASSERT_TRUE(boris) << boris.error().message;
+  far.known.push_back(std::move(*boris));
   auto other = test::diarize_file(kDir + "/h2_librivox_slt.wav", far);
   ASSERT_TRUE(other) << other.error().message;
   for (const auto& t : other->turns) EXPECT_NE(t.name, "Boris") << t.start_s;
