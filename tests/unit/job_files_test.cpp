@@ -32,7 +32,7 @@ class JobFiles : public ::testing::Test {
   // Params of a job with `known` voices, as the API stores them.
   static std::string params_with(std::size_t known) {
     service::JobParams p;
-    p.diarize = worker::DiarizeRequest{};
+    p.diarize = pipeline::SpeakerRequest{};
     for (std::size_t i = 0; i < known; ++i) p.diarize->known.push_back({"v" + std::to_string(i), "clip"});
     return service::to_json(p);
   }
