@@ -130,7 +130,9 @@ HttpAnswer HttpClient::post(const std::string& url, std::string_view body,
   curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.empty() ? "" : body.data());  // null: no POST
   auto sink = in_memory();
   auto a = perform(*h, url, headers, total, aborting, sink);
+  // The handle goes back to the pool: a later multipart POST must not inherit this body's size.
   curl_easy_setopt(c, CURLOPT_POSTFIELDS, nullptr);
+  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(-1));
   pool_.give_back(std::move(h));
   return a;
 }
