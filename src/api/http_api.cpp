@@ -177,6 +177,7 @@ std::unique_ptr<http::Handler> HttpApi::Impl::make_submit(const http::Request& r
 void HttpApi::Impl::submit(SubmitHandler& h, const std::shared_ptr<http::Reply>& reply) {
   auto refuse = [&](const ApiError& e) {
     ctx.metrics.reject(Rejection::bad_request);
+    h.rx().discard();
     reply->send(to_response(e));
   };
   if (auto e = h.rx().finish()) return refuse(*e);
@@ -188,7 +189,10 @@ void HttpApi::Impl::submit(SubmitHandler& h, const std::shared_ptr<http::Reply>&
   if (!form) return refuse(form.error());
   frontend::Submission s{form->params, {up.path, up.original_name, up.file_bytes}, std::nullopt};
   auto done = ctx.jobs.submit(h.caller(), std::move(s), frontend::quotas_from(h.settings()));
-  if (!done) return reply->send(to_response(error_for(done.error())));
+  if (!done) {
+    h.rx().discard();
+    return reply->send(to_response(error_for(done.error())));
+  }
   h.rx().keep();
   if (!h.sync()) {
     reply->send(json_response(

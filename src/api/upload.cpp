@@ -36,12 +36,16 @@ bool out_of_room(const std::string& dir, std::uint64_t floor) {
 UploadReceiver::UploadReceiver(UploadLimits limits) : limits_(std::move(limits)) {}
 
 UploadReceiver::~UploadReceiver() {
+  if (!keep_) discard();
+}
+
+void UploadReceiver::discard() {
   out_.reset();
   clip_out_.reset();
-  if (keep_) return;
   std::error_code ec;
   if (!up_.path.empty()) std::filesystem::remove(up_.path, ec);
   for (const auto& c : up_.clips) std::filesystem::remove(c, ec);
+  keep_ = true;  // nothing left to remove
 }
 
 const std::string& UploadReceiver::base_path() {

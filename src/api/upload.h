@@ -61,6 +61,9 @@ class UploadReceiver {
   std::optional<ApiError> finish();
   const ReceivedUpload& upload() const { return up_; }
   void keep() { keep_ = true; }  // a job refers to the file now
+  // The request is refused: the file and its clips go now, before the answer is sent, so a
+  // client that sees the refusal never finds them still on disk.
+  void discard();
 
  private:
   std::optional<ApiError> start_file(const http::FormChunk& c);

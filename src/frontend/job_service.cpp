@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "pipeline/speaker_options.h"
 #include "util/text.h"
 
 namespace soroka::frontend {
@@ -141,6 +142,28 @@ Outcome<double> JobService::probe(const ReceivedFile& f) {
   return p->duration_s;
 }
 
+// Each known voice's clip is an upload too: probed in the child like the file, and refused
+// here (not in the worker, after the job waited its turn) when it is no media or its length
+// is out of range. A length the container does not give (0) is checked when decoded.
+Outcome<void> JobService::probe_clips(const service::JobParams& params) {
+  if (!params.diarize) return {};
+  for (const auto& k : params.diarize->known) {
+    const std::string who = log_escape(k.name, 32);
+    auto p = ctx_.probe(k.path);
+    if (!p)
+      return std::unexpected(
+          refuse(Refusal::probe_failed, "a speaker's clip could not be examined; retry later", kRetryAfterS));
+    if (!p->ok)
+      return std::unexpected(
+          refuse(p->kind == FailureKind::unsupported_media ? Refusal::unsupported_media : Refusal::invalid_input,
+                 fmt::format("the clip of '{}': {}", who, p->message)));
+    if (p->duration_s > 0)
+      if (auto why = pipeline::clip_length_problem(p->duration_s); !why.empty())
+        return std::unexpected(refuse(Refusal::invalid_input, fmt::format("the clip of '{}': {}", who, why)));
+  }
+  return {};
+}
+
 Outcome<std::string> JobService::store_job(const Caller& caller, const Submission& s,
                                            const Quotas& q) {
   jobs::JobSpec spec;
@@ -180,6 +203,7 @@ Outcome<Submitted> JobService::submit(const Caller& caller, Submission s, const 
   auto duration = probe(s.file);
   if (!duration) return std::unexpected(duration.error());
   s.params.duration_s = *duration;
+  if (auto clips = probe_clips(s.params); !clips) return std::unexpected(clips.error());
   auto id = store_job(caller, s, q);
   if (!id) return std::unexpected(id.error());
   spdlog::info(

@@ -143,6 +143,7 @@ class JobService {
 
  private:
   Outcome<double> probe(const ReceivedFile& f);
+  Outcome<void> probe_clips(const service::JobParams& params);
   Outcome<std::string> store_job(const Caller& caller, const Submission& s, const Quotas& q);
   Refused refuse(Refusal r, std::string message, int retry_after_s = 0);
   bool owns(const Caller& caller, const jobs::Job& job) const;
