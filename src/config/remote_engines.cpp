@@ -142,7 +142,7 @@ Result<void> validate_one(const RemoteEngineSettings& e, const std::vector<std::
     if (e.fallback == e.name) return bad("fallback names the engine itself");
     if (std::find(names.begin(), names.end(), e.fallback) == names.end())
       return bad(fmt::format("fallback \"{}\" is not a model ({})", e.fallback, fmt::join(names, ", ")));
-    if (e.fallback != "pocketsphinx" && e.fallback != "whisper-1")
+    if (std::find(kLocalModelNames.begin(), kLocalModelNames.end(), e.fallback) == kLocalModelNames.end())
       return bad("fallback must be a local model (pocketsphinx)");
   }
   return {};
@@ -176,12 +176,11 @@ Result<void> apply_engines_toml(std::vector<RemoteEngineSettings>& out, const to
   return {};
 }
 
-Result<void> validate_remote_engines(const std::vector<RemoteEngineSettings>& engines,
-                                     const std::vector<std::string>& reserved,
-                                     const std::string& origin) {
-  std::vector<std::string> names = reserved;
+Result<void> validate_remote_engines(const std::vector<RemoteEngineSettings>& engines, const std::string& origin) {
+  const auto& local = kLocalModelNames;
+  std::vector<std::string> names = local;
   for (const auto& e : engines) {
-    if (std::find(reserved.begin(), reserved.end(), e.name) != reserved.end() || e.name.starts_with("sim-"))
+    if (std::find(local.begin(), local.end(), e.name) != local.end() || e.name.starts_with("sim-"))
       return fail(fmt::format("{}: invalid [engines.{}]: the name is a built-in model's", origin, e.name), EINVAL);
     names.push_back(e.name);
   }

@@ -49,11 +49,12 @@ struct RemoteEngineSettings {
 
 // Reading the tables from TOML: config/engines_toml.h.
 
-// Load-time checks: names, URLs, ranges, fallback naming an existing other model. `reserved`:
-// names already taken by built-in models.
-Result<void> validate_remote_engines(const std::vector<RemoteEngineSettings>& engines,
-                                     const std::vector<std::string>& reserved,
-                                     const std::string& origin);
+// The local (pocketsphinx) model's names: the only fallback a remote engine may name, and
+// names no remote engine may take (nor any "sim-" name).
+inline const std::vector<std::string> kLocalModelNames = {"pocketsphinx", "whisper-1"};
+
+// Load-time checks: names, URLs, ranges, fallback naming an existing other model.
+Result<void> validate_remote_engines(const std::vector<RemoteEngineSettings>& engines, const std::string& origin);
 
 // The key to send: api_key, else the first line of api_key_file; "" when neither.
 Result<std::string> resolve_api_key(const RemoteEngineSettings& e);

@@ -364,7 +364,7 @@ Result<void> validate(const Settings& s, const std::string& origin) {
     return fail(origin + ": invalid worker.probe_memory = 0: must be positive", EINVAL);
   if (s.engine.model_dir.empty())
     return fail(origin + ": invalid engine.model_dir = \"\": name the pocketsphinx model directory", EINVAL);
-  if (auto r = validate_remote_engines(s.engine.remote, {"pocketsphinx", "whisper-1"}, origin); !r) return r;
+  if (auto r = validate_remote_engines(s.engine.remote, origin); !r) return r;
   for (const auto* list : {&s.telegram.allowed_users, &s.telegram.admins})
     for (const auto& id : *list)
       if (!parse::i64(id))

@@ -96,7 +96,7 @@ Result<std::unique_ptr<Engine>> make_engine(const Settings& settings, std::strin
 }
 
 std::vector<std::string> model_names(const EngineSettings& engine) {
-  std::vector<std::string> names = {"pocketsphinx", "whisper-1"};
+  std::vector<std::string> names = kLocalModelNames;
   if (engine.simulation)
     for (auto& n : sim_model_names()) names.push_back(std::move(n));
   for (const auto& r : engine.remote) names.push_back(r.name);

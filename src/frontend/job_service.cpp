@@ -119,6 +119,13 @@ std::optional<Refused> JobService::admit(const Quotas& q) {
 
 // The file must be readable media before it costs a queue slot; FFmpeg reads it in a child
 // of its own, never here. Returns its duration.
+namespace {
+// A file the probe child refused: a format we do not read (415), or damaged media (400).
+Refusal refusal_of(const service::ProbeOutcome& p) {
+  return p.kind == FailureKind::unsupported_media ? Refusal::unsupported_media : Refusal::invalid_input;
+}
+}  // namespace
+
 Outcome<double> JobService::probe(const ReceivedFile& f) {
   const auto start = std::chrono::steady_clock::now();
   auto p = ctx_.probe(f.path);
@@ -135,9 +142,7 @@ Outcome<double> JobService::probe(const ReceivedFile& f) {
   if (!p->ok) {
     spdlog::info("event=upload_refused file=\"{}\" reason=\"{}\"", log_escape(f.original_name),
                  log_escape(p->message));
-    return std::unexpected(
-        refuse(p->kind == FailureKind::unsupported_media ? Refusal::unsupported_media : Refusal::invalid_input,
-               f.original_name + ": " + p->message));
+    return std::unexpected(refuse(refusal_of(*p), f.original_name + ": " + p->message));
   }
   return p->duration_s;
 }
@@ -154,9 +159,7 @@ Outcome<void> JobService::probe_clips(const service::JobParams& params) {
       return std::unexpected(
           refuse(Refusal::probe_failed, "a speaker's clip could not be examined; retry later", kRetryAfterS));
     if (!p->ok)
-      return std::unexpected(
-          refuse(p->kind == FailureKind::unsupported_media ? Refusal::unsupported_media : Refusal::invalid_input,
-                 fmt::format("the clip of '{}': {}", who, p->message)));
+      return std::unexpected(refuse(refusal_of(*p), fmt::format("the clip of '{}': {}", who, p->message)));
     if (p->duration_s > 0)
       if (auto why = pipeline::clip_length_problem(p->duration_s); !why.empty())
         return std::unexpected(refuse(Refusal::invalid_input, fmt::format("the clip of '{}': {}", who, why)));

@@ -46,9 +46,6 @@ class ProcessWorker final : public WorkerConn {
   worker::LineChannel channel_;
 };
 
-}  // namespace
-
-namespace {
 
 // The command line of a worker of `model`: the flags of `start` and the sandbox's.
 std::vector<std::string> worker_argv(const WorkerLaunch& l, const std::string& model, const WorkerStartup& start) {
