@@ -61,9 +61,12 @@ class Out {
 // during one. "shed" is acted on as soon as it is read; job lines queue.
 class Inbox {
  public:
-  Inbox(int fd, std::function<void()> on_shed) : fd_(fd), on_shed_(std::move(on_shed)) {}
+  // `read` holds what was read from fd before (after the engine line): its lines come first.
+  Inbox(int fd, LineFramer read, std::function<void()> on_shed)
+      : fd_(fd), on_shed_(std::move(on_shed)), framer_(std::move(read)) {}
   // The next job line; nullopt at end of input (or a line past LineChannel::kMaxLine).
   std::optional<std::string> next_job() {
+    take_lines();
     while (jobs_.empty() && !closed_) read_some(-1);
     if (jobs_.empty()) return std::nullopt;
     std::string line = std::move(jobs_.front());
@@ -87,6 +90,9 @@ class Inbox {
       return;
     }
     framer_.append(std::string_view(buf, static_cast<std::size_t>(n)));
+    take_lines();
+  }
+  void take_lines() {
     while (auto line = framer_.next_line()) {
       if (*line == kShedLine) on_shed_();
       else jobs_.push_back(std::move(*line));
@@ -190,8 +196,12 @@ Result<void> write_result(const std::string& path, pipeline::Transcript& t, cons
 
 class Worker {
  public:
-  Worker(const RunnerParams& p, Loaded& loaded)
-      : loaded_(loaded), make_diarizer_(p.make_diarizer), out_(p.out_fd), inbox_(p.in_fd, [this] { shed(); }) {}
+  // `read`: the input already read past the engine line (Inbox).
+  Worker(const RunnerParams& p, Loaded& loaded, LineFramer read)
+      : loaded_(loaded),
+        make_diarizer_(p.make_diarizer),
+        out_(p.out_fd),
+        inbox_(p.in_fd, std::move(read), [this] { shed(); }) {}
 
   int serve(const nlohmann::json& sandbox) {
     out_.send(encode_ready(PeakRss::now().rss_bytes, sandbox.dump()));
@@ -282,27 +292,26 @@ bool progress_due(double last_sent, double fraction, Clock::duration since_last,
 
 namespace {
 
-// The engine line, read a byte at a time so that nothing after it leaves the fd unread (the
-// Inbox reads the job lines later). ~500 bytes; 64 KiB bounds a service gone wrong.
-Result<std::string> read_first_line(int fd) {
+// The engine line, read in blocks into `read`: what follows it in the same reads (job lines,
+// "shed") stays there for the Inbox. ~500 bytes; 64 KiB bounds a service gone wrong.
+Result<std::string> read_first_line(int fd, LineFramer& read) {
   constexpr std::size_t kMaxEngineLine = 64u << 10;
-  std::string line;
   for (;;) {
-    char c = 0;
-    const ssize_t n = ::read(fd, &c, 1);
+    if (auto line = read.next_line()) return std::move(*line);
+    if (read.pending() > kMaxEngineLine) return fail("the engine line is too long", EPROTO);
+    char buf[4096];
+    const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return sys_fail("reading the engine line");
     if (n == 0) return fail("the service closed the input before the engine line", EPROTO);
-    if (c == '\n') return line;
-    if (line.size() >= kMaxEngineLine) return fail("the engine line is too long", EPROTO);
-    line += c;
+    read.append(std::string_view(buf, static_cast<std::size_t>(n)));
   }
 }
 
 // The service's snapshot of the engine in place of whatever `s` had of it, checked as a
 // config file's would be.
-Result<void> take_engine_line(int fd, Settings& s) {
-  auto line = read_first_line(fd);
+Result<void> take_engine_line(int fd, LineFramer& read, Settings& s) {
+  auto line = read_first_line(fd, read);
   if (!line) return std::unexpected(line.error());
   auto e = decode_engine(*line);
   if (!e) return std::unexpected(e.error());
@@ -316,8 +325,9 @@ Result<void> take_engine_line(int fd, Settings& s) {
 int run_worker(const RunnerParams& given) {
   RunnerParams p = given;
   spdlog::set_level(spdlog::level::from_str(p.settings.log_level));
+  LineFramer read;
   if (p.engine_on_input) {
-    if (auto r = take_engine_line(p.in_fd, p.settings); !r) {
+    if (auto r = take_engine_line(p.in_fd, read, p.settings); !r) {
       Out(p.out_fd).send(encode_load_error(r.error().message, FailureKind::internal));
       spdlog::error("event=worker_load_failed model={} error=\"{}\"", log_escape(p.model),
                     log_escape(r.error().message));
@@ -337,7 +347,7 @@ int run_worker(const RunnerParams& given) {
                   log_escape(e.message));
     return is_user_error(kind) ? kExitInputError : kExitFailure;
   }
-  Worker w(p, **loaded);  // PeakRss opens /proc/self/clear_refs: before the sandbox
+  Worker w(p, **loaded, std::move(read));  // PeakRss opens /proc/self/clear_refs: before the sandbox
   const nlohmann::json sandbox = sandbox_self(p);
   return w.serve(sandbox);
 }

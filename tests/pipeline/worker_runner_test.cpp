@@ -135,20 +135,26 @@ TEST(WorkerRunner, ARemoteEngineComesAsTheFirstLineAndTheJobAfterItIsKept) {
   EXPECT_EQ(unknown.exit_code, kExitInputError) << "without the line there is no engine w";
 
   p.engine_on_input = true;
-  // Both lines in one write: the job line must not be lost to the engine line's read.
-  Ran r = run(p, dir, encode_engine(nowhere_engine()) + "\n" + job_line("x", speech, dir / "x.json", 1.5));
+  // All in one write: the lines after the engine line (a shed request, a job) must not be lost
+  // to the engine line's read.
+  Ran r = run(p, dir,
+              encode_engine(nowhere_engine()) + "\nshed\n" + job_line("x", speech, dir / "x.json", 1.5));
   ASSERT_FALSE(r.lines.empty());
   EXPECT_TRUE(r.lines.front().value("ready", false)) << r.lines.front().dump();
   const auto* x = r.find("x", "error");
   ASSERT_NE(x, nullptr) << "the job line after the engine line was read";
   EXPECT_NE(x->value("error", "").find("127.0.0.1:9"), std::string::npos) << x->dump();
 
+  // Over 64 KiB without a newline: refused when the bound is passed, not read to the end.
+  const std::string endless(200u << 10, 'x');
   for (const std::string bad : {std::string("{\"engine\":{\"name\":\"w\",\"urls\":[\"ftp://x\"]}}\n"), std::string("\n"),
-                                std::string()}) {
+                                std::string(), endless + "\n"}) {
     Ran b = run(p, dir, bad + job_line("y", speech, dir / "y.json", 1.5));
-    EXPECT_EQ(b.exit_code, kExitFailure) << bad;
-    ASSERT_EQ(b.lines.size(), 1u) << bad;
+    EXPECT_EQ(b.exit_code, kExitFailure) << bad.substr(0, 80);
+    ASSERT_EQ(b.lines.size(), 1u) << bad.substr(0, 80);
     EXPECT_TRUE(b.lines[0].contains("error")) << b.lines[0].dump();
+    if (bad.size() > 1000)
+      EXPECT_NE(b.lines[0].value("error", "").find("too long"), std::string::npos) << b.lines[0].dump();
     EXPECT_EQ(b.find("y", "error"), nullptr) << "no job after a bad engine line";
   }
 }
