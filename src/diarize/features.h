@@ -1,5 +1,6 @@
 // Speaker features from speech audio: the interface the diarizer extracts through, and the
-// MFCC extractor behind it (a neural speaker-embedding front end can replace it).
+// linear-frequency cepstral (LFCC) extractor behind it (a neural speaker-embedding front end
+// can replace it).
 #pragma once
 
 #include <Eigen/Core>
@@ -27,10 +28,11 @@ class FeatureExtractor {
   virtual void shed() {}
 };
 
-// MFCC c1..c19 from 26 mel bands over 25 ms Hamming frames every 10 ms (FFTW for the FFT).
-inline constexpr int kMfccDim = 19;         // make_mfcc's dim()
-inline constexpr double kMfccHopS = 0.010;  // make_mfcc's hop_s(): frames per second of input
-std::unique_ptr<FeatureExtractor> make_mfcc(int sample_rate);
+// LFCC c1..c19 from 26 equally wide bands of 0-4 kHz over 25 ms Hamming frames every 10 ms
+// (FFTW for the FFT).
+inline constexpr int kLfccDim = 19;         // make_lfcc's dim()
+inline constexpr double kLfccHopS = 0.010;  // make_lfcc's hop_s(): frames per second of input
+std::unique_ptr<FeatureExtractor> make_lfcc(int sample_rate);
 
 // Which frames to keep: those within kKeepDb of the loudest frame of the stretch. A pure
 // function over the frames' log energies (natural log of the power), for the tests.

@@ -2,13 +2,14 @@
 #include "diarize/known.h"
 
 #include <algorithm>
+#include <cmath>
 #include <tuple>
 
 namespace soroka::diarize {
 
 double voice_distance(const GaussStats& voice, const GaussStats& clip) {
-  double n = voice.n + clip.n;
-  return n > 0 ? merge_cost(voice, clip) / n : 0.0;
+  const double n = voice.n + clip.n;
+  return merge_cost(voice, clip) / (0.5 * gauss_params(voice.dim()) * std::log(std::max(2.0, n)));
 }
 
 std::vector<int> match_known(const std::vector<GaussStats>& clusters,

@@ -7,8 +7,10 @@
 
 namespace soroka::diarize {
 
-// Per-frame likelihood lost by modelling a voice and a clip as one Gaussian: ~0 for the
-// same voice, larger the more they differ.
+// How far a clip is from a found voice, in units of the BIC penalty the clustering weighs a
+// speaker against: the likelihood lost by modelling both with one Gaussian, over
+// 0.5 * params * log(frames of both). Under 1 the textbook BIC (as the unit pool's merges)
+// would call them one voice; ~0 for the same voice.
 double voice_distance(const GaussStats& voice, const GaussStats& clip);
 
 // For each cluster, the index of the clip it is matched with, or -1. One-to-one, closest

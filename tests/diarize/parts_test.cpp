@@ -137,8 +137,8 @@ TEST(DiarizeFeatures, KeepsFramesWithin25DbOfTheLoudest) {
   EXPECT_TRUE(loud_frames(std::vector<float>{}).empty());
 }
 
-TEST(DiarizeFeatures, MfccOfSilenceHasNoFramesAndOfAToneHasAll) {
-  auto fx = make_mfcc(16000);
+TEST(DiarizeFeatures, CepstraOfSilenceHaveNoFramesAndOfAToneHaveAll) {
+  auto fx = make_lfcc(16000);
   std::vector<std::int16_t> silence(16000, 0), tone(16000);
   for (std::size_t i = 0; i < tone.size(); ++i)
     tone[i] = static_cast<std::int16_t>(8000 * std::sin(0.1 * static_cast<double>(i)));

@@ -88,7 +88,7 @@ TEST(DiarizeReseg, SpansOfLabelsChangeMidwayBetweenFrames) {
 }
 
 TEST(DiarizeReseg, FindsTheChangeInsideAStretchAndSkipsTheGaps) {
-  auto fx = make_mfcc(kRate);
+  auto fx = make_lfcc(kRate);
   std::vector<GaussModel> models = {model_of(*fx, voice(0, 8, 1)), model_of(*fx, voice(1, 8, 2))};
   // 0-1 s: noise the first pass left out; 1-4 s voice 0; 4-6 s voice 1; 6-7 s left out;
   // 7-9 s voice 0.
@@ -111,7 +111,7 @@ TEST(DiarizeReseg, FindsTheChangeInsideAStretchAndSkipsTheGaps) {
 }
 
 TEST(DiarizeReseg, RefusesAnInputThatChangedOrEndsEarlyAndLeavesShortStretches) {
-  auto fx = make_mfcc(kRate);
+  auto fx = make_lfcc(kRate);
   std::vector<GaussModel> models = {model_of(*fx, voice(0, 8, 1)), model_of(*fx, voice(1, 8, 2))};
   auto all = cat(voice(0, 3, 3), voice(1, 2, 4));
   std::vector<Stretch> st = {stretch(*fx, all, 0, 5)};
