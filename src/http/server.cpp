@@ -213,10 +213,11 @@ struct Conn {
 };
 
 // Gives up on a connection: libmicrohttpd sees the shutdown and closes it on its next turn.
+// Counted before the shutdown: a client that sees its connection end finds it in the stats.
 void close_conn(Conn& c, std::atomic<std::uint64_t>& counter) {
+  counter.fetch_add(1);
   c.closing = true;
   ::shutdown(c.fd, SHUT_RDWR);
-  counter.fetch_add(1, std::memory_order_relaxed);
 }
 
 }  // namespace

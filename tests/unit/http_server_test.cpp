@@ -268,6 +268,7 @@ TEST_F(LiveServer, HeaderDeadlineClosesDribblers) {
   }
   ::close(fd);
   EXPECT_TRUE(closed);
+  // Counted before the server's shutdown (close_conn), so already there when the client sees it.
   EXPECT_EQ(server_->stats().header_timeouts.load(), 1u);
 }
 
