@@ -59,19 +59,26 @@ ProbeResult probe_urls(net::HttpClient& client, const std::vector<std::string>& 
 void RemoteHealth::check_now() { check(engines_()); }
 
 void RemoteHealth::check(const std::vector<RemoteEngineSettings>& engines) {
-  std::map<std::string, EngineHealth> fresh;
+  std::map<std::string, Checked> fresh;
   for (const auto& e : engines) {
     auto p = probe_urls(client_, e.urls, timeout_);
-    fresh[e.name] = EngineHealth{e.name, e.urls.size(), p.reachable, std::move(p.last_error), true};
+    fresh[e.name] = Checked{
+        e.urls, EngineHealth{e.name, e.urls.size(), p.reachable, std::move(p.last_error), true}};
   }
   std::lock_guard l(mu_);
   state_ = std::move(fresh);
 }
 
 std::vector<EngineHealth> RemoteHealth::snapshot() const {
+  const auto engines = engines_();
   std::lock_guard l(mu_);
   std::vector<EngineHealth> out;
-  for (const auto& [_, h] : state_) out.push_back(h);
+  out.reserve(engines.size());
+  for (const auto& e : engines) {
+    auto it = state_.find(e.name);
+    if (it != state_.end() && it->second.urls == e.urls) out.push_back(it->second.health);
+    else out.push_back(EngineHealth{e.name, e.urls.size(), 0, "", false});
+  }
   return out;
 }
 

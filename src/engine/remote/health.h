@@ -42,6 +42,9 @@ class RemoteHealth {
                std::chrono::milliseconds every = std::chrono::seconds(15),
                std::chrono::milliseconds timeout = std::chrono::seconds(3));
   ~RemoteHealth();  // stops the thread
+  // Every engine `engines` names now, in its order: its last check when that was of the URLs
+  // it has now, else unchecked (just started, added or re-pointed by a reload, and not yet
+  // asked). An engine a reload dropped is gone at once.
   std::vector<EngineHealth> snapshot() const;
   void check_now();  // one round on the caller's thread (tests; the first round)
 
@@ -54,7 +57,11 @@ class RemoteHealth {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
-  std::map<std::string, EngineHealth> state_;
+  struct Checked {
+    std::vector<std::string> urls;  // as they were when checked
+    EngineHealth health;
+  };
+  std::map<std::string, Checked> state_;
   std::thread thread_;
 };
 
