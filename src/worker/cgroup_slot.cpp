@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -115,6 +116,21 @@ bool has_token(std::string_view list, std::string_view name) noexcept {
   return false;
 }
 
+std::optional<pid_t> slot_creator(std::string_view slot_name) {
+  auto all_digits = [](std::string_view t) {
+    return !t.empty() && t.size() <= 10 && t.find_first_not_of("0123456789") == std::string_view::npos;
+  };
+  const auto last = slot_name.rfind('-');
+  if (last == std::string_view::npos || !all_digits(slot_name.substr(last + 1))) return std::nullopt;
+  const auto mid = slot_name.rfind('-', last == 0 ? 0 : last - 1);
+  if (mid == std::string_view::npos || mid == 0) return std::nullopt;
+  const std::string_view pid = slot_name.substr(mid + 1, last - mid - 1);
+  if (!all_digits(pid)) return std::nullopt;
+  auto v = parse::i64(pid);
+  if (!v || *v <= 0 || *v > INT32_MAX) return std::nullopt;
+  return static_cast<pid_t>(*v);
+}
+
 std::vector<pid_t> parse_pids(std::string_view text) {
   std::vector<pid_t> out;
   while (!text.empty()) {
@@ -142,6 +158,15 @@ Result<void> CgroupFs::make_dir(const std::string& path) {
 Result<void> CgroupFs::remove_dir(const std::string& path) {
   if (::rmdir(path.c_str()) != 0) return sys_fail("rmdir " + path);
   return {};
+}
+
+Result<std::vector<std::string>> CgroupFs::list_dirs(const std::string& path) {
+  std::error_code ec;
+  std::vector<std::string> out;
+  for (std::filesystem::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec))
+    if (it->is_directory(ec)) out.push_back(it->path().filename().string());
+  if (ec) return fail("listing " + path + ": " + ec.message(), ec.value());
+  return out;
 }
 
 bool CgroupFs::exists(const std::string& path) {
@@ -529,6 +554,32 @@ const std::string& CgroupManager::base_dir() const noexcept {
 }
 const std::string& CgroupManager::proc() const noexcept {
   return base_->proc;
+}
+
+std::size_t CgroupManager::remove_orphans() const {
+  if (base_->mode == CgroupMode::none) return 0;
+  CgroupFs& fs = *base_->fs;
+  auto names = fs.list_dirs(base_->dir);
+  if (!names) {
+    spdlog::warn("event=cgroup_orphans_unlisted dir={} error=\"{}\"", base_->dir, log_escape(names.error().message));
+    return 0;
+  }
+  std::size_t removed = 0;
+  for (const auto& name : *names) {
+    const auto pid = slot_creator(name);
+    if (!pid || *pid == ::getpid() || name == base_->leaf) continue;
+    if (fs.exists(base_->proc + "/" + std::to_string(*pid))) continue;  // its service runs
+    const std::string dir = base_->dir + "/" + name;
+    auto procs = fs.read(dir + "/cgroup.procs");
+    if (!procs || !parse_pids(*procs).empty()) continue;  // tasks in it: not ours to end
+    if (auto r = remove_cgroup(fs, dir, base_->mode, false); !r) {
+      spdlog::warn("event=cgroup_orphan_kept dir={} error=\"{}\"", dir, log_escape(r.error().message));
+      continue;
+    }
+    ++removed;
+  }
+  if (removed > 0) spdlog::info("event=cgroup_orphans_removed dir={} count={}", base_->dir, removed);
+  return removed;
 }
 
 Result<std::unique_ptr<CgroupSlot>> CgroupManager::create(std::string_view name,

@@ -32,6 +32,7 @@ class CgroupFs {
   virtual Result<void> write(const std::string& path, std::string_view data);
   virtual Result<void> make_dir(const std::string& path);    // EEXIST is an error
   virtual Result<void> remove_dir(const std::string& path);  // rmdir(2): cgroups only, no files
+  virtual Result<std::vector<std::string>> list_dirs(const std::string& path);  // child names
   virtual bool exists(const std::string& path);
   virtual bool writable(const std::string& path);  // access(W_OK) for the effective uid
   virtual std::optional<std::string> xattr(const std::string& path, const std::string& name);
@@ -132,6 +133,11 @@ class CgroupManager {
   // In none mode: a slot without a directory.
   Result<std::unique_ptr<CgroupSlot>> create(std::string_view name,
                                              std::uint64_t limit_bytes) const;
+  // Removes the slots a service killed before it could remove them left in base_dir(): those
+  // named "<name>-<pid>-<n>" (as the supervisor names them) whose pid is not this process and
+  // not running (no <proc>/<pid>), and that hold no task. A slot with tasks, or of a pid alive,
+  // is left alone: it may be another service's sharing the directory. Returns how many went.
+  std::size_t remove_orphans() const;
 
   CgroupManager(CgroupManager&&) noexcept = default;
   CgroupManager& operator=(CgroupManager&&) noexcept = default;
@@ -147,5 +153,8 @@ class CgroupManager {
 bool has_token(std::string_view list, std::string_view name) noexcept;
 // The pids of a cgroup.procs text; malformed lines are skipped.
 std::vector<pid_t> parse_pids(std::string_view text);
+// The creator's pid in a slot name "<name>-<pid>-<n>" (name non-empty, pid and n decimal);
+// nullopt for any other name.
+std::optional<pid_t> slot_creator(std::string_view slot_name);
 
 }  // namespace soroka::worker

@@ -545,6 +545,7 @@ Result<std::unique_ptr<WorkerSupervisor>> WorkerSupervisor::create(SupervisorPar
   auto cg = CgroupManager::open(params.cgroups);
   if (!cg) return std::unexpected(std::move(cg.error()).with_context("worker supervisor"));
   spdlog::info("event=worker_cgroups mode=\"{}\"", cg->description());
+  cg->remove_orphans();  // of a service killed before it could remove its workers' slots
   auto waker = std::make_shared<detail::Waker>();
   waker->efd.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!waker->efd) return sys_fail("eventfd");

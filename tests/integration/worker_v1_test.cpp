@@ -14,7 +14,9 @@
 #include <dirent.h>
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -532,6 +534,69 @@ TEST(WorkerV1Death, WorkersDieWithTheService) {
   ASSERT_EQ(r, worker) << "the worker outlived the service";
   EXPECT_TRUE(WIFSIGNALED(st));
   EXPECT_EQ(WTERMSIG(st), SIGKILL);
+}
+
+// A service killed outright leaves its worker's slot behind (the kernel removes no cgroup);
+// the next service to start in that directory removes it. Forks, like the test above.
+TEST(WorkerV1Death, ASlotOrphanedByAKilledServiceIsRemovedByTheNextStart) {
+  std::string why;
+  if (!test::v1_memory_available(&why)) GTEST_SKIP() << "cgroup v1 memory not usable here: " << why;
+  const std::string parent = std::string(kMount) + "/soroka-orphan-test-" + std::to_string(::getpid());
+  ASSERT_EQ(::mkdir(parent.c_str(), 0755), 0) << parent;
+  struct RemoveParent {  // and a slot the test found left behind: no cgroup outlives it
+    std::string dir;
+    ~RemoveParent() {
+      std::error_code ec;
+      for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+        if (e.is_directory(ec)) ::rmdir(e.path().c_str());
+      ::rmdir(dir.c_str());
+    }
+  } remove_parent{parent};
+  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  struct Restore {
+    ~Restore() { ::prctl(PR_SET_CHILD_SUBREAPER, 0); }
+  } restore;
+  SupervisorParams params;
+  params.cgroups.mode = CgroupMode::v1;
+  params.cgroups.parent = parent;
+  params.stop_grace = 200ms;
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  pid_t service = ::fork();
+  ASSERT_GE(service, 0);
+  if (service == 0) {  // the "service": a worker in its own slot, then death without cleanup
+    auto sup = WorkerSupervisor::create(params);
+    if (!sup) ::_exit(2);
+    WorkerSpec s;
+    s.name = "sleeper";
+    s.argv = {"/bin/sleep", "30"};
+    s.limit_bytes = 64 * kMiB;
+    auto h = (*sup)->spawn(s);
+    if (!h) ::_exit(3);
+    char msg[512] = {};
+    std::snprintf(msg, sizeof msg, "%d %s", h->pid(), h->cgroup_dir().c_str());
+    if (::write(p[1], msg, sizeof msg) != static_cast<ssize_t>(sizeof msg)) ::_exit(4);
+    ::raise(SIGKILL);
+  }
+  ::close(p[1]);
+  char msg[512] = {};
+  ASSERT_EQ(::read(p[0], msg, sizeof msg), static_cast<ssize_t>(sizeof msg));
+  ::close(p[0]);
+  int st = 0;
+  ASSERT_EQ(::waitpid(service, &st, 0), service);
+  pid_t worker = -1;
+  char dir[500] = {};
+  ASSERT_EQ(std::sscanf(msg, "%d %499s", &worker, dir), 2) << msg;
+  const auto deadline = Clock::now() + 3s;
+  pid_t r = 0;
+  while ((r = ::waitpid(worker, &st, WNOHANG)) == 0 && Clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(r, worker) << "the worker outlived the service";
+  ASSERT_TRUE(dir_exists(dir)) << "the killed service's slot should be there: " << dir;
+
+  auto next = WorkerSupervisor::create(params);
+  ASSERT_TRUE(next) << next.error().message;
+  EXPECT_FALSE(dir_exists(dir)) << dir << " was left for good";
 }
 
 }  // namespace

@@ -444,6 +444,29 @@ TEST_F(CgroupSlotV2, LeftoverSlotOfACrashedRunIsReplaced) {
   EXPECT_EQ(slurp(service_ + "/w/cgroup.procs"), "");
 }
 
+// A service killed (SIGKILL, its own OOM kill) cannot remove its workers' slots; the next
+// start removes those of dead services, never a live one's nor one with tasks.
+TEST_F(CgroupSlotV2, OrphanedSlotsOfDeadServicesAreRemovedAtStart) {
+  auto m = open_ok(config());
+  t().write_process("4242", {});  // a service sharing the directory, alive
+  const std::string own = "soroka-worker-x-" + std::to_string(::getpid()) + "-1";
+  for (const char* name : {"soroka-worker-x-999999-3", "probe-999999-4", "soroka-worker-x-4242-1",
+                           "soroka-worker-x-999998-2", "notaslot", "x-12", "-999999-1"})
+    ASSERT_TRUE(kernel_->make_dir(service_ + "/" + name)) << name;
+  ASSERT_TRUE(kernel_->make_dir(service_ + "/" + own));
+  put(service_ + "/soroka-worker-x-999998-2/cgroup.procs", "77\n");  // a task still inside
+
+  EXPECT_EQ(m.remove_orphans(), 2u);
+  EXPECT_FALSE(fs::exists(service_ + "/soroka-worker-x-999999-3"));
+  EXPECT_FALSE(fs::exists(service_ + "/probe-999999-4"));
+  for (const std::string name : {std::string("soroka-worker-x-4242-1"), std::string("soroka-worker-x-999998-2"),
+                                 std::string("notaslot"), std::string("x-12"), std::string("-999999-1"), own,
+                                 std::string("supervisor")})
+    EXPECT_TRUE(fs::exists(service_ + "/" + name)) << name;
+  EXPECT_FALSE(kernel_->killed.count(77)) << "a task in an orphan is not ours to kill";
+  EXPECT_EQ(m.remove_orphans(), 0u);
+}
+
 TEST_F(CgroupSlotV2, BadSlotNamesAreRefused) {
   auto m = open_ok(config());
   for (std::string_view bad : {"", ".", "..", "a/b", "supervisor", "sp ace"}) {
@@ -642,6 +665,20 @@ TEST(CgroupSlotParse, Tokens) {
   EXPECT_FALSE(has_token("cpu io memoryx pids", "memory"));
   EXPECT_FALSE(has_token("", "memory"));
   EXPECT_TRUE(has_token("memory", "memory"));
+}
+
+TEST(CgroupSlotParse, SlotCreator) {
+  EXPECT_EQ(slot_creator("soroka-worker-sim-base-0-9035-2"), std::optional<pid_t>(9035));
+  EXPECT_EQ(slot_creator("probe-27243-1"), std::optional<pid_t>(27243));
+  EXPECT_EQ(slot_creator("w"), std::nullopt);
+  EXPECT_EQ(slot_creator("supervisor"), std::nullopt);
+  EXPECT_EQ(slot_creator("x-12"), std::nullopt);
+  EXPECT_EQ(slot_creator("-12-3"), std::nullopt);
+  EXPECT_EQ(slot_creator("x--3"), std::nullopt);
+  EXPECT_EQ(slot_creator("x-12-"), std::nullopt);
+  EXPECT_EQ(slot_creator("x-0-3"), std::nullopt);
+  EXPECT_EQ(slot_creator("x-1a-3"), std::nullopt);
+  EXPECT_EQ(slot_creator("x-99999999999-3"), std::nullopt);
 }
 
 TEST(CgroupSlotParse, Pids) {
