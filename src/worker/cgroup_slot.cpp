@@ -6,10 +6,12 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <thread>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "oomguard/probe/cgroup_locate.h"
@@ -50,15 +52,18 @@ std::string dirname(const std::string& p) {
   return slash == 0 ? "/" : p.substr(0, slash);
 }
 
+bool name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+
 bool valid_name(std::string_view n) {
   if (n.empty() || n.size() > 64 || n == "." || n == "..") return false;
-  for (char c : n) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
+  return std::all_of(n.begin(), n.end(), name_char);
 }
+
+// Longest worker name part of a slot name: "<name>-<pid>-<n>" stays within valid_name's 64.
+constexpr std::size_t kMaxNamePart = 24;
 
 Result<std::uint64_t> read_counter(CgroupFs& fs, const std::string& path) {
   auto text = fs.read(path);
@@ -116,19 +121,22 @@ bool has_token(std::string_view list, std::string_view name) noexcept {
   return false;
 }
 
+std::string slot_name(std::string_view worker_name, pid_t creator, std::uint64_t n) {
+  std::string part;
+  for (char c : worker_name.substr(0, kMaxNamePart)) part.push_back(name_char(c) ? c : '_');
+  if (part.empty() || part == "." || part == "..") part = "worker";
+  return fmt::format("{}-{}-{}", part, creator, n);
+}
+
 std::optional<pid_t> slot_creator(std::string_view slot_name) {
-  auto all_digits = [](std::string_view t) {
-    return !t.empty() && t.size() <= 10 && t.find_first_not_of("0123456789") == std::string_view::npos;
-  };
   const auto last = slot_name.rfind('-');
-  if (last == std::string_view::npos || !all_digits(slot_name.substr(last + 1))) return std::nullopt;
-  const auto mid = slot_name.rfind('-', last == 0 ? 0 : last - 1);
+  if (last == std::string_view::npos || last == 0 || !parse::u64(slot_name.substr(last + 1)))
+    return std::nullopt;
+  const auto mid = slot_name.rfind('-', last - 1);
   if (mid == std::string_view::npos || mid == 0) return std::nullopt;
-  const std::string_view pid = slot_name.substr(mid + 1, last - mid - 1);
-  if (!all_digits(pid)) return std::nullopt;
-  auto v = parse::i64(pid);
-  if (!v || *v <= 0 || *v > INT32_MAX) return std::nullopt;
-  return static_cast<pid_t>(*v);
+  auto pid = parse::u64(slot_name.substr(mid + 1, last - mid - 1));
+  if (!pid || *pid == 0 || *pid > INT32_MAX) return std::nullopt;
+  return static_cast<pid_t>(*pid);
 }
 
 std::vector<pid_t> parse_pids(std::string_view text) {
@@ -567,7 +575,7 @@ std::size_t CgroupManager::remove_orphans() const {
   std::size_t removed = 0;
   for (const auto& name : *names) {
     const auto pid = slot_creator(name);
-    if (!pid || *pid == ::getpid() || name == base_->leaf) continue;
+    if (!pid || *pid == ::getpid()) continue;
     if (fs.exists(base_->proc + "/" + std::to_string(*pid))) continue;  // its service runs
     const std::string dir = base_->dir + "/" + name;
     auto procs = fs.read(dir + "/cgroup.procs");

@@ -153,8 +153,11 @@ class CgroupManager {
 bool has_token(std::string_view list, std::string_view name) noexcept;
 // The pids of a cgroup.procs text; malformed lines are skipped.
 std::vector<pid_t> parse_pids(std::string_view text);
-// The creator's pid in a slot name "<name>-<pid>-<n>" (name non-empty, pid and n decimal);
-// nullopt for any other name.
+// A worker's slot name, "<name>-<pid>-<n>": its name (characters a cgroup name may not hold
+// made '_', at most 24 of them, "worker" when none is left), the creating service's pid and
+// that service's count of slots. Unique per service, and says whose it is (remove_orphans).
+std::string slot_name(std::string_view worker_name, pid_t creator, std::uint64_t n);
+// The creator's pid in a name slot_name() makes; nullopt for any other name.
 std::optional<pid_t> slot_creator(std::string_view slot_name);
 
 }  // namespace soroka::worker

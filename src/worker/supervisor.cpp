@@ -35,25 +35,9 @@ using Clock = std::chrono::steady_clock;
 
 // Where pidfd_open is missing (< 5.3) exits are found by polling wait4 at this interval.
 constexpr auto kNoPidfdPoll = std::chrono::milliseconds(20);
-// Longest name part of a slot: "<name>-<pid>-<seq>" must stay within 64 characters.
-constexpr std::size_t kMaxNamePart = 24;
-
 std::string signal_name(int sig) {
   const char* abbrev = ::sigabbrev_np(sig);
   return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
-}
-
-
-std::string slot_name_part(std::string_view name) {
-  std::string out;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-';
-    out.push_back(ok ? c : '_');
-    if (out.size() == kMaxNamePart) break;
-  }
-  if (out.empty() || out == "." || out == "..") out = "worker";
-  return out;
 }
 
 std::optional<std::uint64_t> host_oom_kills(const std::string& proc) {
@@ -255,8 +239,7 @@ Result<WorkerHandle> SupervisorCore::do_spawn(WorkerSpec spec) {
   w->waker = waker;
   w->future = w->promise.get_future().share();
 
-  std::string slot_name = fmt::format("{}-{}-{}", slot_name_part(spec.name), ::getpid(), ++seq);
-  auto slot = cgroups.create(slot_name, spec.limit_bytes);
+  auto slot = cgroups.create(slot_name(spec.name, ::getpid(), ++seq), spec.limit_bytes);
   if (!slot) return ctx(slot.error());
   if ((*slot)->mode() != CgroupMode::none) {
     if (auto k = (*slot)->oom_kills())

@@ -20,6 +20,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/loopback.h"
 #include "worker/launch.h"
 #include "worker/sandbox.h"
 
@@ -47,18 +48,9 @@ class SandboxTest : public ::testing::Test {
     std::ofstream(state_ / "jobs.sqlite") << "the job store";
     std::ofstream(state_ / "uploads" / "in.wav") << "input bytes";
     // A TCP listener in this (the parent's) namespace that the child will try to reach.
-    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    ASSERT_EQ(::listen(listener_, 4), 0);
-    socklen_t len = sizeof a;
-    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
+    ASSERT_TRUE(listener_.ok());
   }
   void TearDown() override {
-    ::close(listener_);
     std::error_code ec;
     fs::remove_all(state_, ec);
   }
@@ -126,7 +118,7 @@ class SandboxTest : public ::testing::Test {
       sockaddr_in a{};
       a.sin_family = AF_INET;
       a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      a.sin_port = htons(static_cast<std::uint16_t>(port_));
+      a.sin_port = htons(static_cast<std::uint16_t>(listener_.port()));
       put("connect_tcp", ::connect(tcp, reinterpret_cast<sockaddr*>(&a), sizeof a));
     } else {
       put("connect_tcp", -1);
@@ -182,8 +174,7 @@ class SandboxTest : public ::testing::Test {
   }
 
   fs::path state_;
-  int listener_ = -1;
-  int port_ = 0;
+  test::LoopbackListener listener_{4};
   bool network_ = false;  // SandboxParams::network: a remote engine's worker
 };
 
@@ -211,9 +202,9 @@ TEST_F(SandboxTest, SeccompRefusesNetworkExecAndOtherProcesses) {
   EXPECT_EQ(o["unshare_user"].err, EPERM);
   EXPECT_EQ(o["truncate_db"].err, EPERM);
   // The listener never saw a connection.
-  int fl = ::fcntl(listener_, F_GETFL);
-  ::fcntl(listener_, F_SETFL, fl | O_NONBLOCK);
-  EXPECT_LT(::accept(listener_, nullptr, nullptr), 0);
+  int fl = ::fcntl(listener_.fd(), F_GETFL);
+  ::fcntl(listener_.fd(), F_SETFL, fl | O_NONBLOCK);
+  EXPECT_LT(::accept(listener_.fd(), nullptr, nullptr), 0);
 }
 
 // A remote engine's worker: TCP/UDP to its server, and still no Unix, netlink or packet

@@ -1,10 +1,6 @@
 // RemoteHealth, /healthz's view of the remote engines: every configured engine is listed from
 // the first moment (unchecked until asked), a reload's roster shows at once, a check's answer
 // is kept only for the URLs it asked.
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -13,38 +9,12 @@
 #include <gtest/gtest.h>
 
 #include "engine/remote/health.h"
+#include "support/loopback.h"
 
 namespace soroka::engine::remote {
 namespace {
 
 using namespace std::chrono_literals;
-
-// A loopback port that takes connections into its backlog and never answers them: a probe of
-// it waits for its whole timeout. Closing it resets the waiting connections.
-class SilentPort {
- public:
-  SilentPort() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), len) != 0 || ::listen(fd_, 8) != 0 ||
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-      ADD_FAILURE() << "cannot open a loopback listener";
-    port_ = ntohs(a.sin_port);
-  }
-  ~SilentPort() { close(); }
-  void close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-};
 
 // The engines as a reload would change them, read by the health thread and the test alike.
 class Roster {
@@ -90,8 +60,9 @@ std::vector<EngineHealth> until_checked(const RemoteHealth& health, const std::s
 TEST(RemoteHealth, AConfiguredEngineIsListedAsUncheckedBeforeItsFirstAnswer) {
   Roster roster;
   std::unique_ptr<RemoteHealth> health;
-  SilentPort silent;  // closed before the health thread is joined, should an assertion fail
-  roster.set({engine("slow", silent.url())});
+  test::LoopbackListener silent;  // closed before the health thread is joined, should an assertion fail
+  ASSERT_TRUE(silent.ok());
+  roster.set({engine("slow", silent.url("/v1"))});
   // The first round's probe waits on the silent port for up to a minute: whatever the
   // machine's load, /healthz asked now must already name the engine.
   health = std::make_unique<RemoteHealth>([&] { return roster.get(); }, 15s, 60s);
@@ -112,9 +83,10 @@ TEST(RemoteHealth, AConfiguredEngineIsListedAsUncheckedBeforeItsFirstAnswer) {
 TEST(RemoteHealth, AReloadedRosterShowsAtOnceAndAnAnswerCountsOnlyForTheUrlsItAsked) {
   Roster roster;
   std::unique_ptr<RemoteHealth> health;
-  SilentPort first, second;  // closed before the health thread is joined
+  test::LoopbackListener first, second;  // closed before the health thread is joined
+  ASSERT_TRUE(first.ok() && second.ok());
   first.close();  // refused at once: checked within the first round
-  roster.set({engine("a", first.url()), engine("b", first.url())});
+  roster.set({engine("a", first.url("/v1")), engine("b", first.url("/v1"))});
   health = std::make_unique<RemoteHealth>([&] { return roster.get(); }, 15s, 60s);
   auto s = until_checked(*health, "a");
   ASSERT_NE(find(s, "a"), nullptr);
@@ -122,7 +94,7 @@ TEST(RemoteHealth, AReloadedRosterShowsAtOnceAndAnAnswerCountsOnlyForTheUrlsItAs
 
   // A reload drops b, re-points a at a port that does not answer, adds c: the next snapshot
   // says so before any check of the new roster can have ended (the silent port holds it).
-  roster.set({engine("a", second.url()), engine("c", second.url())});
+  roster.set({engine("a", second.url("/v1")), engine("c", second.url("/v1"))});
   s = health->snapshot();
   ASSERT_EQ(s.size(), 2u);
   EXPECT_EQ(find(s, "b"), nullptr) << "a dropped engine is gone at once";

@@ -667,6 +667,15 @@ TEST(CgroupSlotParse, Tokens) {
   EXPECT_TRUE(has_token("memory", "memory"));
 }
 
+TEST(CgroupSlotParse, SlotNameSaysWhoseItIs) {
+  EXPECT_EQ(slot_name("sim base/x", 9035, 2), "sim_base_x-9035-2");
+  EXPECT_EQ(slot_name("", 7, 1), "worker-7-1");
+  EXPECT_EQ(slot_name("..", 7, 1), "worker-7-1");
+  EXPECT_EQ(slot_name(std::string(100, 'a'), 7, 1), std::string(24, 'a') + "-7-1");
+  EXPECT_EQ(slot_creator(slot_name("soroka-worker-pocketsphinx", 4194304, 18446744073709551615u)),
+            std::optional<pid_t>(4194304));
+}
+
 TEST(CgroupSlotParse, SlotCreator) {
   EXPECT_EQ(slot_creator("soroka-worker-sim-base-0-9035-2"), std::optional<pid_t>(9035));
   EXPECT_EQ(slot_creator("probe-27243-1"), std::optional<pid_t>(27243));
