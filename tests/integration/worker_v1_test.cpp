@@ -497,12 +497,26 @@ TEST_F(WorkerV1, SupervisorShutdownStopsWorkersAndRemovesEverything) {
   EXPECT_FALSE(dir_exists(parent_));
 }
 
+// Orphans of this process come to it while one lives (PR_SET_CHILD_SUBREAPER), so a test can
+// wait for the workers of a "service" it forked and killed.
+struct SubreaperScope {
+  bool ok = ::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0;
+  ~SubreaperScope() { ::prctl(PR_SET_CHILD_SUBREAPER, 0); }
+};
+
+// The pid reaped within `timeout` (its wait status in `st`), or 0 if it is still running.
+pid_t reap_within(pid_t pid, int& st, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  pid_t r = 0;
+  while ((r = ::waitpid(pid, &st, WNOHANG)) == 0 && Clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  return r;
+}
+
 // Not a fixture test: it forks, and must do so with no supervisor thread in this process.
 TEST(WorkerV1Death, WorkersDieWithTheService) {
-  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);  // orphans come to us, so we can wait
-  struct Restore {
-    ~Restore() { ::prctl(PR_SET_CHILD_SUBREAPER, 0); }
-  } restore;
+  SubreaperScope subreaper;
+  ASSERT_TRUE(subreaper.ok);
   int p[2];
   ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
   pid_t service = ::fork();
@@ -527,11 +541,7 @@ TEST(WorkerV1Death, WorkersDieWithTheService) {
   int st = 0;
   ASSERT_EQ(::waitpid(service, &st, 0), service);
   ASSERT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
-  auto deadline = Clock::now() + 3s;
-  pid_t r = 0;
-  while ((r = ::waitpid(worker, &st, WNOHANG)) == 0 && Clock::now() < deadline)
-    std::this_thread::sleep_for(5ms);
-  ASSERT_EQ(r, worker) << "the worker outlived the service";
+  ASSERT_EQ(reap_within(worker, st, 3s), worker) << "the worker outlived the service";
   EXPECT_TRUE(WIFSIGNALED(st));
   EXPECT_EQ(WTERMSIG(st), SIGKILL);
 }
@@ -552,10 +562,8 @@ TEST(WorkerV1Death, ASlotOrphanedByAKilledServiceIsRemovedByTheNextStart) {
       ::rmdir(dir.c_str());
     }
   } remove_parent{parent};
-  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-  struct Restore {
-    ~Restore() { ::prctl(PR_SET_CHILD_SUBREAPER, 0); }
-  } restore;
+  SubreaperScope subreaper;
+  ASSERT_TRUE(subreaper.ok);
   SupervisorParams params;
   params.cgroups.mode = CgroupMode::v1;
   params.cgroups.parent = parent;
@@ -587,11 +595,7 @@ TEST(WorkerV1Death, ASlotOrphanedByAKilledServiceIsRemovedByTheNextStart) {
   pid_t worker = -1;
   char dir[500] = {};
   ASSERT_EQ(std::sscanf(msg, "%d %499s", &worker, dir), 2) << msg;
-  const auto deadline = Clock::now() + 3s;
-  pid_t r = 0;
-  while ((r = ::waitpid(worker, &st, WNOHANG)) == 0 && Clock::now() < deadline)
-    std::this_thread::sleep_for(5ms);
-  ASSERT_EQ(r, worker) << "the worker outlived the service";
+  ASSERT_EQ(reap_within(worker, st, 3s), worker) << "the worker outlived the service";
   ASSERT_TRUE(dir_exists(dir)) << "the killed service's slot should be there: " << dir;
 
   auto next = WorkerSupervisor::create(params);
